@@ -1,0 +1,116 @@
+// Package alerts carries what the policy engine concludes to the people who
+// must act: the Alert shape of the product specification, its publication on
+// NATS JetStream through a durable outbox, and the sinks that consume the
+// stream.
+package alerts
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/keywatch/keywatch/chains"
+)
+
+// Severity ranks alerts; sinks filter on it.
+type Severity string
+
+const (
+	Critical Severity = "critical"
+	High     Severity = "high"
+	Medium   Severity = "medium"
+	Low      Severity = "low"
+	Info     Severity = "info"
+)
+
+var severityRank = map[Severity]int{Info: 1, Low: 2, Medium: 3, High: 4, Critical: 5}
+
+// ParseSeverity accepts critical, high, medium, low or info.
+func ParseSeverity(s string) (Severity, error) {
+	if _, ok := severityRank[Severity(s)]; !ok {
+		return "", fmt.Errorf("unknown severity %q (want critical, high, medium, low or info)", s)
+	}
+	return Severity(s), nil
+}
+
+// AtLeast reports whether s is as severe as min or more.
+func (s Severity) AtLeast(min Severity) bool { return severityRank[s] >= severityRank[min] }
+
+// Status of an alert.
+type Status string
+
+const (
+	Firing   Status = "firing"
+	Resolved Status = "resolved"
+)
+
+// Action names what a policy asks for when it fires.
+type Action string
+
+const (
+	ActionAlert Action = "alert" // publish
+	ActionPage  Action = "page"  // route to paging sinks
+	ActionHold  Action = "hold"  // freeze the wallet and the owner's other keys
+)
+
+// ParseAction accepts alert, page or hold.
+func ParseAction(s string) (Action, error) {
+	switch a := Action(s); a {
+	case ActionAlert, ActionPage, ActionHold:
+		return a, nil
+	}
+	return "", fmt.Errorf("unknown action %q (want alert, page or hold)", s)
+}
+
+// Alert is one policy's conclusion about one event.
+type Alert struct {
+	ID         string       `json:"id"` // <event id>:<policy>
+	Policy     string       `json:"policy"`
+	Severity   Severity     `json:"severity"`
+	Status     Status       `json:"status"`
+	Chain      string       `json:"chain"`
+	Wallet     string       `json:"wallet"`
+	Event      chains.Event `json:"event"`
+	Reasons    []string     `json:"reasons"`
+	Actions    []Action     `json:"actions"`
+	HoldID     string       `json:"hold_id"`
+	ObservedAt time.Time    `json:"observed_at"`
+}
+
+// AlertID builds the id of the alert policy raises on an event.
+func AlertID(eventID, policy string) string { return eventID + ":" + policy }
+
+// MsgID is the JetStream de-duplication id: one message per alert status and
+// event status, so republishing after a crash publishes nothing twice.
+func (a *Alert) MsgID() string {
+	return fmt.Sprintf("%s:%s:%s", a.ID, a.Event.Status, a.Status)
+}
+
+// Subject is where the alert is published: <prefix>.alert.<severity>.<chain>.
+func (a *Alert) Subject(prefix string) string {
+	return fmt.Sprintf("%s.alert.%s.%s", prefix, a.Severity, subjectToken(a.Chain))
+}
+
+// Has reports whether the alert asks for action x.
+func (a *Alert) Has(x Action) bool {
+	for _, y := range a.Actions {
+		if x == y {
+			return true
+		}
+	}
+	return false
+}
+
+// subjectToken keeps a value usable as one NATS subject token.
+func subjectToken(s string) string {
+	if s == "" {
+		return "_"
+	}
+	return strings.Map(func(r rune) rune {
+		switch r {
+		case '.', '*', '>', ' ', '\t':
+			return '_'
+		}
+		return r
+	}, s)
+}

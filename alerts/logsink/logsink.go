@@ -1,0 +1,35 @@
+// Package logsink is the simplest alert sink: it writes each alert to the
+// structured log.
+package logsink
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/keywatch/keywatch/alerts"
+)
+
+// Sink logs alerts.
+type Sink struct{ log *slog.Logger }
+
+// New makes a log sink writing to log.
+func New(log *slog.Logger) *Sink { return &Sink{log: log} }
+
+// Notify logs each alert: critical and high at error level, the rest at warn.
+func (s *Sink) Notify(ctx context.Context, as ...*alerts.Alert) (bool, error) {
+	for _, a := range as {
+		level := slog.LevelWarn
+		if a.Severity.AtLeast(alerts.High) {
+			level = slog.LevelError
+		}
+		if a.Status == alerts.Resolved {
+			level = slog.LevelInfo
+		}
+		s.log.Log(ctx, level, "alert",
+			"id", a.ID, "policy", a.Policy, "severity", a.Severity, "status", a.Status,
+			"event_status", a.Event.Status, "chain", a.Chain, "wallet", a.Wallet,
+			"direction", a.Event.Direction, "amount", a.Event.Amount.String(), "asset", a.Event.Asset,
+			"counterparty", a.Event.Counterparty, "tx", a.Event.Tx, "reasons", a.Reasons)
+	}
+	return false, nil
+}

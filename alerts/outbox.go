@@ -1,0 +1,107 @@
+package alerts
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"sync/atomic"
+	"time"
+
+	"github.com/keywatch/keywatch/store"
+)
+
+// Outbox keeps alerts in the store until NATS has acknowledged them, so a
+// NATS outage or a crash loses none. Each message is published once: its
+// JetStream message id is remembered after the acknowledgement and a later
+// enqueue of the same id is dropped.
+type Outbox struct {
+	st       store.Store
+	remember time.Duration
+	seq      atomic.Int64
+	wake     chan struct{}
+}
+
+const (
+	outboxKey  = "alerts:outbox"
+	sentPrefix = "alerts:sent:"
+)
+
+// NewOutbox makes an outbox; sent ids are remembered for remember (default
+// 30 days).
+func NewOutbox(st store.Store, remember time.Duration) *Outbox {
+	if remember <= 0 {
+		remember = 30 * 24 * time.Hour
+	}
+	return &Outbox{st: st, remember: remember, wake: make(chan struct{}, 1)}
+}
+
+// Queued is an alert waiting in the outbox.
+type Queued struct {
+	Seq   int64 `json:"seq"`
+	Alert Alert `json:"alert"`
+}
+
+// Enqueue stores alerts for publication. It is idempotent per message id.
+func (o *Outbox) Enqueue(ctx context.Context, as ...Alert) error {
+	for i := range as {
+		a := &as[i]
+		id := a.MsgID()
+		if _, err := o.st.Get(ctx, sentPrefix+id); err == nil {
+			continue // published before (a replay after a restart)
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("outbox: %w", err)
+		}
+		seq := time.Now().UnixNano() + o.seq.Add(1)
+		b, err := json.Marshal(Queued{Seq: seq, Alert: *a})
+		if err != nil {
+			return err
+		}
+		// Keep the first queued copy: a replay must not reorder it.
+		if _, err := o.st.HGet(ctx, outboxKey, id); err == nil {
+			continue
+		}
+		if err := o.st.HSet(ctx, outboxKey, id, b); err != nil {
+			return fmt.Errorf("outbox: %w", err)
+		}
+	}
+	select {
+	case o.wake <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// Pending lists queued alerts, oldest first.
+func (o *Outbox) Pending(ctx context.Context) ([]Queued, error) {
+	m, err := o.st.HGetAll(ctx, outboxKey)
+	if err != nil {
+		return nil, fmt.Errorf("outbox: %w", err)
+	}
+	out := make([]Queued, 0, len(m))
+	for id, b := range m {
+		var q Queued
+		if err := json.Unmarshal(b, &q); err != nil {
+			return nil, fmt.Errorf("outbox entry %s is corrupt: %w", id, err)
+		}
+		out = append(out, q)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Seq < out[j].Seq })
+	return out, nil
+}
+
+// Done records that the message was acknowledged and removes it.
+func (o *Outbox) Done(ctx context.Context, a *Alert) error {
+	id := a.MsgID()
+	if err := o.st.Set(ctx, sentPrefix+id, []byte("1"), o.remember); err != nil {
+		return fmt.Errorf("outbox: %w", err)
+	}
+	if err := o.st.HDel(ctx, outboxKey, id); err != nil {
+		return fmt.Errorf("outbox: %w", err)
+	}
+	return nil
+}
+
+// Wake is signalled when alerts are enqueued.
+func (o *Outbox) Wake() <-chan struct{} { return o.wake }

@@ -1,0 +1,79 @@
+// Package chains holds the chain-neutral event model that every watcher
+// produces and every policy judges: one Event per value movement touching a
+// watched wallet. Chain clients live in subpackages (chains/ethereum).
+package chains
+
+import (
+	"fmt"
+	"time"
+)
+
+// Status says how settled an event is.
+type Status string
+
+const (
+	// StatusPending: seen but not yet at the chain's confirmation depth
+	// (mempool on Bitcoin; included in a shallow block on EVM chains).
+	StatusPending Status = "pending"
+	// StatusConfirmed: at the configured confirmation depth.
+	StatusConfirmed Status = "confirmed"
+	// StatusRetracted: reorged out or replaced.
+	StatusRetracted Status = "retracted"
+)
+
+// Kind says what sort of movement an event is.
+type Kind string
+
+const (
+	KindTransfer Kind = "transfer" // value moved
+	KindApproval Kind = "approval" // ERC-20 approve / setApprovalForAll
+	KindAdmin    Kind = "admin"    // Upgraded, AdminChanged, OwnershipTransferred, RoleGranted
+)
+
+// Direction is relative to the watched wallet.
+type Direction string
+
+const (
+	Out Direction = "out"
+	In  Direction = "in"
+)
+
+// Event is one value movement (or approval, or admin change) that involves a
+// watched wallet. Its JSON form is the event of the product specification.
+type Event struct {
+	ID           string    `json:"id"`
+	Chain        string    `json:"chain"`
+	Tx           string    `json:"tx"`
+	Block        uint64    `json:"block"`
+	BlockHash    string    `json:"block_hash"`
+	Time         time.Time `json:"time"`
+	Status       Status    `json:"status"`
+	Kind         Kind      `json:"kind"`
+	Direction    Direction `json:"direction"`
+	Wallet       string    `json:"wallet"`
+	WalletRole   string    `json:"wallet_role"`
+	Owner        string    `json:"owner,omitempty"`
+	From         string    `json:"from"`
+	To           string    `json:"to"`
+	Counterparty string    `json:"counterparty"`
+	Initiator    string    `json:"initiator,omitempty"`
+	Asset        string    `json:"asset"`
+	Token        string    `json:"token"`
+	Amount       Amount    `json:"amount"`
+	USD          float64   `json:"usd"`
+	Intent       string    `json:"intent"`
+	// Detail carries kind-specific facts (for admin events: the event name and
+	// its arguments) shown as evidence.
+	Detail map[string]string `json:"detail,omitempty"`
+}
+
+// EventID builds the stable id <chain>:<tx>:<index>.
+func EventID(chain, tx string, index any) string {
+	return fmt.Sprintf("%s:%s:%v", chain, tx, index)
+}
+
+// WithStatus returns a copy of e with another status.
+func (e Event) WithStatus(s Status) Event {
+	e.Status = s
+	return e
+}

@@ -1,0 +1,276 @@
+// Package config reads keywatch's YAML configuration strictly: unknown keys
+// are errors, every problem is reported (not only the first) with file, line
+// and field, and secrets come from the environment and are never printed.
+//
+// The config package checks what it can see on its own (required fields,
+// addresses, chain references). Packages that build from the configuration
+// (policies, alerts) check their own parts and report through Config.Errorf,
+// so their messages carry the same file and line.
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Config is the whole configuration file.
+type Config struct {
+	// Instance names this process in heartbeats and logs (default: host name).
+	Instance string   `yaml:"instance"`
+	Store    Store    `yaml:"store"`
+	NATS     NATS     `yaml:"nats"`
+	API      API      `yaml:"api"`
+	Holds    Holds    `yaml:"holds"`
+	Chains   []Chain  `yaml:"chains"`
+	Wallets  []Wallet `yaml:"wallets"`
+	// Lists maps a list name to its files (plain or CSV). Relative paths are
+	// resolved against the configuration file's folder.
+	Lists    map[string][]string `yaml:"lists"`
+	Policies []Policy            `yaml:"policies"`
+	Alerts   Alerts              `yaml:"alerts"`
+
+	file string
+	dir  string
+	pos  map[string]yaml.Node
+}
+
+// Store selects where shared state lives.
+type Store struct {
+	Redis    string `yaml:"redis"`     // redis:// URL (no password in the file: use redis_env)
+	RedisEnv string `yaml:"redis_env"` // environment variable holding the URL (may carry a password)
+	Memory   bool   `yaml:"memory"`    // explicit opt-in to single-process memory state
+	Prefix   string `yaml:"prefix"`    // key namespace, default "keywatch:"
+
+	redisURL Secret
+}
+
+// RedisURL returns the Redis URL from the file or the environment.
+func (s Store) RedisURL() Secret { return s.redisURL }
+
+// NATS says where alerts are published.
+type NATS struct {
+	URL           string `yaml:"url"`
+	Embedded      bool   `yaml:"embedded"`
+	DataDir       string `yaml:"data_dir"`
+	SubjectPrefix string `yaml:"subject_prefix"`
+	// CredsFile is a NATS credentials file (JWT + nkey seed), when the server
+	// requires one.
+	CredsFile string `yaml:"creds_file"`
+	// DuplicateWindow is how long JetStream remembers message ids (default 24h).
+	DuplicateWindow Duration `yaml:"duplicate_window"`
+	// MaxAge bounds how long alerts are kept in the stream (default 720h).
+	MaxAge Duration `yaml:"max_age"`
+}
+
+// API is the HTTP listener (metrics and health now; screening and holds later).
+type API struct {
+	Listen string  `yaml:"listen"`
+	Tokens []Token `yaml:"tokens"`
+}
+
+// Token is an API bearer token, stored as the sha256 hex of the token.
+type Token struct {
+	Name   string   `yaml:"name"`
+	SHA256 string   `yaml:"sha256"`
+	Roles  []string `yaml:"roles"`
+}
+
+// Holds configures the quorum for releasing holds.
+type Holds struct {
+	ApprovalsRequired int      `yaml:"approvals_required"`
+	ExpireAfter       Duration `yaml:"expire_after"`
+}
+
+// Chain is one chain to watch.
+type Chain struct {
+	Name           string   `yaml:"name"`
+	Kind           string   `yaml:"kind"` // ethereum (any EVM chain) | bitcoin
+	Network        string   `yaml:"network"`
+	RPC            []string `yaml:"rpc"`
+	RPCCert        string   `yaml:"rpc_cert"`
+	RPCUser        string   `yaml:"rpc_user"`
+	RPCPasswordEnv string   `yaml:"rpc_password_env"`
+	ChainID        uint64   `yaml:"chain_id"` // when set, the node must report this chain id
+	Confirmations  uint64   `yaml:"confirmations"`
+	NativeSymbol   string   `yaml:"native_symbol"` // default ETH / BTC
+	NativeUSD      float64  `yaml:"native_usd"`
+	Tokens         []Tokens `yaml:"tokens"`
+	// PollInterval is how often an http(s) node is asked for its head
+	// (default 2s); WebSocket nodes push heads and are polled only as a backstop.
+	PollInterval Duration `yaml:"poll_interval"`
+	// StartBlock is where a chain with no checkpoint starts (default: the
+	// node's head at first start).
+	StartBlock *uint64 `yaml:"start_block"`
+	// ReorgDepth is how many processed blocks are remembered to detect and
+	// undo reorgs (default: confirmations + 64).
+	ReorgDepth uint64 `yaml:"reorg_depth"`
+	// Explorer is a transaction link template with {tx}, e.g.
+	// https://etherscan.io/tx/{tx}
+	Explorer string `yaml:"explorer"`
+
+	rpcPassword Secret
+}
+
+// RPCPassword returns the RPC password read from rpc_password_env.
+func (c Chain) RPCPassword() Secret { return c.rpcPassword }
+
+// Tokens is a token contract to follow on an EVM chain.
+type Tokens struct {
+	Symbol   string  `yaml:"symbol"`
+	Address  string  `yaml:"address"`
+	Decimals int     `yaml:"decimals"`
+	USD      float64 `yaml:"usd"`
+}
+
+// Wallet is a watched address, extended public key or contract.
+type Wallet struct {
+	Name     string `yaml:"name"`
+	Chain    string `yaml:"chain"`
+	Address  string `yaml:"address"`
+	XPub     string `yaml:"xpub"`
+	GapLimit int    `yaml:"gap_limit"`
+	Birthday uint64 `yaml:"birthday"`
+	Script   string `yaml:"script"`
+	Role     string `yaml:"role"`
+	Owner    string `yaml:"owner"`
+	Hours    string `yaml:"hours"`
+}
+
+// Policy is one rule. Detector parameters sit on the policy; each detector
+// documents the ones it reads and their defaults.
+type Policy struct {
+	Name     string   `yaml:"name"`
+	Detector string   `yaml:"detector"`
+	When     string   `yaml:"when"`
+	Severity string   `yaml:"severity"`
+	Actions  []string `yaml:"actions"`
+	Lists    []string `yaml:"lists"`
+	// Direction limits the policy to out, in or any movements (detector default).
+	Direction string `yaml:"direction"`
+	// Chains limits the policy to these chains (default: all).
+	Chains []string `yaml:"chains"`
+	// Roles limits the policy to wallets with these roles (default: all).
+	Roles []string `yaml:"roles"`
+
+	// threshold and velocity
+	USDOver    *float64 `yaml:"usd_over"`
+	AmountOver string   `yaml:"amount_over"`
+	Asset      string   `yaml:"asset"`
+	Scope      string   `yaml:"scope"`
+	Window     Duration `yaml:"window"`
+}
+
+// Alerts configures where alerts go after NATS.
+type Alerts struct {
+	Sinks []Sink `yaml:"sinks"`
+}
+
+// Sink is one consumer of the alert stream.
+type Sink struct {
+	Name          string `yaml:"name"`
+	Kind          string `yaml:"kind"`
+	MinSeverity   string `yaml:"min_severity"`
+	URL           string `yaml:"url"`
+	RoutingKeyEnv string `yaml:"routing_key_env"`
+	WebhookURLEnv string `yaml:"webhook_url_env"`
+	SecretEnv     string `yaml:"secret_env"`
+}
+
+// Load reads and checks a configuration file. On failure the error is an
+// Errors value listing every problem found.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, Errors{{File: path, Msg: fmt.Sprintf("cannot read configuration: %v", err)}}
+	}
+	return Parse(path, data, os.LookupEnv)
+}
+
+// Parse reads a configuration from data; file names it in errors, and
+// lookupEnv resolves *_env secrets.
+func Parse(file string, data []byte, lookupEnv func(string) (string, bool)) (*Config, error) {
+	c := &Config{file: file, dir: filepath.Dir(file)}
+	d := &decoder{file: file, pos: map[string]yaml.Node{}}
+	var root yaml.Node
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(&root); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, Errors{{File: file, Msg: "configuration is empty"}}
+		}
+		return nil, Errors{yamlSyntaxError(file, err)}
+	}
+	d.decode(&root, reflectValue(c), "")
+	c.pos = d.pos
+	c.applyDefaults()
+	errs := d.errs
+	errs = append(errs, c.validate(lookupEnv)...)
+	if len(errs) > 0 {
+		return c, errs
+	}
+	return c, nil
+}
+
+// File is the path the configuration was read from.
+func (c *Config) File() string { return c.file }
+
+// Path resolves a path named in the configuration against its folder.
+// Absolute paths are kept; a relative path that exists relative to the
+// working directory but not to the configuration's folder is taken from the
+// working directory.
+func (c *Config) Path(p string) string {
+	if filepath.IsAbs(p) {
+		return p
+	}
+	rel := filepath.Join(c.dir, p)
+	if _, err := os.Stat(rel); err == nil {
+		return rel
+	}
+	if _, err := os.Stat(p); err == nil {
+		return p
+	}
+	return rel
+}
+
+// Errorf makes an Error for the field at path (as in "policies[2].lists[0]"),
+// with the line and column where that field was written.
+func (c *Config) Errorf(path, format string, args ...any) *Error {
+	e := &Error{File: c.file, Field: path, Msg: fmt.Sprintf(format, args...)}
+	for p := path; p != ""; p = parent(p) {
+		if n, ok := c.pos[p]; ok {
+			e.Line, e.Column = n.Line, n.Column
+			break
+		}
+	}
+	return e
+}
+
+func parent(p string) string {
+	if i := strings.LastIndexAny(p, ".["); i > 0 {
+		return p[:i]
+	}
+	return ""
+}
+
+// Chain returns the chain named name.
+func (c *Config) Chain(name string) (Chain, bool) {
+	for _, ch := range c.Chains {
+		if ch.Name == name {
+			return ch, true
+		}
+	}
+	return Chain{}, false
+}
+
+// LogValue keeps secrets out of logs should a Config ever be logged.
+func (c *Config) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("file", c.file), slog.Int("chains", len(c.Chains)),
+		slog.Int("wallets", len(c.Wallets)), slog.Int("policies", len(c.Policies)))
+}

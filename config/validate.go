@@ -1,0 +1,483 @@
+package config
+
+import (
+	"fmt"
+	"log/slog"
+	"net/url"
+	"reflect"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+	_ "time/tzdata" // owners' time zones resolve on machines without tzdata
+
+	"github.com/ethereum/go-ethereum/common"
+)
+
+// Secret holds a credential read from the environment. It prints as
+// [redacted] through fmt, slog and JSON; Reveal returns the value.
+type Secret struct{ v string }
+
+// NewSecret wraps a credential.
+func NewSecret(v string) Secret { return Secret{v} }
+
+// Reveal returns the credential itself: pass it to the client that needs it,
+// never to a logger.
+func (s Secret) Reveal() string { return s.v }
+
+// IsZero reports whether no credential is set.
+func (s Secret) IsZero() bool { return s.v == "" }
+
+func (s Secret) String() string {
+	if s.v == "" {
+		return ""
+	}
+	return "[redacted]"
+}
+
+// LogValue redacts the secret in structured logs.
+func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
+
+// MarshalJSON redacts the secret in JSON.
+func (s Secret) MarshalJSON() ([]byte, error) { return []byte(strconv.Quote(s.String())), nil }
+
+var (
+	nameRe      = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
+	subjectRe   = regexp.MustCompile(`^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$`)
+	hexAddrRe   = regexp.MustCompile(`^0x[0-9a-fA-F]{40}$`)
+	sha256Re    = regexp.MustCompile(`^[0-9a-f]{64}$`)
+	hoursRe     = regexp.MustCompile(`^(\d{2}):(\d{2})-(\d{2}):(\d{2})\s+(\S+)$`)
+	walletRoles = []string{"hot", "warm", "cold", "employee-key", "contract", "honeytoken"}
+	tokenRoles  = []string{"viewer", "operator", "approver", "admin", "service"}
+)
+
+// WalletRoles lists the roles a wallet may have.
+func WalletRoles() []string { return append([]string(nil), walletRoles...) }
+
+func reflectValue(c *Config) reflect.Value { return reflect.ValueOf(c).Elem() }
+
+var yamlLineRe = regexp.MustCompile(`line (\d+): (.*)`)
+
+func yamlSyntaxError(file string, err error) *Error {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	if m := yamlLineRe.FindStringSubmatch(msg); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		return &Error{File: file, Line: line, Msg: "YAML syntax: " + m[2]}
+	}
+	return &Error{File: file, Msg: "YAML syntax: " + msg}
+}
+
+func (c *Config) isSet(path string) bool {
+	_, ok := c.pos[path]
+	return ok
+}
+
+func (c *Config) applyDefaults() {
+	if c.Store.Prefix == "" {
+		c.Store.Prefix = "keywatch:"
+	}
+	if c.NATS.SubjectPrefix == "" {
+		c.NATS.SubjectPrefix = "keywatch"
+	}
+	if c.NATS.URL == "" && c.NATS.Embedded {
+		c.NATS.URL = "nats://127.0.0.1:4222"
+	}
+	if c.NATS.DuplicateWindow == 0 {
+		c.NATS.DuplicateWindow = Duration(24 * time.Hour)
+	}
+	if c.NATS.MaxAge == 0 {
+		c.NATS.MaxAge = Duration(30 * 24 * time.Hour)
+	}
+	if c.API.Listen == "" {
+		c.API.Listen = "127.0.0.1:8080"
+	}
+	if !c.isSet("holds.approvals_required") {
+		c.Holds.ApprovalsRequired = 2
+	}
+	if c.Holds.ExpireAfter == 0 {
+		c.Holds.ExpireAfter = Duration(24 * time.Hour)
+	}
+	for i := range c.Chains {
+		ch := &c.Chains[i]
+		p := fmt.Sprintf("chains[%d]", i)
+		switch ch.Kind {
+		case "ethereum":
+			if !c.isSet(p + ".confirmations") {
+				ch.Confirmations = 12
+			}
+			if ch.NativeSymbol == "" {
+				ch.NativeSymbol = "ETH"
+			}
+		case "bitcoin":
+			if !c.isSet(p + ".confirmations") {
+				ch.Confirmations = 2
+			}
+			if ch.NativeSymbol == "" {
+				ch.NativeSymbol = "BTC"
+			}
+		}
+		if ch.PollInterval == 0 {
+			ch.PollInterval = Duration(2 * time.Second)
+		}
+		if ch.ReorgDepth == 0 {
+			ch.ReorgDepth = ch.Confirmations + 64
+		}
+		for j := range ch.Tokens {
+			if !c.isSet(fmt.Sprintf("%s.tokens[%d].decimals", p, j)) {
+				ch.Tokens[j].Decimals = 18
+			}
+		}
+	}
+}
+
+func (c *Config) validate(lookupEnv func(string) (string, bool)) Errors {
+	var errs Errors
+	add := func(path, format string, args ...any) { errs = append(errs, c.Errorf(path, format, args...)) }
+	env := func(path, name string) Secret {
+		if name == "" {
+			return Secret{}
+		}
+		v, ok := lookupEnv(name)
+		if !ok || v == "" {
+			add(path, "environment variable %s is not set", name)
+		}
+		return Secret{v}
+	}
+
+	// store
+	s := &c.Store
+	switch {
+	case s.Memory && (s.Redis != "" || s.RedisEnv != ""):
+		add("store", "choose one store: redis for shared state, or memory: true for a single process, not both")
+	case s.Redis != "" && s.RedisEnv != "":
+		add("store.redis_env", "set redis or redis_env, not both")
+	case s.Redis != "":
+		s.redisURL = Secret{s.Redis}
+		if u, err := url.Parse(s.Redis); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
+			add("store.redis", "want a redis:// or rediss:// URL")
+		} else if _, has := u.User.Password(); has {
+			add("store.redis", "the URL carries a password: put the whole URL in an environment variable and name it with redis_env")
+		}
+	case s.RedisEnv != "":
+		s.redisURL = env("store.redis_env", s.RedisEnv)
+		if v := s.redisURL.Reveal(); v != "" {
+			if u, err := url.Parse(v); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
+				add("store.redis_env", "environment variable %s does not hold a redis:// or rediss:// URL", s.RedisEnv)
+			}
+		}
+	case !s.Memory:
+		add("store", "no store: set redis (or redis_env) for shared state, or memory: true to run a single process whose state is lost on exit")
+	}
+
+	// nats
+	n := &c.NATS
+	if !n.Embedded && n.URL == "" {
+		add("nats.url", "required (or embedded: true to run NATS in-process)")
+	}
+	if n.URL != "" {
+		if u, err := url.Parse(n.URL); err != nil || (u.Scheme != "nats" && u.Scheme != "tls") || u.Host == "" {
+			add("nats.url", "want a nats:// or tls:// URL with a host")
+		} else if _, has := u.User.Password(); has {
+			add("nats.url", "the URL carries a password: use creds_file instead")
+		}
+	}
+	if n.Embedded && n.DataDir == "" {
+		add("nats.data_dir", "required with embedded: true (JetStream keeps alerts on disk there)")
+	}
+	if !subjectRe.MatchString(n.SubjectPrefix) {
+		add("nats.subject_prefix", "%q is not a NATS subject prefix (letters, digits, - and _, separated by dots)", n.SubjectPrefix)
+	}
+
+	// api
+	if _, _, err := splitHostPort(c.API.Listen); err != nil {
+		add("api.listen", "want host:port, got %q", c.API.Listen)
+	}
+	tokNames := map[string]bool{}
+	for i, t := range c.API.Tokens {
+		p := fmt.Sprintf("api.tokens[%d]", i)
+		if t.Name == "" {
+			add(p+".name", "required")
+		} else if tokNames[t.Name] {
+			add(p+".name", "token %q is defined twice", t.Name)
+		}
+		tokNames[t.Name] = true
+		if !sha256Re.MatchString(t.SHA256) {
+			add(p+".sha256", "want the sha256 of the token as 64 lowercase hex digits (never the token itself)")
+		}
+		if len(t.Roles) == 0 {
+			add(p+".roles", "required: one or more of %s", strings.Join(tokenRoles, ", "))
+		}
+		for j, r := range t.Roles {
+			if !contains(tokenRoles, r) {
+				add(fmt.Sprintf("%s.roles[%d]", p, j), "unknown role %q (want one of %s)", r, strings.Join(tokenRoles, ", "))
+			}
+		}
+	}
+
+	// holds
+	if c.Holds.ApprovalsRequired < 1 {
+		add("holds.approvals_required", "must be at least 1")
+	}
+	if c.Holds.ExpireAfter < 0 {
+		add("holds.expire_after", "must be positive")
+	}
+
+	// chains
+	chainKinds := map[string]string{}
+	for i := range c.Chains {
+		ch := &c.Chains[i]
+		p := fmt.Sprintf("chains[%d]", i)
+		switch {
+		case ch.Name == "":
+			add(p+".name", "required")
+		case !nameRe.MatchString(ch.Name):
+			add(p+".name", "%q: use lowercase letters, digits, - and _ (it becomes part of NATS subjects)", ch.Name)
+		case chainKinds[ch.Name] != "":
+			add(p+".name", "chain %q is defined twice", ch.Name)
+		}
+		if ch.Name != "" {
+			chainKinds[ch.Name] = ch.Kind
+		}
+		switch ch.Kind {
+		case "ethereum":
+			if ch.Network != "" {
+				add(p+".network", "only for bitcoin chains (an EVM chain is identified by chain_id)")
+			}
+			for j, tk := range ch.Tokens {
+				tp := fmt.Sprintf("%s.tokens[%d]", p, j)
+				if tk.Symbol == "" {
+					add(tp+".symbol", "required")
+				}
+				if err := CheckEVMAddress(tk.Address); err != nil {
+					add(tp+".address", "%v", err)
+				}
+				if tk.Decimals < 0 || tk.Decimals > 77 {
+					add(tp+".decimals", "must be between 0 and 77")
+				}
+				if tk.USD < 0 {
+					add(tp+".usd", "must not be negative")
+				}
+			}
+		case "bitcoin":
+			add(p+".kind", "bitcoin chains are not supported by this version of keywatch yet")
+		case "":
+			add(p+".kind", "required: ethereum (any EVM chain) or bitcoin")
+		default:
+			add(p+".kind", "unknown kind %q (want ethereum or bitcoin)", ch.Kind)
+		}
+		if len(ch.RPC) == 0 {
+			add(p+".rpc", "required: one or more node URLs")
+		}
+		for j, r := range ch.RPC {
+			u, err := url.Parse(r)
+			if err != nil || u.Host == "" || !contains([]string{"http", "https", "ws", "wss"}, u.Scheme) {
+				add(fmt.Sprintf("%s.rpc[%d]", p, j), "want an http(s):// or ws(s):// URL")
+			}
+		}
+		if ch.NativeUSD < 0 {
+			add(p+".native_usd", "must not be negative")
+		}
+		if ch.ReorgDepth < ch.Confirmations {
+			add(p+".reorg_depth", "must be at least confirmations (%d)", ch.Confirmations)
+		}
+		ch.rpcPassword = env(p+".rpc_password_env", ch.RPCPasswordEnv)
+		if ch.Explorer != "" && !strings.Contains(ch.Explorer, "{tx}") {
+			add(p+".explorer", "must contain {tx}, e.g. https://etherscan.io/tx/{tx}")
+		}
+	}
+
+	// wallets
+	walletNames := map[string]bool{}
+	type chainAddr struct{ chain, addr string }
+	addrs := map[chainAddr]string{}
+	for i, w := range c.Wallets {
+		p := fmt.Sprintf("wallets[%d]", i)
+		switch {
+		case w.Name == "":
+			add(p+".name", "required")
+		case walletNames[w.Name]:
+			add(p+".name", "wallet %q is defined twice", w.Name)
+		}
+		walletNames[w.Name] = true
+		kind, ok := chainKinds[w.Chain]
+		switch {
+		case w.Chain == "":
+			add(p+".chain", "required")
+		case !ok:
+			add(p+".chain", "no chain named %q (chains: %s)", w.Chain, strings.Join(c.chainNames(), ", "))
+		}
+		if w.Role == "" {
+			add(p+".role", "required: one of %s", strings.Join(walletRoles, ", "))
+		} else if !contains(walletRoles, w.Role) {
+			add(p+".role", "unknown role %q (want one of %s)", w.Role, strings.Join(walletRoles, ", "))
+		}
+		if kind == "ethereum" {
+			if w.XPub != "" || w.GapLimit != 0 || w.Birthday != 0 || w.Script != "" {
+				add(p, "xpub, gap_limit, birthday and script are for bitcoin wallets")
+			}
+			if err := CheckEVMAddress(w.Address); err != nil {
+				add(p+".address", "%v", err)
+			} else {
+				k := chainAddr{w.Chain, strings.ToLower(w.Address)}
+				if other, dup := addrs[k]; dup {
+					add(p+".address", "same address as wallet %q", other)
+				}
+				addrs[k] = w.Name
+			}
+		}
+		if w.Hours != "" {
+			if _, err := ParseHours(w.Hours); err != nil {
+				add(p+".hours", "%v", err)
+			}
+		}
+	}
+
+	// lists
+	for name, files := range c.Lists {
+		p := "lists." + name
+		if !nameRe.MatchString(name) {
+			add(p, "list name %q: use lowercase letters, digits, - and _", name)
+		}
+		if len(files) == 0 {
+			add(p, "names no files")
+		}
+	}
+
+	// policies: names here; detectors, lists and expressions are checked by
+	// the policy engine when it builds them.
+	polNames := map[string]bool{}
+	for i, pol := range c.Policies {
+		p := fmt.Sprintf("policies[%d]", i)
+		switch {
+		case pol.Name == "":
+			add(p+".name", "required")
+		case !nameRe.MatchString(pol.Name):
+			add(p+".name", "%q: use lowercase letters, digits, - and _ (it becomes part of alert ids)", pol.Name)
+		case polNames[pol.Name]:
+			add(p+".name", "policy %q is defined twice", pol.Name)
+		}
+		polNames[pol.Name] = true
+		for j, ch := range pol.Chains {
+			if _, ok := chainKinds[ch]; !ok {
+				add(fmt.Sprintf("%s.chains[%d]", p, j), "no chain named %q", ch)
+			}
+		}
+		for j, r := range pol.Roles {
+			if !contains(walletRoles, r) {
+				add(fmt.Sprintf("%s.roles[%d]", p, j), "unknown role %q (want one of %s)", r, strings.Join(walletRoles, ", "))
+			}
+		}
+	}
+
+	// sinks: names here; kinds and secrets are checked by the alerts package.
+	sinkNames := map[string]bool{}
+	for i, s := range c.Alerts.Sinks {
+		p := fmt.Sprintf("alerts.sinks[%d]", i)
+		switch {
+		case s.Name == "":
+			add(p+".name", "required")
+		case !nameRe.MatchString(s.Name):
+			add(p+".name", "%q: use lowercase letters, digits, - and _ (it names a durable consumer)", s.Name)
+		case sinkNames[s.Name]:
+			add(p+".name", "sink %q is defined twice", s.Name)
+		}
+		sinkNames[s.Name] = true
+	}
+	sortErrors(errs)
+	return errs
+}
+
+func (c *Config) chainNames() []string {
+	var names []string
+	for _, ch := range c.Chains {
+		names = append(names, ch.Name)
+	}
+	return names
+}
+
+// CheckEVMAddress accepts 0x-prefixed 20-byte hex; mixed-case input must
+// carry a valid EIP-55 checksum (a wrong one is usually a typo).
+func CheckEVMAddress(s string) error {
+	if s == "" {
+		return fmt.Errorf("required")
+	}
+	if !hexAddrRe.MatchString(s) {
+		return fmt.Errorf("%q is not an address (want 0x and 40 hex digits)", s)
+	}
+	body := s[2:]
+	if body != strings.ToLower(body) && body != strings.ToUpper(body) {
+		if common.HexToAddress(s).Hex() != s {
+			return fmt.Errorf("%q has a bad EIP-55 checksum (a typo?); write it in lowercase to skip the check", s)
+		}
+	}
+	return nil
+}
+
+// Hours is an owner's working day in their time zone.
+type Hours struct {
+	Start, End time.Duration // offsets from local midnight
+	Loc        *time.Location
+}
+
+// ParseHours reads "09:00-18:00 America/New_York".
+func ParseHours(s string) (Hours, error) {
+	m := hoursRe.FindStringSubmatch(strings.TrimSpace(s))
+	if m == nil {
+		return Hours{}, fmt.Errorf("%q: want HH:MM-HH:MM and a time zone, e.g. 09:00-18:00 America/New_York", s)
+	}
+	num := func(i int) int { v, _ := strconv.Atoi(m[i]); return v }
+	if num(1) > 23 || num(3) > 24 || num(2) > 59 || num(4) > 59 {
+		return Hours{}, fmt.Errorf("%q: hours run 00:00 to 24:00", s)
+	}
+	loc, err := time.LoadLocation(m[5])
+	if err != nil {
+		return Hours{}, fmt.Errorf("%q: unknown time zone %q", s, m[5])
+	}
+	h := Hours{
+		Start: time.Duration(num(1))*time.Hour + time.Duration(num(2))*time.Minute,
+		End:   time.Duration(num(3))*time.Hour + time.Duration(num(4))*time.Minute,
+		Loc:   loc,
+	}
+	if h.Start == h.End {
+		return Hours{}, fmt.Errorf("%q: start and end are the same", s)
+	}
+	return h, nil
+}
+
+// Contains reports whether t falls inside the working hours (a span may run
+// past midnight, as in 22:00-06:00).
+func (h Hours) Contains(t time.Time) bool {
+	lt := t.In(h.Loc)
+	since := time.Duration(lt.Hour())*time.Hour + time.Duration(lt.Minute())*time.Minute + time.Duration(lt.Second())*time.Second
+	if h.Start < h.End {
+		return since >= h.Start && since < h.End
+	}
+	return since >= h.Start || since < h.End
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func splitHostPort(s string) (string, int, error) {
+	i := strings.LastIndex(s, ":")
+	if i < 0 {
+		return "", 0, fmt.Errorf("no port")
+	}
+	port, err := strconv.Atoi(s[i+1:])
+	if err != nil || port < 0 || port > 65535 {
+		return "", 0, fmt.Errorf("bad port")
+	}
+	return s[:i], port, nil
+}
+
+// sortErrors orders errors by line so the report reads top to bottom.
+func sortErrors(errs Errors) {
+	sort.SliceStable(errs, func(i, j int) bool { return errs[i].Line < errs[j].Line })
+}

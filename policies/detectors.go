@@ -1,0 +1,152 @@
+package policies
+
+import (
+	"context"
+	"fmt"
+	"math/big"
+	"strings"
+
+	"github.com/keywatch/keywatch/chains"
+	"github.com/keywatch/keywatch/config"
+	"github.com/keywatch/keywatch/policies/lists"
+)
+
+// listMatch fires when the counterparty is on one of the named lists.
+// Parameters: lists (required). Default: transfers and approvals, both
+// directions.
+type listMatch struct{ lists []string }
+
+func buildListMatch(b *builder, path string, p config.Policy) Detector {
+	if len(p.Lists) == 0 {
+		b.errorf(path+".lists", "required: the lists whose addresses this policy matches")
+	}
+	for j, name := range p.Lists {
+		if _, ok := b.cfg.Lists[name]; !ok {
+			b.errorf(fmt.Sprintf("%s.lists[%d]", path, j), "no list named %q under lists:", name)
+		}
+	}
+	return &listMatch{lists: p.Lists}
+}
+
+func (d *listMatch) Detect(_ context.Context, ev *chains.Event, in *Input) (Finding, error) {
+	fam := familyOf(ev, in)
+	var f Finding
+	for _, name := range d.lists {
+		l, ok := in.Lists.Get(name)
+		if !ok {
+			return Finding{}, fmt.Errorf("list %s is not loaded", name)
+		}
+		if e, ok := l.Lookup(fam, ev.Counterparty); ok {
+			f.Hit = true
+			f.Reasons = append(f.Reasons, fmt.Sprintf("counterparty %s is on list %s (%s)", ev.Counterparty, name, e.Evidence()))
+		}
+	}
+	return f, nil
+}
+
+// familyOf is the list family of the event's chain.
+func familyOf(ev *chains.Event, in *Input) lists.Family {
+	switch in.Chains[ev.Chain].Kind {
+	case "bitcoin":
+		return lists.Bitcoin
+	default:
+		return lists.EVM
+	}
+}
+
+// threshold fires when one movement is over an amount of its asset or a USD
+// value. Parameters: usd_over, or amount_over with asset. Default: outflows.
+type threshold struct {
+	usdOver    *float64
+	amountOver chains.Amount
+	asset      string
+}
+
+func buildThreshold(b *builder, path string, p config.Policy) Detector {
+	d := &threshold{usdOver: p.USDOver, asset: p.Asset}
+	switch {
+	case p.USDOver == nil && p.AmountOver == "":
+		b.errorf(path, "threshold needs usd_over, or amount_over with asset")
+	case p.USDOver != nil && p.AmountOver != "":
+		b.errorf(path+".amount_over", "set usd_over or amount_over, not both")
+	case p.AmountOver != "":
+		a, err := chains.ParseAmount(p.AmountOver)
+		if err != nil {
+			b.errorf(path+".amount_over", "%v", err)
+		}
+		d.amountOver = a
+		if p.Asset == "" {
+			b.errorf(path+".asset", "required with amount_over (amounts of different assets do not compare)")
+		}
+	case *p.USDOver < 0:
+		b.errorf(path+".usd_over", "must not be negative")
+	}
+	return d
+}
+
+func (d *threshold) Detect(_ context.Context, ev *chains.Event, _ *Input) (Finding, error) {
+	if d.usdOver != nil {
+		if ev.USD > *d.usdOver {
+			return Finding{Hit: true, Reasons: []string{fmt.Sprintf("%s of %s %s (%s USD) is over the threshold of %s USD",
+				movement(ev), ev.Amount, ev.Asset, formatUSD(ev.USD), formatUSD(*d.usdOver))}}, nil
+		}
+		return Finding{}, nil
+	}
+	if !strings.EqualFold(ev.Asset, d.asset) {
+		return Finding{}, nil
+	}
+	if ev.Amount.Cmp(d.amountOver) > 0 {
+		return Finding{Hit: true, Reasons: []string{fmt.Sprintf("%s of %s %s is over the threshold of %s %s",
+			movement(ev), ev.Amount, ev.Asset, d.amountOver, d.asset)}}, nil
+	}
+	return Finding{}, nil
+}
+
+// honeytoken fires on any movement of a wallet whose role is honeytoken: no
+// one should ever touch it, so any use means its key has leaked.
+type honeytoken struct{}
+
+func buildHoneytoken(*builder, string, config.Policy) Detector { return honeytoken{} }
+
+func (honeytoken) Detect(_ context.Context, ev *chains.Event, _ *Input) (Finding, error) {
+	if ev.WalletRole != "honeytoken" {
+		return Finding{}, nil
+	}
+	return Finding{Hit: true, Reasons: []string{fmt.Sprintf(
+		"wallet %s is a honeytoken: no one should use it, so its key has leaked (%s %s %s %s %s)",
+		ev.Wallet, ev.Kind, ev.Direction, ev.Amount, ev.Asset, arrow(ev))}}, nil
+}
+
+func movement(ev *chains.Event) string {
+	if ev.Direction == chains.In {
+		return "inflow"
+	}
+	return "outflow"
+}
+
+func arrow(ev *chains.Event) string {
+	if ev.Direction == chains.In {
+		return "from " + ev.Counterparty
+	}
+	return "to " + ev.Counterparty
+}
+
+// formatUSD prints dollars with two decimals and thousands separators.
+func formatUSD(v float64) string {
+	s := new(big.Float).SetFloat64(v).Text('f', 2)
+	whole, frac, _ := strings.Cut(s, ".")
+	neg := strings.HasPrefix(whole, "-")
+	whole = strings.TrimPrefix(whole, "-")
+	var b strings.Builder
+	for i, r := range whole {
+		if i > 0 && (len(whole)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(r)
+	}
+	out := b.String() + "." + frac
+	if neg {
+		out = "-" + out
+	}
+	return out
+}

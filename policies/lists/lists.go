@@ -1,0 +1,379 @@
+// Package lists loads the address lists policies match against (sanctions,
+// mixers, the address book): plain text or CSV files, validated line by line.
+package lists
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"github.com/keywatch/keywatch/config"
+)
+
+// Family is the address form an entry belongs to. An entry serves every
+// watched chain of its family.
+type Family string
+
+const (
+	EVM     Family = "evm"     // 0x + 40 hex: every EVM chain
+	Bitcoin Family = "bitcoin" // base58 P2PKH/P2SH or bech32/bech32m
+	Tron    Family = "tron"    // T + base58 (kept as evidence; not watched)
+	Other   Family = "other"   // a chain keywatch does not watch (kept, not matched)
+)
+
+// Entry is one address on a list, with the evidence shown in alerts.
+type Entry struct {
+	List    string
+	Address string // as written in the file
+	Family  Family
+	Chain   string // the chain column, if any
+	Label   string
+	Source  string
+	File    string
+	Line    int
+}
+
+// Evidence describes the entry for an alert's reasons.
+func (e Entry) Evidence() string {
+	var parts []string
+	if e.Label != "" {
+		parts = append(parts, e.Label)
+	}
+	if e.Source != "" {
+		parts = append(parts, "source "+e.Source)
+	}
+	parts = append(parts, fmt.Sprintf("%s:%d", filepath.Base(e.File), e.Line))
+	return strings.Join(parts, "; ")
+}
+
+// List is a named set of entries.
+type List struct {
+	Name    string
+	Files   []string
+	entries map[string]Entry // key: family + ":" + normalised address
+}
+
+// Len is the number of distinct addresses on the list.
+func (l *List) Len() int { return len(l.entries) }
+
+// Lookup finds an address of the given family on the list.
+func (l *List) Lookup(f Family, addr string) (Entry, bool) {
+	e, ok := l.entries[Key(f, addr)]
+	return e, ok
+}
+
+// Entries returns every entry (in no particular order).
+func (l *List) Entries() []Entry {
+	out := make([]Entry, 0, len(l.entries))
+	for _, e := range l.entries {
+		out = append(out, e)
+	}
+	return out
+}
+
+// Key normalises an address of a family for lookups: EVM addresses are
+// compared case-insensitively, bech32 addresses too.
+func Key(f Family, addr string) string {
+	a := strings.TrimSpace(addr)
+	switch f {
+	case EVM:
+		a = strings.ToLower(a)
+	case Bitcoin:
+		if bech32Re.MatchString(a) {
+			a = strings.ToLower(a)
+		}
+	}
+	return string(f) + ":" + a
+}
+
+// Set is every list the configuration names.
+type Set struct {
+	lists map[string]*List
+}
+
+// Get returns the named list.
+func (s *Set) Get(name string) (*List, bool) {
+	if s == nil {
+		return nil, false
+	}
+	l, ok := s.lists[name]
+	return l, ok
+}
+
+// Names lists the loaded list names.
+func (s *Set) Names() []string {
+	var out []string
+	for n := range s.lists {
+		out = append(out, n)
+	}
+	return out
+}
+
+// Load reads every list of the configuration. Errors name file and line; all
+// are collected. resolve maps a configured path to the file to open.
+func Load(lists map[string][]string, resolve func(string) string) (*Set, error) {
+	s := &Set{lists: map[string]*List{}}
+	var errs config.Errors
+	for name, files := range lists {
+		l := &List{Name: name, entries: map[string]Entry{}}
+		for _, f := range files {
+			path := resolve(f)
+			l.Files = append(l.Files, path)
+			entries, err := ReadFile(path)
+			var fe config.Errors
+			if errors.As(err, &fe) {
+				errs = append(errs, fe...)
+			} else if err != nil {
+				errs = append(errs, &config.Error{File: path, Msg: err.Error()})
+			}
+			for _, e := range entries {
+				e.List = name
+				k := Key(e.Family, e.Address)
+				if _, dup := l.entries[k]; !dup {
+					l.entries[k] = e
+				}
+			}
+		}
+		s.lists[name] = l
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return s, nil
+}
+
+// ReadFile reads one list file: CSV (a .csv name, or a first line with an
+// address column) or plain text (one address per line, # comments; text after
+// the address on the same line becomes its label).
+func ReadFile(path string) ([]Entry, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot read list: %w", err)
+	}
+	if isCSV(path, data) {
+		return parseCSV(path, data)
+	}
+	return parsePlain(path, data)
+}
+
+func isCSV(path string, data []byte) bool {
+	if strings.EqualFold(filepath.Ext(path), ".csv") {
+		return true
+	}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		for _, f := range strings.Split(line, ",") {
+			if strings.EqualFold(strings.TrimSpace(f), "address") {
+				return true
+			}
+		}
+		return false
+	}
+	return false
+}
+
+func parsePlain(path string, data []byte) ([]Entry, error) {
+	var out []Entry
+	var errs config.Errors
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 64*1024), 1024*1024)
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if i := strings.Index(line, "#"); i >= 0 {
+			line = strings.TrimSpace(line[:i])
+		}
+		if line == "" {
+			continue
+		}
+		addr, label, _ := strings.Cut(line, " ")
+		if a, l, ok := strings.Cut(line, "\t"); ok && len(a) < len(addr) {
+			addr, label = a, l
+		}
+		fam, err := Classify(addr, "")
+		if err != nil {
+			errs = append(errs, &config.Error{File: path, Line: n, Msg: err.Error()})
+			continue
+		}
+		out = append(out, Entry{Address: addr, Family: fam, Label: strings.TrimSpace(label), File: path, Line: n})
+	}
+	if err := sc.Err(); err != nil {
+		errs = append(errs, &config.Error{File: path, Msg: err.Error()})
+	}
+	if len(errs) > 0 {
+		return out, errs
+	}
+	return out, nil
+}
+
+// labelColumns are tried in order when a CSV has no label column.
+var labelColumns = []string{"label", "name", "sdn_name", "entity", "mixer"}
+
+func parseCSV(path string, data []byte) ([]Entry, error) {
+	r := csv.NewReader(bytes.NewReader(data))
+	r.Comment = '#'
+	r.FieldsPerRecord = -1
+	r.TrimLeadingSpace = true
+	header, err := r.Read()
+	if err == io.EOF {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, config.Errors{csvError(path, err)}
+	}
+	col := map[string]int{}
+	for i, h := range header {
+		col[strings.ToLower(strings.TrimSpace(h))] = i
+	}
+	addrCol, ok := col["address"]
+	if !ok {
+		line, _ := r.FieldPos(0)
+		return nil, config.Errors{{File: path, Line: line, Msg: fmt.Sprintf("CSV header has no address column (columns: %s)", strings.Join(header, ", "))}}
+	}
+	get := func(rec []string, name string) string {
+		if i, ok := col[name]; ok && i < len(rec) {
+			return strings.TrimSpace(rec[i])
+		}
+		return ""
+	}
+	var out []Entry
+	var errs config.Errors
+	for {
+		rec, err := r.Read()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			errs = append(errs, csvError(path, err))
+			if _, ok := err.(*csv.ParseError); ok {
+				continue
+			}
+			break
+		}
+		line, _ := r.FieldPos(0)
+		if addrCol >= len(rec) {
+			errs = append(errs, &config.Error{File: path, Line: line, Field: "address", Msg: "row has no address column"})
+			continue
+		}
+		addr := strings.TrimSpace(rec[addrCol])
+		if addr == "" {
+			errs = append(errs, &config.Error{File: path, Line: line, Field: "address", Msg: "empty address"})
+			continue
+		}
+		chain := get(rec, "chain")
+		fam, err := Classify(addr, chain)
+		if err != nil {
+			errs = append(errs, &config.Error{File: path, Line: line, Field: "address", Msg: err.Error()})
+			continue
+		}
+		e := Entry{Address: addr, Family: fam, Chain: chain, Source: get(rec, "source"), File: path, Line: line}
+		for _, c := range labelColumns {
+			if v := get(rec, c); v != "" {
+				e.Label = v
+				break
+			}
+		}
+		if e.Label != "" && get(rec, "label") == "" {
+			// Compose evidence from the descriptive columns of richer files
+			// such as the mixer list: "Tornado Cash 1 ETH pool_instance".
+			if d := get(rec, "denomination"); d != "" {
+				e.Label += " " + d + " " + get(rec, "asset")
+			}
+			if role := get(rec, "role"); role != "" {
+				e.Label += " (" + role + ")"
+			}
+		}
+		if e.Source == "" {
+			e.Source = get(rec, "source_repo")
+		}
+		out = append(out, e)
+	}
+	if len(errs) > 0 {
+		return out, errs
+	}
+	return out, nil
+}
+
+func csvError(path string, err error) *config.Error {
+	var pe *csv.ParseError
+	if errors.As(err, &pe) {
+		return &config.Error{File: path, Line: pe.Line, Column: pe.Column, Msg: "CSV: " + pe.Err.Error()}
+	}
+	return &config.Error{File: path, Msg: "CSV: " + err.Error()}
+}
+
+var (
+	evmRe     = regexp.MustCompile(`^0x[0-9a-fA-F]{40}$`)
+	base58Re  = regexp.MustCompile(`^[123mn2][1-9A-HJ-NP-Za-km-z]{25,34}$`)
+	bech32Re  = regexp.MustCompile(`^(?i)(bc|tb|bcrt)1[02-9ac-hj-np-z]{6,87}$`)
+	tronRe    = regexp.MustCompile(`^T[1-9A-HJ-NP-Za-km-z]{33}$`)
+	evmChains = []string{"ethereum", "eth", "evm", "bsc", "polygon", "arbitrum", "optimism", "avalanche", "gnosis", "base", "goerli", "sepolia", "holesky", "usdt", "usdc", "etc", "arb", "matic"}
+	btcChains = []string{"bitcoin", "btc", "xbt"}
+)
+
+// Classify decides an address's family from its form, checked against the
+// chain column when there is one. An address in no known form, or in a form
+// that contradicts its chain column, is an error; rows whose chain column
+// names a chain keywatch does not watch are kept as Other.
+func Classify(addr, chain string) (Family, error) {
+	c := strings.ToLower(strings.TrimSpace(chain))
+	if i := strings.IndexAny(c, "( "); i > 0 {
+		c = c[:i]
+	}
+	form := Other
+	switch {
+	case evmRe.MatchString(addr):
+		form = EVM
+	case bech32Re.MatchString(addr) && (addr == strings.ToLower(addr) || addr == strings.ToUpper(addr)):
+		form = Bitcoin
+	case tronRe.MatchString(addr):
+		form = Tron
+	case base58Re.MatchString(addr):
+		form = Bitcoin
+	}
+	isEVMChain, isBTCChain := containsFold(evmChains, c), containsFold(btcChains, c)
+	switch {
+	case c == "":
+		if form == Other {
+			return "", fmt.Errorf("%q is not an address (want 0x and 40 hex digits, a Bitcoin address, or a chain column naming its chain)", addr)
+		}
+		return form, nil
+	case isEVMChain:
+		if form != EVM {
+			return "", fmt.Errorf("%q is not an EVM address (chain %s wants 0x and 40 hex digits)", addr, chain)
+		}
+		return EVM, nil
+	case isBTCChain:
+		if form == Tron {
+			// OFAC's XBT list carries a Tron-form address: keep it, as published.
+			return Tron, nil
+		}
+		if form != Bitcoin {
+			return "", fmt.Errorf("%q is not a Bitcoin address (chain %s)", addr, chain)
+		}
+		return Bitcoin, nil
+	case c == "tron" || c == "trx":
+		return Tron, nil
+	default:
+		return Other, nil
+	}
+}
+
+func containsFold(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,430 @@
+// Package watchers follows a chain's head and turns blocks into events that
+// are safe to act on: it waits for confirmations, undoes reorgs, and keeps a
+// checkpoint in the store so that a restart or an unreachable node skips no
+// block and raises nothing twice.
+//
+// A Follower is chain-neutral; a chain package supplies a Source that reads
+// blocks and decodes the events in them.
+package watchers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/keywatch/keywatch/chains"
+	"github.com/keywatch/keywatch/store"
+)
+
+// Block is the part of a block header the follower needs.
+type Block struct {
+	Number uint64    `json:"number"`
+	Hash   string    `json:"hash"`
+	Parent string    `json:"parent"`
+	Time   time.Time `json:"time"`
+}
+
+// Source reads one chain.
+type Source interface {
+	// Head returns the number of the newest block the node knows.
+	Head(ctx context.Context) (uint64, error)
+	// BlockAt returns the header of the canonical block at height n.
+	BlockAt(ctx context.Context, n uint64) (Block, error)
+	// Events decodes the watched movements in block b (identified by hash,
+	// so a reorg between calls cannot mix two branches).
+	Events(ctx context.Context, b Block) ([]chains.Event, error)
+}
+
+// ErrNoBlock is returned by Source.BlockAt when the node has no block at
+// that height (its chain is shorter).
+var ErrNoBlock = errors.New("no block at that height")
+
+// HeadNotifier is implemented by sources that can push new heads (WebSocket
+// subscriptions). The channel is closed when the subscription ends.
+type HeadNotifier interface {
+	SubscribeHeads(ctx context.Context) (<-chan uint64, error)
+}
+
+// DeliverFunc hands events to the policy engine. Delivery must be idempotent:
+// after a crash, events of the last block may be delivered again.
+type DeliverFunc func(ctx context.Context, events []chains.Event) error
+
+// Options configure a Follower.
+type Options struct {
+	Chain         string
+	Confirmations uint64
+	ReorgDepth    uint64        // processed blocks remembered for reorgs (≥ Confirmations)
+	PollInterval  time.Duration // how often to ask for the head without a push
+	StartBlock    *uint64       // first block when there is no checkpoint (default: head)
+	Store         store.Store
+	Deliver       DeliverFunc
+	Logger        *slog.Logger
+	Metrics       *Metrics // may be nil
+	// MaxBackoff caps the wait between retries after errors (default 30s).
+	MaxBackoff time.Duration
+}
+
+// Follower follows one chain.
+type Follower struct {
+	src  Source
+	opts Options
+	log  *slog.Logger
+}
+
+// New makes a Follower.
+func New(src Source, opts Options) (*Follower, error) {
+	if opts.Chain == "" || opts.Store == nil || opts.Deliver == nil {
+		return nil, errors.New("watchers: Chain, Store and Deliver are required")
+	}
+	if opts.ReorgDepth < opts.Confirmations {
+		opts.ReorgDepth = opts.Confirmations
+	}
+	if opts.ReorgDepth == 0 {
+		opts.ReorgDepth = 1
+	}
+	if opts.PollInterval <= 0 {
+		opts.PollInterval = 2 * time.Second
+	}
+	if opts.MaxBackoff <= 0 {
+		opts.MaxBackoff = 30 * time.Second
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Follower{src: src, opts: opts, log: opts.Logger.With("chain", opts.Chain)}, nil
+}
+
+// record is a processed block as the checkpoint remembers it.
+type record struct {
+	Block
+	Confirmed bool           `json:"confirmed"`
+	Events    []chains.Event `json:"events,omitempty"`
+}
+
+// checkpoint is the follower's durable state: the processed blocks still
+// within reorg depth, oldest first. Height is the last processed block.
+type checkpoint struct {
+	Height  uint64   `json:"height"`
+	Started bool     `json:"started"`
+	Blocks  []record `json:"blocks"`
+}
+
+func (c *checkpoint) tip() *record {
+	if len(c.Blocks) == 0 {
+		return nil
+	}
+	return &c.Blocks[len(c.Blocks)-1]
+}
+
+func (f *Follower) key() string { return "watch:" + f.opts.Chain + ":checkpoint" }
+
+func (f *Follower) load(ctx context.Context) (*checkpoint, error) {
+	b, err := f.opts.Store.Get(ctx, f.key())
+	if errors.Is(err, store.ErrNotFound) {
+		return &checkpoint{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read checkpoint: %w", err)
+	}
+	var c checkpoint
+	if err := json.Unmarshal(b, &c); err != nil {
+		return nil, fmt.Errorf("checkpoint of chain %s is corrupt: %w", f.opts.Chain, err)
+	}
+	return &c, nil
+}
+
+func (f *Follower) save(ctx context.Context, c *checkpoint) error {
+	b, err := json.Marshal(c)
+	if err != nil {
+		return err
+	}
+	if err := f.opts.Store.Set(ctx, f.key(), b, 0); err != nil {
+		return fmt.Errorf("write checkpoint: %w", err)
+	}
+	return nil
+}
+
+// Checkpoint reports the last processed block height (false when the chain
+// has never been processed).
+func (f *Follower) Checkpoint(ctx context.Context) (uint64, bool, error) {
+	c, err := f.load(ctx)
+	if err != nil {
+		return 0, false, err
+	}
+	return c.Height, c.Started, nil
+}
+
+// Run follows the chain until ctx ends. Errors from the node or the store are
+// logged and retried with backoff; the checkpoint only moves forward after a
+// block's events were delivered.
+func (f *Follower) Run(ctx context.Context) error {
+	var heads <-chan uint64
+	subscribed := true // log the first failure of a subscription, not every retry
+	backoff := time.Second
+	for {
+		if heads == nil {
+			var err error
+			heads, err = f.subscribe(ctx)
+			if err != nil && subscribed {
+				f.log.Warn("head subscription failed; polling until it can be restored", "err", err)
+			}
+			subscribed = err == nil
+		}
+		err := f.Step(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		wait := f.opts.PollInterval
+		if err != nil {
+			f.opts.Metrics.error(f.opts.Chain)
+			f.log.Warn("chain step failed; will retry from the checkpoint", "err", err, "retry_in", backoff)
+			wait = backoff
+			backoff = min(backoff*2, f.opts.MaxBackoff)
+		} else {
+			backoff = time.Second
+		}
+		timer := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return nil
+		case _, ok := <-heads:
+			if !ok {
+				heads = nil // resubscribe on the next turn
+			}
+		case <-timer.C:
+		}
+		timer.Stop()
+	}
+}
+
+// subscribe establishes the head subscription when the source offers one; a
+// nil channel means polling only.
+func (f *Follower) subscribe(ctx context.Context) (<-chan uint64, error) {
+	hn, ok := f.src.(HeadNotifier)
+	if !ok {
+		return nil, nil
+	}
+	return hn.SubscribeHeads(ctx)
+}
+
+// Step brings the checkpoint up to the node's head once: it undoes any reorg,
+// processes new blocks in order, and confirms blocks that reached depth.
+func (f *Follower) Step(ctx context.Context) error {
+	c, err := f.load(ctx)
+	if err != nil {
+		return err
+	}
+	head, err := f.src.Head(ctx)
+	if err != nil {
+		return fmt.Errorf("read head: %w", err)
+	}
+	f.opts.Metrics.head(f.opts.Chain, head)
+	if !c.Started {
+		start := head
+		if f.opts.StartBlock != nil {
+			start = *f.opts.StartBlock
+		}
+		if start == 0 {
+			start = 1 // the genesis block moves nothing
+		}
+		c.Height, c.Started = start-1, true
+		f.log.Info("no checkpoint: starting", "block", start)
+		if err := f.save(ctx, c); err != nil {
+			return err
+		}
+	}
+	// The tip we processed may have been replaced at the same height.
+	if err := f.checkTip(ctx, c); err != nil {
+		return err
+	}
+	for c.Height < head {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		b, err := f.src.BlockAt(ctx, c.Height+1)
+		if err != nil {
+			return fmt.Errorf("read block %d: %w", c.Height+1, err)
+		}
+		if tip := c.tip(); tip != nil && b.Parent != tip.Hash {
+			if err := f.rewind(ctx, c); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := f.process(ctx, c, b, head); err != nil {
+			return err
+		}
+	}
+	if err := f.confirm(ctx, c, head); err != nil {
+		return err
+	}
+	f.opts.Metrics.processed(f.opts.Chain, c.Height, head)
+	return nil
+}
+
+// checkTip undoes blocks at the top of the checkpoint that are no longer
+// canonical.
+func (f *Follower) checkTip(ctx context.Context, c *checkpoint) error {
+	for tip := c.tip(); tip != nil; tip = c.tip() {
+		b, err := f.src.BlockAt(ctx, tip.Number)
+		if errors.Is(err, ErrNoBlock) {
+			// The node's chain is now shorter than ours: our tip is gone.
+		} else if err != nil {
+			return fmt.Errorf("recheck block %d: %w", tip.Number, err)
+		} else if b.Hash == tip.Hash {
+			return nil
+		}
+		if err := f.rewind(ctx, c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// rewind drops the checkpoint's tip block, retracting its events.
+func (f *Follower) rewind(ctx context.Context, c *checkpoint) error {
+	tip := c.tip()
+	if len(c.Blocks) == 1 && tip.Number > 0 {
+		// Reorg deeper than the remembered window: the events of older blocks
+		// cannot be retracted any more. Say so loudly; keep going.
+		f.log.Error("reorg deeper than reorg_depth; older blocks cannot be checked", "block", tip.Number, "reorg_depth", f.opts.ReorgDepth)
+	}
+	retracted := make([]chains.Event, len(tip.Events))
+	for i, ev := range tip.Events {
+		retracted[i] = ev.WithStatus(chains.StatusRetracted)
+	}
+	f.log.Warn("reorg: block left the chain", "block", tip.Number, "hash", tip.Hash, "retracted_events", len(retracted))
+	f.opts.Metrics.reorg(f.opts.Chain)
+	if len(retracted) > 0 {
+		if err := f.opts.Deliver(ctx, retracted); err != nil {
+			return fmt.Errorf("deliver retractions of block %d: %w", tip.Number, err)
+		}
+	}
+	c.Blocks = c.Blocks[:len(c.Blocks)-1]
+	c.Height = tip.Number - 1
+	return f.save(ctx, c)
+}
+
+// process decodes block b and delivers its events: as pending when the block
+// is shallower than the confirmation depth, as confirmed otherwise.
+func (f *Follower) process(ctx context.Context, c *checkpoint, b Block, head uint64) error {
+	events, err := f.src.Events(ctx, b)
+	if err != nil {
+		return fmt.Errorf("decode block %d: %w", b.Number, err)
+	}
+	confirmed := f.deep(b.Number, head)
+	status := chains.StatusPending
+	if confirmed {
+		status = chains.StatusConfirmed
+	}
+	out := make([]chains.Event, len(events))
+	for i, ev := range events {
+		out[i] = ev.WithStatus(status)
+	}
+	if len(out) > 0 {
+		if err := f.opts.Deliver(ctx, out); err != nil {
+			return fmt.Errorf("deliver events of block %d: %w", b.Number, err)
+		}
+	}
+	c.Blocks = append(c.Blocks, record{Block: b, Confirmed: confirmed, Events: events})
+	if over := len(c.Blocks) - int(f.opts.ReorgDepth); over > 0 {
+		c.Blocks = append([]record(nil), c.Blocks[over:]...)
+	}
+	c.Height = b.Number
+	f.opts.Metrics.events(f.opts.Chain, len(out))
+	return f.save(ctx, c)
+}
+
+// deep reports whether block n has the configured confirmations at head.
+func (f *Follower) deep(n, head uint64) bool {
+	if f.opts.Confirmations == 0 {
+		return true
+	}
+	return head >= n && head-n+1 >= f.opts.Confirmations
+}
+
+// confirm delivers the confirmed state of events in blocks that reached depth.
+func (f *Follower) confirm(ctx context.Context, c *checkpoint, head uint64) error {
+	for i := range c.Blocks {
+		r := &c.Blocks[i]
+		if r.Confirmed || !f.deep(r.Number, head) {
+			continue
+		}
+		if len(r.Events) > 0 {
+			out := make([]chains.Event, len(r.Events))
+			for j, ev := range r.Events {
+				out[j] = ev.WithStatus(chains.StatusConfirmed)
+			}
+			if err := f.opts.Deliver(ctx, out); err != nil {
+				return fmt.Errorf("deliver confirmations of block %d: %w", r.Number, err)
+			}
+		}
+		r.Confirmed = true
+		if err := f.save(ctx, c); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Metrics are a follower's Prometheus series; nil disables them.
+type Metrics struct {
+	headHeight, processedHeight, lag *prometheus.GaugeVec
+	eventsTotal, errorsTotal, reorgs *prometheus.CounterVec
+	lastProgress                     *prometheus.GaugeVec
+}
+
+// NewMetrics registers the watcher series on reg.
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		headHeight:      prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "keywatch_chain_head_height", Help: "Newest block the node reports."}, []string{"chain"}),
+		processedHeight: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "keywatch_chain_processed_height", Help: "Last block processed into events."}, []string{"chain"}),
+		lag:             prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "keywatch_chain_lag_blocks", Help: "Blocks between the node's head and the last processed block."}, []string{"chain"}),
+		lastProgress:    prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "keywatch_chain_last_progress_timestamp_seconds", Help: "When the watcher last completed a pass over the chain."}, []string{"chain"}),
+		eventsTotal:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "keywatch_chain_events_total", Help: "Events decoded from blocks."}, []string{"chain"}),
+		errorsTotal:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "keywatch_chain_errors_total", Help: "Failed passes (node or store errors), retried."}, []string{"chain"}),
+		reorgs:          prometheus.NewCounterVec(prometheus.CounterOpts{Name: "keywatch_chain_reorged_blocks_total", Help: "Processed blocks that left the chain."}, []string{"chain"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.headHeight, m.processedHeight, m.lag, m.lastProgress, m.eventsTotal, m.errorsTotal, m.reorgs)
+	}
+	return m
+}
+
+func (m *Metrics) head(chain string, h uint64) {
+	if m != nil {
+		m.headHeight.WithLabelValues(chain).Set(float64(h))
+	}
+}
+
+func (m *Metrics) processed(chain string, h, head uint64) {
+	if m != nil {
+		m.processedHeight.WithLabelValues(chain).Set(float64(h))
+		m.lag.WithLabelValues(chain).Set(float64(head) - float64(h))
+		m.lastProgress.WithLabelValues(chain).SetToCurrentTime()
+	}
+}
+
+func (m *Metrics) events(chain string, n int) {
+	if m != nil {
+		m.eventsTotal.WithLabelValues(chain).Add(float64(n))
+	}
+}
+
+func (m *Metrics) error(chain string) {
+	if m != nil {
+		m.errorsTotal.WithLabelValues(chain).Inc()
+	}
+}
+
+func (m *Metrics) reorg(chain string) {
+	if m != nil {
+		m.reorgs.WithLabelValues(chain).Inc()
+	}
+}
