@@ -77,7 +77,7 @@ func (e *Engine) Set() *Set { return e.set.Load() }
 // Process evaluates events in order and hands the resulting alerts to
 // Notify. An error means the alerts were not handed over: the caller must
 // retry (the watcher does, without advancing its checkpoint).
-func (e *Engine) Process(ctx context.Context, events ...chains.Event) error {
+func (e *Engine) Process(ctx context.Context, events []chains.Event) error {
 	for i := range events {
 		as, err := e.Evaluate(ctx, &events[i])
 		if err != nil {

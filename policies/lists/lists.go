@@ -116,22 +116,23 @@ func (s *Set) Names() []string {
 	return out
 }
 
-// Load reads every list of the configuration. Errors name file and line; all
-// are collected. resolve maps a configured path to the file to open.
-func Load(lists map[string][]string, resolve func(string) string) (*Set, error) {
+// Load reads every list the configuration names. Errors name the list file
+// and line (or, for a file that cannot be read, the configuration line that
+// names it); all are collected.
+func Load(cfg *config.Config) (*Set, error) {
 	s := &Set{lists: map[string]*List{}}
 	var errs config.Errors
-	for name, files := range lists {
+	for name, files := range cfg.Lists {
 		l := &List{Name: name, entries: map[string]Entry{}}
-		for _, f := range files {
-			path := resolve(f)
+		for i, f := range files {
+			path := cfg.Path(f)
 			l.Files = append(l.Files, path)
 			entries, err := ReadFile(path)
 			var fe config.Errors
 			if errors.As(err, &fe) {
 				errs = append(errs, fe...)
 			} else if err != nil {
-				errs = append(errs, &config.Error{File: path, Msg: err.Error()})
+				errs = append(errs, cfg.Errorf(fmt.Sprintf("lists.%s[%d]", name, i), "%v", err))
 			}
 			for _, e := range entries {
 				e.List = name
@@ -155,7 +156,7 @@ func Load(lists map[string][]string, resolve func(string) string) (*Set, error) 
 func ReadFile(path string) ([]Entry, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("cannot read list: %w", err)
+		return nil, fmt.Errorf("cannot read list %s: %w", path, err)
 	}
 	if isCSV(path, data) {
 		return parseCSV(path, data)

@@ -1,0 +1,194 @@
+// Command keywatch watches every key able to move a firm's crypto and raises
+// the alarm when one is used to steal. See README.md for the commands.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/keywatch/keywatch/config"
+	"github.com/keywatch/keywatch/daemon"
+	"github.com/keywatch/keywatch/demo"
+)
+
+const usage = `keywatch watches the keys that can move a firm's crypto.
+
+Usage:
+  keywatch run   -config FILE   run the daemon (watchers, policies, alerts)
+  keywatch check -config FILE   validate configuration, lists and policies
+  keywatch demo  [-keep]        play the insider-theft story on embedded defaults
+
+Run 'keywatch COMMAND -h' for a command's flags.
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "run":
+		return cmdRun(rest, stderr)
+	case "check":
+		return cmdCheck(rest, stdout, stderr)
+	case "demo":
+		return cmdDemo(rest, stdout, stderr)
+	case "-h", "--help", "help":
+		fmt.Fprint(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "keywatch: unknown command %q\n\n%s", cmd, usage)
+		return 2
+	}
+}
+
+// logFlags adds -log-level and -log-format and returns a logger factory.
+func logFlags(fs *flag.FlagSet) func(w io.Writer) (*slog.Logger, error) {
+	level := fs.String("log-level", "info", "debug, info, warn or error")
+	format := fs.String("log-format", "text", "text or json")
+	return func(w io.Writer) (*slog.Logger, error) {
+		var lv slog.Level
+		if err := lv.UnmarshalText([]byte(*level)); err != nil {
+			return nil, fmt.Errorf("-log-level: %q is not debug, info, warn or error", *level)
+		}
+		opts := &slog.HandlerOptions{Level: lv}
+		switch *format {
+		case "text":
+			return slog.New(slog.NewTextHandler(w, opts)), nil
+		case "json":
+			return slog.New(slog.NewJSONHandler(w, opts)), nil
+		}
+		return nil, fmt.Errorf("-log-format: %q is not text or json", *format)
+	}
+}
+
+func cmdRun(args []string, stderr io.Writer) int {
+	fs := flag.NewFlagSet("keywatch run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "configuration file (required)")
+	newLogger := logFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *path == "" {
+		fmt.Fprintln(stderr, "keywatch run: -config FILE is required")
+		return 2
+	}
+	log, err := newLogger(stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "keywatch run:", err)
+		return 2
+	}
+	cfg, set, err := daemon.Load(*path)
+	if err != nil {
+		printProblems(stderr, err)
+		fmt.Fprintln(stderr, "keywatch run: configuration has errors; nothing started")
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	d, err := daemon.New(ctx, cfg, set, daemon.Options{Logger: log})
+	if err != nil {
+		log.Error("cannot start", "err", err)
+		return 1
+	}
+	defer d.Close()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		for range hup {
+			if err := d.Reload(); err != nil {
+				log.Error("reload failed", "err", err)
+			}
+		}
+	}()
+	if err := d.Run(ctx); err != nil {
+		log.Error("keywatch stopped", "err", err)
+		return 1
+	}
+	log.Info("keywatch stopped")
+	return 0
+}
+
+func cmdCheck(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("keywatch check", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "configuration file (required)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *path == "" {
+		fmt.Fprintln(stderr, "keywatch check: -config FILE is required")
+		return 2
+	}
+	cfg, set, err := daemon.Load(*path)
+	if err != nil {
+		n := printProblems(stderr, err)
+		fmt.Fprintf(stderr, "keywatch check: %d problem%s\n", n, plural(n))
+		return 1
+	}
+	addrs := 0
+	for _, name := range set.Input().Lists.Names() {
+		l, _ := set.Input().Lists.Get(name)
+		addrs += l.Len()
+	}
+	fmt.Fprintf(stdout, "%s: OK (%d chains, %d wallets, %d policies, %d lists with %d addresses, %d sinks)\n",
+		*path, len(cfg.Chains), len(cfg.Wallets), len(cfg.Policies), len(cfg.Lists), addrs, len(cfg.Alerts.Sinks))
+	return 0
+}
+
+func cmdDemo(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("keywatch demo", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	keep := fs.Bool("keep", false, "keep running after the story (Ctrl-C to stop)")
+	verbose := fs.Bool("v", false, "show keywatch's own logs")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	level := slog.LevelError
+	if *verbose {
+		level = slog.LevelInfo
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := demo.Run(ctx, demo.Options{Out: stdout, Logger: log, Keep: *keep}); err != nil {
+		fmt.Fprintln(stderr, "keywatch demo:", err)
+		return 1
+	}
+	return 0
+}
+
+// printProblems prints every configuration problem on its own line and
+// returns how many there were.
+func printProblems(w io.Writer, err error) int {
+	var errs config.Errors
+	if errors.As(err, &errs) {
+		for _, e := range errs {
+			fmt.Fprintln(w, e.Error())
+		}
+		return len(errs)
+	}
+	fmt.Fprintln(w, strings.TrimSpace(err.Error()))
+	return 1
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}

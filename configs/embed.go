@@ -1,0 +1,11 @@
+// Package configs holds keywatch's example and demo configuration and its
+// small fact lists. The demo reads them from the binary, so `keywatch demo`
+// needs no files on disk.
+package configs
+
+import "embed"
+
+// Files holds demo.yaml, keywatch.example.yaml and lists/.
+//
+//go:embed demo.yaml keywatch.example.yaml lists/*.csv
+var Files embed.FS

@@ -1,0 +1,428 @@
+// Package daemon assembles keywatch from its configuration: the store, NATS,
+// lists and policies, one watcher per chain, the alert publisher and sinks,
+// and the HTTP listener for metrics and health. `keywatch run` and
+// `keywatch demo` both start the system through it.
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	gethcommon "github.com/ethereum/go-ethereum/common"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/keywatch/keywatch/alerts"
+	"github.com/keywatch/keywatch/alerts/embedded"
+	"github.com/keywatch/keywatch/alerts/logsink"
+	"github.com/keywatch/keywatch/chains/ethereum"
+	"github.com/keywatch/keywatch/config"
+	"github.com/keywatch/keywatch/policies"
+	"github.com/keywatch/keywatch/policies/lists"
+	"github.com/keywatch/keywatch/store"
+	"github.com/keywatch/keywatch/store/memory"
+	"github.com/keywatch/keywatch/store/redis"
+	"github.com/keywatch/keywatch/watchers"
+)
+
+// EthDialer connects to an EVM chain's node. The default dials the chain's
+// rpc URLs; the demo and tests pass an in-process chain.
+type EthDialer func(ctx context.Context, ch config.Chain) (ethereum.Client, error)
+
+// Options are the daemon's injected dependencies.
+type Options struct {
+	Logger   *slog.Logger
+	Registry *prometheus.Registry // nil: a fresh registry
+	EthDial  EthDialer            // nil: dial the configured rpc URLs
+	Now      func() time.Time
+}
+
+// Daemon is a running keywatch.
+type Daemon struct {
+	cfg  *config.Config
+	opts Options
+	log  *slog.Logger
+	reg  *prometheus.Registry
+
+	Store  store.Store
+	NATS   *nats.Conn
+	JS     jetstream.JetStream
+	Engine *policies.Engine
+	Outbox *alerts.Outbox
+
+	natsServer *server.Server
+	stream     jetstream.StreamConfig
+	listener   net.Listener
+	closers    []func()
+	reloadMu   sync.Mutex
+}
+
+// Load checks a configuration and everything it names (lists, policies,
+// sinks) without starting anything. The error lists every problem found.
+func Load(path string) (*config.Config, *policies.Set, error) {
+	cfg, err := config.Load(path)
+	var errs config.Errors
+	if err != nil {
+		if !errors.As(err, &errs) || cfg == nil {
+			return nil, nil, err
+		}
+	}
+	set, err := Build(cfg)
+	var more config.Errors
+	if errors.As(err, &more) {
+		errs = append(errs, more...)
+	} else if err != nil {
+		return nil, nil, err
+	}
+	if len(errs) > 0 {
+		sort.SliceStable(errs, func(i, j int) bool {
+			if errs[i].File != errs[j].File {
+				return errs[i].File == cfg.File() // the configuration first, then list files
+			}
+			return errs[i].Line < errs[j].Line
+		})
+		return cfg, nil, errs
+	}
+	return cfg, set, nil
+}
+
+// Build loads the lists and builds the policies and sinks of cfg.
+func Build(cfg *config.Config) (*policies.Set, error) {
+	var errs config.Errors
+	ls, err := lists.Load(cfg)
+	if err != nil {
+		var le config.Errors
+		if !errors.As(err, &le) {
+			return nil, err
+		}
+		errs = append(errs, le...)
+	}
+	set, err := policies.Build(cfg, ls)
+	if err != nil {
+		var pe config.Errors
+		if !errors.As(err, &pe) {
+			return nil, err
+		}
+		errs = append(errs, pe...)
+	}
+	errs = append(errs, checkSinks(cfg)...)
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return set, nil
+}
+
+// checkSinks validates the alert sinks this version can run.
+func checkSinks(cfg *config.Config) config.Errors {
+	var errs config.Errors
+	for i, s := range cfg.Alerts.Sinks {
+		p := fmt.Sprintf("alerts.sinks[%d]", i)
+		switch s.Kind {
+		case "log":
+		case "":
+			errs = append(errs, cfg.Errorf(p+".kind", "required (log)"))
+		case "pagerduty", "slack", "webhook":
+			errs = append(errs, cfg.Errorf(p+".kind", "sink kind %q is not supported by this version of keywatch yet (log is)", s.Kind))
+		default:
+			errs = append(errs, cfg.Errorf(p+".kind", "unknown sink kind %q (want log)", s.Kind))
+		}
+		if s.MinSeverity != "" {
+			if _, err := alerts.ParseSeverity(s.MinSeverity); err != nil {
+				errs = append(errs, cfg.Errorf(p+".min_severity", "%v", err))
+			}
+		}
+	}
+	return errs
+}
+
+// New opens the store and NATS and builds the engine. Nothing follows a
+// chain until Run.
+func New(ctx context.Context, cfg *config.Config, set *policies.Set, opts Options) (*Daemon, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	reg := opts.Registry
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+		reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	d := &Daemon{cfg: cfg, opts: opts, log: opts.Logger, reg: reg}
+	ok := false
+	defer func() {
+		if !ok {
+			d.Close()
+		}
+	}()
+
+	switch {
+	case cfg.Store.Memory:
+		d.Store = memory.New()
+		d.log.Warn("store: memory (single process; checkpoints and outbox are lost on exit)")
+	default:
+		st, err := redis.Open(ctx, cfg.Store.RedisURL().Reveal(), redis.WithPrefix(cfg.Store.Prefix))
+		if err != nil {
+			return nil, fmt.Errorf("store: %w", err)
+		}
+		d.Store = st
+	}
+	d.closers = append(d.closers, func() { d.Store.Close() })
+
+	natsURL := cfg.NATS.URL
+	if cfg.NATS.Embedded {
+		s, err := embedded.Start(natsURL, cfg.NATS.DataDir, d.log)
+		if err != nil {
+			return nil, err
+		}
+		d.natsServer = s
+		d.closers = append(d.closers, s.Shutdown)
+		natsURL = s.ClientURL()
+	}
+	nc, err := alerts.Connect(natsURL, cfg.NATS.CredsFile, "keywatch "+instanceName(cfg), d.log)
+	if err != nil {
+		return nil, err
+	}
+	d.NATS = nc
+	d.closers = append(d.closers, nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("JetStream: %w", err)
+	}
+	d.JS = js
+	d.stream = alerts.StreamConfig(cfg.NATS.SubjectPrefix, cfg.NATS.DuplicateWindow.D(), cfg.NATS.MaxAge.D())
+
+	d.Outbox = alerts.NewOutbox(d.Store, 0)
+	d.Engine = policies.New(set, policies.Options{
+		Store:      d.Store,
+		Notify:     d.Outbox.Enqueue,
+		Now:        opts.Now,
+		Logger:     d.log,
+		Registerer: reg,
+	})
+	ok = true
+	return d, nil
+}
+
+// NATSURL is the URL clients use to reach the daemon's NATS server.
+func (d *Daemon) NATSURL() string { return d.NATS.ConnectedUrlRedacted() }
+
+// HTTPAddr is the address the HTTP listener is bound to (after Run started).
+func (d *Daemon) HTTPAddr() string {
+	if d.listener == nil {
+		return ""
+	}
+	return d.listener.Addr().String()
+}
+
+// Listen binds the HTTP listener (before Run, so callers learn the address).
+func (d *Daemon) Listen() error {
+	l, err := net.Listen("tcp", d.cfg.API.Listen)
+	if err != nil {
+		return fmt.Errorf("api.listen %s: %w", d.cfg.API.Listen, err)
+	}
+	d.listener = l
+	return nil
+}
+
+// Run starts every part and blocks until ctx ends or a part fails for good.
+func (d *Daemon) Run(ctx context.Context) error {
+	g, ctx := errgroup.WithContext(ctx)
+	if d.listener == nil {
+		if err := d.Listen(); err != nil {
+			return err
+		}
+	}
+	srv := &http.Server{Handler: d.httpHandler(), ReadHeaderTimeout: 10 * time.Second}
+	g.Go(func() error {
+		if err := srv.Serve(d.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("http: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return srv.Shutdown(sctx)
+	})
+
+	pub := alerts.NewPublisher(alerts.PublisherOptions{
+		JetStream: d.JS, Stream: d.stream, Prefix: d.cfg.NATS.SubjectPrefix,
+		Outbox: d.Outbox, Logger: d.log.With("part", "publisher"), Registerer: d.reg,
+	})
+	g.Go(func() error { return pub.Run(ctx) })
+
+	for _, s := range d.cfg.Alerts.Sinks {
+		var n alerts.Notifier
+		switch s.Kind {
+		case "log":
+			n = logsink.New(d.log.With("part", "sink", "sink", s.Name))
+		default:
+			return fmt.Errorf("sink %s: unsupported kind %q", s.Name, s.Kind)
+		}
+		opts := alerts.SinkOptions{Name: s.Name, Stream: d.stream, Prefix: d.cfg.NATS.SubjectPrefix, Logger: d.log}
+		g.Go(func() error { return alerts.RunSink(ctx, d.JS, n, opts) })
+	}
+
+	metrics := watchers.NewMetrics(d.reg)
+	for _, ch := range d.cfg.Chains {
+		f, err := d.follower(ctx, ch, metrics)
+		if err != nil {
+			return err
+		}
+		g.Go(func() error {
+			if err := d.checkChainID(ctx, ch); err != nil {
+				return err
+			}
+			return f.Run(ctx)
+		})
+	}
+	d.log.Info("keywatch running", "instance", instanceName(d.cfg), "chains", len(d.cfg.Chains),
+		"wallets", len(d.cfg.Wallets), "policies", len(d.cfg.Policies), "http", d.HTTPAddr())
+	return g.Wait()
+}
+
+// follower builds the watcher of one chain.
+func (d *Daemon) follower(ctx context.Context, ch config.Chain, m *watchers.Metrics) (*watchers.Follower, error) {
+	if ch.Kind != "ethereum" {
+		return nil, fmt.Errorf("chain %s: kind %q is not supported", ch.Name, ch.Kind)
+	}
+	client, err := d.dial(ctx, ch)
+	if err != nil {
+		return nil, err
+	}
+	opts := ethereum.Options{Chain: ch.Name, NativeSymbol: ch.NativeSymbol, NativeUSD: ch.NativeUSD}
+	for _, w := range d.cfg.Wallets {
+		if w.Chain == ch.Name {
+			opts.Wallets = append(opts.Wallets, ethereum.Wallet{Name: w.Name, Address: gethcommon.HexToAddress(w.Address), Role: w.Role, Owner: w.Owner})
+		}
+	}
+	for _, t := range ch.Tokens {
+		opts.Tokens = append(opts.Tokens, ethereum.Token{Symbol: t.Symbol, Address: gethcommon.HexToAddress(t.Address), Decimals: t.Decimals, USD: t.USD})
+	}
+	return watchers.New(ethereum.NewSource(client, opts), watchers.Options{
+		Chain:         ch.Name,
+		Confirmations: ch.Confirmations,
+		ReorgDepth:    ch.ReorgDepth,
+		PollInterval:  ch.PollInterval.D(),
+		StartBlock:    ch.StartBlock,
+		Store:         d.Store,
+		Deliver:       d.Engine.Process,
+		Logger:        d.log.With("part", "watcher"),
+		Metrics:       m,
+	})
+}
+
+func (d *Daemon) dial(ctx context.Context, ch config.Chain) (ethereum.Client, error) {
+	if d.opts.EthDial != nil {
+		return d.opts.EthDial(ctx, ch)
+	}
+	p := ethereum.NewPool(ch.RPC, 0, d.log.With("chain", ch.Name))
+	d.closers = append(d.closers, p.Close)
+	return p, nil
+}
+
+// checkChainID refuses a node on another network than configured. It waits
+// (with backoff) for the node to answer.
+func (d *Daemon) checkChainID(ctx context.Context, ch config.Chain) error {
+	if ch.ChainID == 0 {
+		return nil
+	}
+	client, err := d.dial(ctx, ch)
+	if err != nil {
+		return err
+	}
+	backoff := time.Second
+	for {
+		id, err := client.ChainID(ctx)
+		if err == nil {
+			if id.Uint64() != ch.ChainID {
+				return fmt.Errorf("chain %s: node reports chain id %s, configured chain_id is %d: refusing to watch the wrong network", ch.Name, id, ch.ChainID)
+			}
+			return nil
+		}
+		d.log.Warn("cannot read chain id; retrying", "chain", ch.Name, "err", err, "retry_in", backoff)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 30*time.Second)
+	}
+}
+
+func (d *Daemon) httpHandler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(d.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Write([]byte("ok\n"))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		var problems []string
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		defer cancel()
+		if err := d.Store.Ping(ctx); err != nil {
+			problems = append(problems, "store: "+err.Error())
+		}
+		if !d.NATS.IsConnected() {
+			problems = append(problems, "nats: not connected")
+		}
+		if len(problems) > 0 {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			w.Write([]byte(strings.Join(problems, "\n") + "\n"))
+			return
+		}
+		w.Write([]byte("ready\n"))
+	})
+	return mux
+}
+
+// Reload rereads the configuration file's lists and policies. On any error
+// the policies and lists in force stay, and the error says why. Changes to
+// chains, wallets, store or NATS need a restart.
+func (d *Daemon) Reload() error {
+	d.reloadMu.Lock()
+	defer d.reloadMu.Unlock()
+	cfg, set, err := Load(d.cfg.File())
+	if err != nil {
+		return fmt.Errorf("reload refused, previous policies and lists stay in force:\n%w", err)
+	}
+	d.Engine.Reload(set)
+	d.log.Info("policies and lists reloaded", "policies", len(cfg.Policies), "lists", len(cfg.Lists))
+	return nil
+}
+
+// Close stops what New started, newest first.
+func (d *Daemon) Close() {
+	for i := len(d.closers) - 1; i >= 0; i-- {
+		d.closers[i]()
+	}
+	d.closers = nil
+}
+
+func instanceName(cfg *config.Config) string {
+	if cfg.Instance != "" {
+		return cfg.Instance
+	}
+	h, err := os.Hostname()
+	if err != nil {
+		return "keywatch"
+	}
+	return h
+}

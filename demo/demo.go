@@ -1,0 +1,435 @@
+// Package demo plays keywatch's insider-theft story on embedded defaults: an
+// in-process Ethereum chain (go-ethereum's simulated backend) holding a
+// Tornado Cash pool stand-in at the real mainnet address, the real NATS
+// server in-process, and the memory store. Alerts are printed by a separate
+// NATS subscriber as they arrive, exactly as a sink would see them.
+package demo
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"encoding/json"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"math/big"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/crypto"
+	"github.com/ethereum/go-ethereum/ethclient/simulated"
+	"github.com/ethereum/go-ethereum/params"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/keywatch/keywatch/alerts"
+	"github.com/keywatch/keywatch/chains/ethereum"
+	"github.com/keywatch/keywatch/config"
+	"github.com/keywatch/keywatch/configs"
+	"github.com/keywatch/keywatch/contracts"
+	"github.com/keywatch/keywatch/daemon"
+)
+
+// Options configure a demo run.
+type Options struct {
+	Out    io.Writer    // the story and the alerts
+	Logger *slog.Logger // keywatch's own logs
+	Keep   bool         // keep running after the story
+	// Wait bounds each wait for an expected alert (default 30s).
+	Wait time.Duration
+}
+
+// Key derives a demo key from a fixed seed, so addresses are stable and the
+// demo configuration can name them.
+func Key(name string) *ecdsa.PrivateKey {
+	k, err := crypto.ToECDSA(crypto.Keccak256([]byte("keywatch demo key: " + name)))
+	if err != nil {
+		panic(err) // a keccak digest is always a valid key
+	}
+	return k
+}
+
+// Addr is the address of a demo key.
+func Addr(name string) common.Address { return crypto.PubkeyToAddress(Key(name).PublicKey) }
+
+func ether(n int64) *big.Int { return new(big.Int).Mul(big.NewInt(n), big.NewInt(params.Ether)) }
+
+// Run plays the story and returns nil when every expected alert arrived and
+// nothing alerted that should not have.
+func Run(ctx context.Context, o Options) error {
+	if o.Out == nil {
+		o.Out = os.Stdout
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Wait == 0 {
+		o.Wait = 30 * time.Second
+	}
+	out := &syncWriter{w: o.Out}
+	dir, err := os.MkdirTemp("", "keywatch-demo-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	if err := os.CopyFS(dir, configs.Files); err != nil {
+		return fmt.Errorf("unpack demo configuration: %w", err)
+	}
+	cfg, set, err := daemon.Load(filepath.Join(dir, "demo.yaml"))
+	if err != nil {
+		return fmt.Errorf("demo configuration: %w", err)
+	}
+	cfg.NATS.DataDir = filepath.Join(dir, "nats")
+
+	alloc, err := contracts.MixerAlloc()
+	if err != nil {
+		return err
+	}
+	for name, bal := range map[string]int64{"treasury-hot": 1000, "dev-deployer": 10, "decoy": 2, "issuer": 10} {
+		alloc[Addr(name)] = types.Account{Balance: ether(bal)}
+	}
+	backend := simulated.NewBackend(alloc)
+	defer backend.Close()
+	client := backend.Client()
+
+	d, err := daemon.New(ctx, cfg, set, daemon.Options{
+		Logger:  o.Logger,
+		EthDial: func(context.Context, config.Chain) (ethereum.Client, error) { return client, nil },
+	})
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Listen(); err != nil {
+		return err
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	runErr := make(chan error, 1)
+	go func() { runErr <- d.Run(runCtx) }()
+
+	// The printer is a NATS client of its own, like any sink.
+	stream := alerts.StreamConfig(cfg.NATS.SubjectPrefix, cfg.NATS.DuplicateWindow.D(), cfg.NATS.MaxAge.D())
+	p, err := newPrinter(runCtx, d.NATSURL(), stream, out)
+	if err != nil {
+		return err
+	}
+	defer p.close()
+
+	s := &story{ctx: ctx, out: out, backend: backend, client: client, chainID: big.NewInt(1337), p: p, wait: o.Wait, runErr: runErr}
+	if err := s.play(cfg); err != nil {
+		return err
+	}
+	if o.Keep {
+		out.printf("\nkeywatch keeps running: metrics at http://%s/metrics, alerts on %s (subjects %s.alert.>). Ctrl-C to stop.\n",
+			d.HTTPAddr(), d.NATSURL(), cfg.NATS.SubjectPrefix)
+		select {
+		case <-ctx.Done():
+		case err := <-runErr:
+			return err
+		}
+	}
+	cancel()
+	return nil
+}
+
+type story struct {
+	ctx     context.Context
+	out     *syncWriter
+	backend *simulated.Backend
+	client  simulated.Client
+	chainID *big.Int
+	p       *printer
+	wait    time.Duration
+	runErr  chan error
+}
+
+func (s *story) play(cfg *config.Config) error {
+	s.out.printf("keywatch demo: an in-process Ethereum chain with a Tornado Cash 1 ETH pool at its mainnet address %s,\n", contracts.TornadoPool1ETH.Hex())
+	s.out.printf("the real NATS server in-process, the memory store, and %d policies. Alerts below come off NATS as they arrive.\n", len(cfg.Policies))
+	s.out.printf("Watched: treasury-hot (hot wallet), dev-deployer (a key an employee can use), decoy (a honeytoken).\n")
+
+	s.out.printf("\n== Set-up: a USDC token is deployed and 1,000,000 USDC minted to treasury-hot.\n")
+	usdc, err := s.deployToken()
+	if err != nil {
+		return err
+	}
+	if want, ok := tokenAddress(cfg, "USDC"); !ok || want != usdc {
+		return fmt.Errorf("demo token deployed at %s, but demo.yaml follows %s", usdc.Hex(), want.Hex())
+	}
+
+	s.scene(1, "An ordinary payment: treasury-hot pays 25,000 USDC to Acme Hosting, a vendor in the address book.")
+	tokenABI, _ := contracts.Load(contracts.NameTestToken)
+	data, _ := tokenABI.Pack("transfer", Addr("vendor"), big.NewInt(25_000_000_000))
+	ordinary, err := s.send("treasury-hot", &usdc, nil, data)
+	if err != nil {
+		return err
+	}
+	s.confirm()
+	s.out.printf("   expected: no alert.\n")
+
+	s.scene(2, "An employee-accessible key sends 1 ETH straight into the Tornado Cash 1 ETH pool.")
+	poolABI, _ := contracts.Load(contracts.NameTornadoPool)
+	data, _ = poolABI.Pack("deposit", crypto.Keccak256Hash([]byte("demo commitment")))
+	pool := contracts.TornadoPool1ETH
+	mix, err := s.send("dev-deployer", &pool, ether(1), data)
+	if err != nil {
+		return err
+	}
+	if err := s.expect(mix, "mixer-counterparty", "pending"); err != nil {
+		return err
+	}
+	s.confirm()
+	if err := s.expect(mix, "mixer-counterparty", "confirmed"); err != nil {
+		return err
+	}
+
+	s.scene(3, "A large outflow: treasury-hot sends 60 ETH (180,000 USD) to an address no one has seen before.")
+	fresh := Addr("fresh")
+	big1, err := s.send("treasury-hot", &fresh, ether(60), nil)
+	if err != nil {
+		return err
+	}
+	if err := s.expect(big1, "big-outflow", "pending"); err != nil {
+		return err
+	}
+	s.confirm()
+	if err := s.expect(big1, "big-outflow", "confirmed"); err != nil {
+		return err
+	}
+
+	s.scene(4, "Someone uses the decoy wallet's key, which no one should ever touch.")
+	mule := Addr("mule")
+	decoy, err := s.send("decoy", &mule, ether(1), nil)
+	if err != nil {
+		return err
+	}
+	if err := s.expect(decoy, "decoy-touched", "pending"); err != nil {
+		return err
+	}
+	s.confirm()
+	if err := s.expect(decoy, "decoy-touched", "confirmed"); err != nil {
+		return err
+	}
+
+	// The outbox publishes in order, so every alert the ordinary payment could
+	// have raised has arrived by now.
+	if n := s.p.countTx(ordinary); n != 0 {
+		return fmt.Errorf("the ordinary payment raised %d alert messages; it should raise none", n)
+	}
+	s.out.printf("\nStory over: %d alert messages arrived on NATS; the ordinary payment raised none.\n", s.p.total())
+	s.out.printf("Each alert was published once per state (pending, then confirmed) with Nats-Msg-Id = <alert id>:<event status>:<status>.\n")
+	return nil
+}
+
+func (s *story) scene(n int, text string) {
+	s.out.printf("\n== %d. %s\n", n, text)
+}
+
+func tokenAddress(cfg *config.Config, symbol string) (common.Address, bool) {
+	for _, ch := range cfg.Chains {
+		for _, t := range ch.Tokens {
+			if t.Symbol == symbol {
+				return common.HexToAddress(t.Address), true
+			}
+		}
+	}
+	return common.Address{}, false
+}
+
+func (s *story) deployToken() (common.Address, error) {
+	addr, _, err := contracts.Deploy(s.ctx, s.client, Key("issuer"), s.chainID, contracts.NameTestToken, "USD Coin (demo)", "USDC", uint8(6))
+	if err != nil {
+		return common.Address{}, fmt.Errorf("deploy token: %w", err)
+	}
+	s.backend.Commit()
+	tok, _ := contracts.Load(contracts.NameTestToken)
+	data, _ := tok.Pack("mint", Addr("treasury-hot"), big.NewInt(1_000_000_000_000))
+	if _, err := s.send("issuer", &addr, nil, data); err != nil {
+		return common.Address{}, err
+	}
+	return addr, nil
+}
+
+// send signs and sends a transaction from the named demo key, seals a block
+// and checks that it succeeded.
+func (s *story) send(from string, to *common.Address, value *big.Int, data []byte) (common.Hash, error) {
+	tx, err := contracts.Transact(s.ctx, s.client, Key(from), s.chainID, to, value, data)
+	if err != nil {
+		return common.Hash{}, fmt.Errorf("send from %s: %w", from, err)
+	}
+	s.backend.Commit()
+	r, err := s.client.TransactionReceipt(s.ctx, tx.Hash())
+	if err != nil {
+		return common.Hash{}, fmt.Errorf("receipt of %s: %w", tx.Hash().Hex(), err)
+	}
+	if r.Status != types.ReceiptStatusSuccessful {
+		return common.Hash{}, fmt.Errorf("transaction %s from %s failed", tx.Hash().Hex(), from)
+	}
+	s.out.printf("   tx %s in block %d\n", tx.Hash().Hex(), r.BlockNumber)
+	return tx.Hash(), nil
+}
+
+// confirm seals one more block: with confirmations: 2 the previous block is
+// now confirmed.
+func (s *story) confirm() { s.backend.Commit() }
+
+// expect waits for the alert policy raises on tx with the given event status.
+func (s *story) expect(tx common.Hash, policy, status string) error {
+	deadline := time.NewTimer(s.wait)
+	defer deadline.Stop()
+	for {
+		if s.p.has(tx, policy, status) {
+			return nil
+		}
+		select {
+		case <-s.ctx.Done():
+			return s.ctx.Err()
+		case err := <-s.runErr:
+			return fmt.Errorf("keywatch stopped: %v", err)
+		case <-deadline.C:
+			return fmt.Errorf("no %s alert (event %s) for tx %s within %s", policy, status, tx.Hex(), s.wait)
+		case <-s.p.changed():
+		}
+	}
+}
+
+// printer subscribes to the alert stream and prints each alert.
+type printer struct {
+	nc   *nats.Conn
+	cc   jetstream.ConsumeContext
+	out  *syncWriter
+	mu   sync.Mutex
+	seen []alerts.Alert
+	wake chan struct{}
+}
+
+func newPrinter(ctx context.Context, url string, stream jetstream.StreamConfig, out *syncWriter) (*printer, error) {
+	nc, err := nats.Connect(url, nats.Name("keywatch demo printer"))
+	if err != nil {
+		return nil, fmt.Errorf("printer: %w", err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, err
+	}
+	p := &printer{nc: nc, out: out, wake: make(chan struct{}, 1)}
+	// The daemon creates the stream too; creating it here as well (the same
+	// configuration) lets the printer attach first.
+	if _, err := js.CreateOrUpdateStream(ctx, stream); err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("printer: %w", err)
+	}
+	cons, err := js.OrderedConsumer(ctx, alerts.StreamName, jetstream.OrderedConsumerConfig{FilterSubjects: stream.Subjects})
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("printer: %w", err)
+	}
+	p.cc, err = cons.Consume(func(m jetstream.Msg) {
+		var a alerts.Alert
+		if err := json.Unmarshal(m.Data(), &a); err != nil {
+			out.printf("   (unreadable alert on %s: %v)\n", m.Subject(), err)
+			return
+		}
+		p.print(m.Subject(), &a)
+	})
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("printer: %w", err)
+	}
+	return p, nil
+}
+
+func (p *printer) print(subject string, a *alerts.Alert) {
+	ev := a.Event
+	dir := "to"
+	if ev.Direction == "in" {
+		dir = "from"
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "   ALERT %-8s %-20s %s (event %s) on %s\n", strings.ToUpper(string(a.Severity)), a.Policy, a.Status, ev.Status, subject)
+	fmt.Fprintf(&b, "         %s %s %s %s %s  [tx %s, block %d]\n", a.Wallet, ev.Direction, ev.Amount, ev.Asset, dir+" "+ev.Counterparty, short(ev.Tx), ev.Block)
+	for _, r := range a.Reasons {
+		fmt.Fprintf(&b, "         - %s\n", r)
+	}
+	fmt.Fprintf(&b, "         actions: %s\n", joinActions(a.Actions))
+	p.out.printf("%s", b.String())
+	p.mu.Lock()
+	p.seen = append(p.seen, *a)
+	p.mu.Unlock()
+	select {
+	case p.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (p *printer) changed() <-chan struct{} { return p.wake }
+
+func (p *printer) has(tx common.Hash, policy, status string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, a := range p.seen {
+		if strings.EqualFold(a.Event.Tx, tx.Hex()) && a.Policy == policy && string(a.Event.Status) == status {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *printer) countTx(tx common.Hash) int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	n := 0
+	for _, a := range p.seen {
+		if strings.EqualFold(a.Event.Tx, tx.Hex()) {
+			n++
+		}
+	}
+	return n
+}
+
+func (p *printer) total() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.seen)
+}
+
+func (p *printer) close() {
+	p.cc.Stop()
+	p.nc.Close()
+}
+
+func short(h string) string {
+	if len(h) <= 14 {
+		return h
+	}
+	return h[:10] + "…" + h[len(h)-4:]
+}
+
+func joinActions(as []alerts.Action) string {
+	s := make([]string, len(as))
+	for i, a := range as {
+		s[i] = string(a)
+	}
+	return strings.Join(s, ", ")
+}
+
+type syncWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (w *syncWriter) printf(format string, args ...any) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	fmt.Fprintf(w.w, format, args...)
+}
+
+var _ fs.FS = configs.Files
