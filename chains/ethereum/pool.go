@@ -150,7 +150,9 @@ func (p *Pool) FilterLogs(ctx context.Context, q ethereum.FilterQuery) ([]types.
 }
 
 func (p *Pool) TransactionReceipt(ctx context.Context, h common.Hash) (*types.Receipt, error) {
-	return call(ctx, p, func(ctx context.Context, c *ethclient.Client) (*types.Receipt, error) { return c.TransactionReceipt(ctx, h) })
+	return call(ctx, p, func(ctx context.Context, c *ethclient.Client) (*types.Receipt, error) {
+		return c.TransactionReceipt(ctx, h)
+	})
 }
 
 func (p *Pool) TransactionSender(ctx context.Context, tx *types.Transaction, block common.Hash, index uint) (common.Address, error) {
