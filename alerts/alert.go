@@ -75,15 +75,26 @@ type Alert struct {
 	Actions    []Action     `json:"actions"`
 	HoldID     string       `json:"hold_id"`
 	ObservedAt time.Time    `json:"observed_at"`
+	// Revision counts how often the alert fired again after it was resolved
+	// by a retraction (a reorg that dropped its transaction, which a later
+	// block then included again). 0 and 1 mean the first firing.
+	Revision int `json:"revision,omitempty"`
 }
 
 // AlertID builds the id of the alert policy raises on an event.
 func AlertID(eventID, policy string) string { return eventID + ":" + policy }
 
-// MsgID is the JetStream de-duplication id: one message per alert status and
-// event status, so republishing after a crash publishes nothing twice.
+// MsgID is the JetStream de-duplication id, <alert id>:<event status>:<status>:
+// one message per alert status and event status, so republishing after a
+// crash publishes nothing twice. An alert that fires again after a
+// retraction resolved it takes the suffix :r<revision>, or JetStream would
+// drop its new messages as duplicates of the first firing.
 func (a *Alert) MsgID() string {
-	return fmt.Sprintf("%s:%s:%s", a.ID, a.Event.Status, a.Status)
+	id := fmt.Sprintf("%s:%s:%s", a.ID, a.Event.Status, a.Status)
+	if a.Revision > 1 {
+		id += fmt.Sprintf(":r%d", a.Revision)
+	}
+	return id
 }
 
 // Subject is where the alert is published: <prefix>.alert.<severity>.<chain>.

@@ -7,7 +7,6 @@ package demo
 
 import (
 	"context"
-	"crypto/ecdsa"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -21,10 +20,7 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
-	"github.com/ethereum/go-ethereum/ethclient/simulated"
-	"github.com/ethereum/go-ethereum/params"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -34,6 +30,7 @@ import (
 	"github.com/keywatch/keywatch/configs"
 	"github.com/keywatch/keywatch/contracts"
 	"github.com/keywatch/keywatch/daemon"
+	"github.com/keywatch/keywatch/internal/simchain"
 )
 
 // Options configure a demo run.
@@ -44,21 +41,6 @@ type Options struct {
 	// Wait bounds each wait for an expected alert (default 30s).
 	Wait time.Duration
 }
-
-// Key derives a demo key from a fixed seed, so addresses are stable and the
-// demo configuration can name them.
-func Key(name string) *ecdsa.PrivateKey {
-	k, err := crypto.ToECDSA(crypto.Keccak256([]byte("keywatch demo key: " + name)))
-	if err != nil {
-		panic(err) // a keccak digest is always a valid key
-	}
-	return k
-}
-
-// Addr is the address of a demo key.
-func Addr(name string) common.Address { return crypto.PubkeyToAddress(Key(name).PublicKey) }
-
-func ether(n int64) *big.Int { return new(big.Int).Mul(big.NewInt(n), big.NewInt(params.Ether)) }
 
 // Run plays the story and returns nil when every expected alert arrived and
 // nothing alerted that should not have.
@@ -87,16 +69,13 @@ func Run(ctx context.Context, o Options) error {
 	}
 	cfg.NATS.DataDir = filepath.Join(dir, "nats")
 
-	alloc, err := contracts.MixerAlloc()
+	mixers, err := contracts.MixerAlloc()
 	if err != nil {
 		return err
 	}
-	for name, bal := range map[string]int64{"treasury-hot": 1000, "dev-deployer": 10, "decoy": 2, "issuer": 10} {
-		alloc[Addr(name)] = types.Account{Balance: ether(bal)}
-	}
-	backend := simulated.NewBackend(alloc)
-	defer backend.Close()
-	client := backend.Client()
+	chain := simchain.New(map[string]int64{"treasury-hot": 1000, "dev-deployer": 10, "decoy": 2, "issuer": 10}, mixers)
+	defer chain.Close()
+	client := chain.Client
 
 	d, err := daemon.New(ctx, cfg, set, daemon.Options{
 		Logger:  o.Logger,
@@ -122,7 +101,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	defer p.close()
 
-	s := &story{ctx: ctx, out: out, backend: backend, client: client, chainID: big.NewInt(1337), p: p, wait: o.Wait, runErr: runErr}
+	s := &story{ctx: ctx, out: out, chain: chain, p: p, wait: o.Wait, runErr: runErr}
 	if err := s.play(cfg); err != nil {
 		return err
 	}
@@ -140,14 +119,12 @@ func Run(ctx context.Context, o Options) error {
 }
 
 type story struct {
-	ctx     context.Context
-	out     *syncWriter
-	backend *simulated.Backend
-	client  simulated.Client
-	chainID *big.Int
-	p       *printer
-	wait    time.Duration
-	runErr  chan error
+	ctx    context.Context
+	out    *syncWriter
+	chain  *simchain.Chain
+	p      *printer
+	wait   time.Duration
+	runErr chan error
 }
 
 func (s *story) play(cfg *config.Config) error {
@@ -166,7 +143,7 @@ func (s *story) play(cfg *config.Config) error {
 
 	s.scene(1, "An ordinary payment: treasury-hot pays 25,000 USDC to Acme Hosting, a vendor in the address book.")
 	tokenABI, _ := contracts.Load(contracts.NameTestToken)
-	data, _ := tokenABI.Pack("transfer", Addr("vendor"), big.NewInt(25_000_000_000))
+	data, _ := tokenABI.Pack("transfer", simchain.Addr("vendor"), big.NewInt(25_000_000_000))
 	ordinary, err := s.send("treasury-hot", &usdc, nil, data)
 	if err != nil {
 		return err
@@ -178,7 +155,7 @@ func (s *story) play(cfg *config.Config) error {
 	poolABI, _ := contracts.Load(contracts.NameTornadoPool)
 	data, _ = poolABI.Pack("deposit", crypto.Keccak256Hash([]byte("demo commitment")))
 	pool := contracts.TornadoPool1ETH
-	mix, err := s.send("dev-deployer", &pool, ether(1), data)
+	mix, err := s.send("dev-deployer", &pool, simchain.Ether(1), data)
 	if err != nil {
 		return err
 	}
@@ -191,8 +168,8 @@ func (s *story) play(cfg *config.Config) error {
 	}
 
 	s.scene(3, "A large outflow: treasury-hot sends 60 ETH (180,000 USD) to an address no one has seen before.")
-	fresh := Addr("fresh")
-	big1, err := s.send("treasury-hot", &fresh, ether(60), nil)
+	fresh := simchain.Addr("fresh")
+	big1, err := s.send("treasury-hot", &fresh, simchain.Ether(60), nil)
 	if err != nil {
 		return err
 	}
@@ -205,8 +182,8 @@ func (s *story) play(cfg *config.Config) error {
 	}
 
 	s.scene(4, "Someone uses the decoy wallet's key, which no one should ever touch.")
-	mule := Addr("mule")
-	decoy, err := s.send("decoy", &mule, ether(1), nil)
+	mule := simchain.Addr("mule")
+	decoy, err := s.send("decoy", &mule, simchain.Ether(1), nil)
 	if err != nil {
 		return err
 	}
@@ -244,14 +221,11 @@ func tokenAddress(cfg *config.Config, symbol string) (common.Address, bool) {
 }
 
 func (s *story) deployToken() (common.Address, error) {
-	addr, _, err := contracts.Deploy(s.ctx, s.client, Key("issuer"), s.chainID, contracts.NameTestToken, "USD Coin (demo)", "USDC", uint8(6))
+	addr, err := s.chain.Deploy(s.ctx, "issuer", contracts.NameTestToken, "USD Coin (demo)", "USDC", uint8(6))
 	if err != nil {
-		return common.Address{}, fmt.Errorf("deploy token: %w", err)
+		return common.Address{}, err
 	}
-	s.backend.Commit()
-	tok, _ := contracts.Load(contracts.NameTestToken)
-	data, _ := tok.Pack("mint", Addr("treasury-hot"), big.NewInt(1_000_000_000_000))
-	if _, err := s.send("issuer", &addr, nil, data); err != nil {
+	if _, err := s.chain.Call(s.ctx, "issuer", addr, contracts.NameTestToken, "mint", simchain.Addr("treasury-hot"), big.NewInt(1_000_000_000_000)); err != nil {
 		return common.Address{}, err
 	}
 	return addr, nil
@@ -260,25 +234,17 @@ func (s *story) deployToken() (common.Address, error) {
 // send signs and sends a transaction from the named demo key, seals a block
 // and checks that it succeeded.
 func (s *story) send(from string, to *common.Address, value *big.Int, data []byte) (common.Hash, error) {
-	tx, err := contracts.Transact(s.ctx, s.client, Key(from), s.chainID, to, value, data)
+	r, err := s.chain.Send(s.ctx, from, to, value, data)
 	if err != nil {
-		return common.Hash{}, fmt.Errorf("send from %s: %w", from, err)
+		return common.Hash{}, err
 	}
-	s.backend.Commit()
-	r, err := s.client.TransactionReceipt(s.ctx, tx.Hash())
-	if err != nil {
-		return common.Hash{}, fmt.Errorf("receipt of %s: %w", tx.Hash().Hex(), err)
-	}
-	if r.Status != types.ReceiptStatusSuccessful {
-		return common.Hash{}, fmt.Errorf("transaction %s from %s failed", tx.Hash().Hex(), from)
-	}
-	s.out.printf("   tx %s in block %d\n", tx.Hash().Hex(), r.BlockNumber)
-	return tx.Hash(), nil
+	s.out.printf("   tx %s in block %d\n", r.TxHash.Hex(), r.BlockNumber)
+	return r.TxHash, nil
 }
 
 // confirm seals one more block: with confirmations: 2 the previous block is
 // now confirmed.
-func (s *story) confirm() { s.backend.Commit() }
+func (s *story) confirm() { s.chain.Backend.Commit() }
 
 // expect waits for the alert policy raises on tx with the given event status.
 func (s *story) expect(tx common.Hash, policy, status string) error {

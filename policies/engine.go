@@ -141,23 +141,30 @@ func (e *Engine) Evaluate(ctx context.Context, ev *chains.Event) ([]alerts.Alert
 
 func firedKey(eventID string) string { return "alerts:event:" + eventID }
 
-// remember records the alerts fired on an event so a retraction can resolve
-// them, even after a restart.
-func (e *Engine) remember(ctx context.Context, eventID string, as []alerts.Alert) error {
-	if e.opts.Store == nil {
-		return nil
+// fired is what the engine remembers of the alerts raised on one event, by
+// policy, so that a retraction resolves them and a later re-inclusion fires
+// them again as a new revision.
+type fired struct {
+	Alert    alerts.Alert `json:"alert"`
+	Resolved bool         `json:"resolved"`
+}
+
+func (e *Engine) readFired(ctx context.Context, eventID string) (map[string]fired, error) {
+	byPolicy := map[string]fired{}
+	b, err := e.opts.Store.Get(ctx, firedKey(eventID))
+	if errors.Is(err, store.ErrNotFound) {
+		return byPolicy, nil
 	}
-	byPolicy := map[string]alerts.Alert{}
-	if b, err := e.opts.Store.Get(ctx, firedKey(eventID)); err == nil {
-		if err := json.Unmarshal(b, &byPolicy); err != nil {
-			return fmt.Errorf("read fired alerts of %s: %w", eventID, err)
-		}
-	} else if !errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("read fired alerts of %s: %w", eventID, err)
+	if err != nil {
+		return nil, fmt.Errorf("read fired alerts of %s: %w", eventID, err)
 	}
-	for _, a := range as {
-		byPolicy[a.Policy] = a
+	if err := json.Unmarshal(b, &byPolicy); err != nil {
+		return nil, fmt.Errorf("read fired alerts of %s: %w", eventID, err)
 	}
+	return byPolicy, nil
+}
+
+func (e *Engine) writeFired(ctx context.Context, eventID string, byPolicy map[string]fired) error {
 	b, err := json.Marshal(byPolicy)
 	if err != nil {
 		return err
@@ -168,29 +175,55 @@ func (e *Engine) remember(ctx context.Context, eventID string, as []alerts.Alert
 	return nil
 }
 
+// remember records the alerts fired on an event and sets their revision.
+func (e *Engine) remember(ctx context.Context, eventID string, as []alerts.Alert) error {
+	if e.opts.Store == nil {
+		return nil
+	}
+	byPolicy, err := e.readFired(ctx, eventID)
+	if err != nil {
+		return err
+	}
+	for i := range as {
+		a := &as[i]
+		a.Revision = 1
+		if prev, ok := byPolicy[a.Policy]; ok {
+			a.Revision = max(prev.Alert.Revision, 1)
+			if prev.Resolved {
+				a.Revision++
+			}
+		}
+		byPolicy[a.Policy] = fired{Alert: *a}
+	}
+	return e.writeFired(ctx, eventID, byPolicy)
+}
+
 func (e *Engine) resolveRetracted(ctx context.Context, ev *chains.Event) ([]alerts.Alert, error) {
 	if e.opts.Store == nil {
 		return nil, nil
 	}
-	b, err := e.opts.Store.Get(ctx, firedKey(ev.ID))
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, nil
-	}
+	byPolicy, err := e.readFired(ctx, ev.ID)
 	if err != nil {
-		return nil, fmt.Errorf("read fired alerts of %s: %w", ev.ID, err)
-	}
-	byPolicy := map[string]alerts.Alert{}
-	if err := json.Unmarshal(b, &byPolicy); err != nil {
-		return nil, fmt.Errorf("read fired alerts of %s: %w", ev.ID, err)
+		return nil, err
 	}
 	now := e.opts.Now().UTC()
-	out := make([]alerts.Alert, 0, len(byPolicy))
-	for _, a := range byPolicy {
+	var out []alerts.Alert
+	// Already-resolved alerts are returned again: a retry after a failed
+	// notify must not lose them, and the outbox drops true repeats by id.
+	for policy, f := range byPolicy {
+		a := f.Alert
 		a.Status = alerts.Resolved
 		a.Event = *ev
-		a.Reasons = append(a.Reasons, fmt.Sprintf("event retracted: block %d (%s) left the chain", ev.Block, ev.BlockHash))
+		a.Reasons = append(append([]string(nil), a.Reasons...), fmt.Sprintf("event retracted: block %d (%s) left the chain", ev.Block, ev.BlockHash))
 		a.ObservedAt = now
 		out = append(out, a)
+		byPolicy[policy] = fired{Alert: f.Alert, Resolved: true}
+	}
+	if len(out) == 0 {
+		return nil, nil
+	}
+	if err := e.writeFired(ctx, ev.ID, byPolicy); err != nil {
+		return nil, err
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out, nil
