@@ -89,7 +89,7 @@ func AlertID(eventID, policy string) string { return eventID + ":" + policy }
 // crash publishes nothing twice. An alert that fires again after a
 // retraction resolved it takes the suffix :r<revision>, or JetStream would
 // drop its new messages as duplicates of the first firing.
-func (a *Alert) MsgID() string {
+func (a Alert) MsgID() string {
 	id := fmt.Sprintf("%s:%s:%s", a.ID, a.Event.Status, a.Status)
 	if a.Revision > 1 {
 		id += fmt.Sprintf(":r%d", a.Revision)
@@ -98,12 +98,12 @@ func (a *Alert) MsgID() string {
 }
 
 // Subject is where the alert is published: <prefix>.alert.<severity>.<chain>.
-func (a *Alert) Subject(prefix string) string {
+func (a Alert) Subject(prefix string) string {
 	return fmt.Sprintf("%s.alert.%s.%s", prefix, a.Severity, subjectToken(a.Chain))
 }
 
 // Has reports whether the alert asks for action x.
-func (a *Alert) Has(x Action) bool {
+func (a Alert) Has(x Action) bool {
 	for _, y := range a.Actions {
 		if x == y {
 			return true
