@@ -9,11 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
-	"strings"
 	"time"
 
 	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
 
@@ -316,4 +316,6 @@ func dedupe(evs []chains.Event) []chains.Event {
 	return out
 }
 
-func lower(a common.Address) string { return strings.ToLower(a.Hex()) }
+// lower formats an address in lowercase hex (no EIP-55 checksum, which
+// would cost a keccak hash per address).
+func lower(a common.Address) string { return hexutil.Encode(a[:]) }
