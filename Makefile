@@ -1,0 +1,46 @@
+# keywatch: the two commands are `make demo` and `make test`.
+GO      ?= go
+GOFLAGS ?= -buildvcs=false
+export GOFLAGS
+
+# Where pinned test binaries (geth, btcd) are cached between runs.
+BIN_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/keywatch/bin
+
+# Packages run two at a time: the integration suites start their own geth,
+# redis-server and NATS, so they can run side by side.
+TEST_PARALLEL ?= 2
+TEST_TIMEOUT  ?= 25m
+
+.PHONY: all build demo test deps vet bench contracts clean
+
+all: build
+
+build:
+	$(GO) build -o bin/keywatch ./cmd/keywatch
+
+## demo: run the whole system on embedded defaults and play the story.
+demo:
+	$(GO) run ./cmd/keywatch demo
+
+## deps: install what the tests need (redis-server, geth, btcd) when missing.
+deps:
+	scripts/deps.sh
+
+vet:
+	$(GO) vet ./...
+
+## test: install what is missing, then run every test (each suite starts and
+## stops its own geth, redis-server and NATS).
+test: deps vet
+	$(GO) test -p $(TEST_PARALLEL) -timeout $(TEST_TIMEOUT) -count=1 ./...
+
+## bench: the benchmarks quoted in the README.
+bench: deps
+	$(GO) test -run '^$$' -bench . -benchtime 2s ./chains/... ./policies/...
+
+## contracts: rebuild the Solidity test contracts (needs node and npm).
+contracts:
+	contracts/build.sh
+
+clean:
+	rm -rf bin
