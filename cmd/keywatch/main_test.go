@@ -1,0 +1,121 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func runCmd(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := run(args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestCheckAcceptsShippedConfigurations(t *testing.T) {
+	for _, f := range []string{"../../configs/keywatch.example.yaml", "../../configs/demo.yaml"} {
+		code, out, errs := runCmd(t, "check", "-config", f)
+		if code != 0 || !strings.Contains(out, "OK") {
+			t.Errorf("check %s: exit %d\n%s%s", f, code, out, errs)
+		}
+	}
+}
+
+func writeConfig(t *testing.T, body string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "keywatch.yaml")
+	if err := os.WriteFile(p, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestCheckReportsEveryProblemWithFileLineAndField(t *testing.T) {
+	p := writeConfig(t, `store:
+  memory: true
+nats:
+  embedded: true
+  data_dir: /tmp/x
+chains:
+  - name: eth
+    kind: ethereum
+    rpc: [http://127.0.0.1:8545]
+    confirmatons: 12
+wallets:
+  - {name: hot, chain: eth, address: "0x12", role: hot}
+policies:
+  - {name: big, detector: threshold, usd_over: 10, severity: severe}
+`)
+	code, _, errs := runCmd(t, "check", "-config", p)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1\n%s", code, errs)
+	}
+	for _, want := range []string{
+		p + `:10:5: chains[0].confirmatons: unknown key "confirmatons" (did you mean "confirmations"?)`,
+		p + `:12:38: wallets[0].address: "0x12" is not an address`,
+		p + `:14:62: policies[0].severity: unknown severity "severe"`,
+		"keywatch check: 3 problems",
+	} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("output lacks %q:\n%s", want, errs)
+		}
+	}
+}
+
+func TestRunRefusesWithoutAnExplicitStore(t *testing.T) {
+	p := writeConfig(t, `nats: {embedded: true, data_dir: /tmp/x}
+chains: [{name: eth, kind: ethereum, rpc: ["http://127.0.0.1:8545"]}]
+`)
+	code, _, errs := runCmd(t, "run", "-config", p)
+	if code != 1 || !strings.Contains(errs, "store: no store: set redis") || !strings.Contains(errs, "nothing started") {
+		t.Fatalf("exit %d:\n%s", code, errs)
+	}
+}
+
+func TestSecretsStayOutOfErrors(t *testing.T) {
+	p := writeConfig(t, `store: {redis: "redis://keywatch:hunter2@10.0.0.1:6379/0"}
+nats: {url: "nats://10.0.0.1:4222"}
+`)
+	_, _, errs := runCmd(t, "check", "-config", p)
+	if strings.Contains(errs, "hunter2") {
+		t.Fatalf("the password leaked into the output:\n%s", errs)
+	}
+	if !strings.Contains(errs, "store.redis: the URL carries a password") {
+		t.Fatalf("no complaint about the password in the file:\n%s", errs)
+	}
+}
+
+func TestUnknownCommand(t *testing.T) {
+	if code, _, errs := runCmd(t, "frobnicate"); code != 2 || !strings.Contains(errs, `unknown command "frobnicate"`) {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+}
+
+func TestDemoTellsTheWholeStory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("the demo runs a chain and NATS")
+	}
+	code, out, errs := runCmd(t, "demo")
+	if code != 0 {
+		t.Fatalf("demo exit %d\n%s\n%s", code, out, errs)
+	}
+	for _, want := range []string{
+		"ALERT CRITICAL mixer-counterparty   firing (event pending) on keywatch.alert.critical.eth",
+		"ALERT CRITICAL mixer-counterparty   firing (event confirmed)",
+		"is on list mixers (Tornado Cash 1 ETH pool",
+		"ALERT HIGH     big-outflow          firing (event pending) on keywatch.alert.high.eth",
+		"outflow of 60 ETH (180,000.00 USD) is over the threshold of 100,000.00 USD",
+		"ALERT CRITICAL decoy-touched",
+		"Story over: 6 alert messages arrived on NATS; the ordinary payment raised none.",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("demo output lacks %q", want)
+		}
+	}
+	if t.Failed() {
+		t.Log(out)
+	}
+}
