@@ -40,6 +40,8 @@ type Options struct {
 	Keep   bool         // keep running after the story
 	// Wait bounds each wait for an expected alert (default 30s).
 	Wait time.Duration
+	// Pace is a pause before each scene, so a person can follow the story.
+	Pace time.Duration
 }
 
 // Run plays the story and returns nil when every expected alert arrived and
@@ -101,7 +103,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	defer p.close()
 
-	s := &story{ctx: ctx, out: out, chain: chain, p: p, wait: o.Wait, runErr: runErr}
+	s := &story{ctx: ctx, out: out, chain: chain, p: p, wait: o.Wait, pace: o.Pace, runErr: runErr}
 	if err := s.play(cfg); err != nil {
 		return err
 	}
@@ -124,6 +126,7 @@ type story struct {
 	chain  *simchain.Chain
 	p      *printer
 	wait   time.Duration
+	pace   time.Duration
 	runErr chan error
 }
 
@@ -206,6 +209,12 @@ func (s *story) play(cfg *config.Config) error {
 }
 
 func (s *story) scene(n int, text string) {
+	if s.pace > 0 {
+		select {
+		case <-s.ctx.Done():
+		case <-time.After(s.pace):
+		}
+	}
 	s.out.printf("\n== %d. %s\n", n, text)
 }
 

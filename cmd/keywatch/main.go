@@ -13,6 +13,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/keywatch/keywatch/config"
 	"github.com/keywatch/keywatch/daemon"
@@ -24,7 +25,7 @@ const usage = `keywatch watches the keys that can move a firm's crypto.
 Usage:
   keywatch run   -config FILE   run the daemon (watchers, policies, alerts)
   keywatch check -config FILE   validate configuration, lists and policies
-  keywatch demo  [-keep]        play the insider-theft story on embedded defaults
+  keywatch demo  [-keep] [-pace 1s]  play the insider-theft story on embedded defaults
 
 Run 'keywatch COMMAND -h' for a command's flags.
 `
@@ -155,6 +156,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	keep := fs.Bool("keep", false, "keep running after the story (Ctrl-C to stop)")
 	verbose := fs.Bool("v", false, "show keywatch's own logs")
+	pace := fs.Duration("pace", time.Second, "pause before each scene of the story")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -165,7 +167,7 @@ func cmdDemo(args []string, stdout, stderr io.Writer) int {
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := demo.Run(ctx, demo.Options{Out: stdout, Logger: log, Keep: *keep}); err != nil {
+	if err := demo.Run(ctx, demo.Options{Out: stdout, Logger: log, Keep: *keep, Pace: *pace}); err != nil {
 		fmt.Fprintln(stderr, "keywatch demo:", err)
 		return 1
 	}

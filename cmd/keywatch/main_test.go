@@ -98,7 +98,7 @@ func TestDemoTellsTheWholeStory(t *testing.T) {
 	if testing.Short() {
 		t.Skip("the demo runs a chain and NATS")
 	}
-	code, out, errs := runCmd(t, "demo")
+	code, out, errs := runCmd(t, "demo", "-pace", "0")
 	if code != 0 {
 		t.Fatalf("demo exit %d\n%s\n%s", code, out, errs)
 	}
