@@ -1,0 +1,73 @@
+package daemon_test
+
+import (
+	"context"
+	"fmt"
+	"math/big"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/ethereum/go-ethereum/ethclient"
+
+	"github.com/keywatch/keywatch/contracts"
+	"github.com/keywatch/keywatch/internal/simchain"
+	"github.com/keywatch/keywatch/internal/testenv"
+)
+
+// TestDaemonSurvivesTheNodeGoingAway stops geth under a running keywatch
+// (WebSocket, so the head subscription breaks too) and starts it again: the
+// watcher reconnects, resubscribes, and alerts on what happens next.
+func TestDaemonSurvivesTheNodeGoingAway(t *testing.T) {
+	ctx := context.Background()
+	g := testenv.Geth(t)
+	ns := testenv.NATS(t)
+	if err := g.Fund(ctx, simchain.Addr("treasury-hot"), simchain.Ether(10)); err != nil {
+		t.Fatal(err)
+	}
+	head, err := g.BlockNumber(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := repoRoot(t)
+	cfg := fmt.Sprintf(`store: {memory: true}
+nats: {url: %q}
+api: {listen: "127.0.0.1:0"}
+chains:
+  - {name: dev, kind: ethereum, rpc: [%q], chain_id: 1337, confirmations: 1, poll_interval: 250ms, start_block: %d}
+wallets:
+  - {name: treasury-hot, chain: dev, address: %q, role: hot}
+lists:
+  mixers: [%q]
+policies:
+  - {name: mixer-counterparty, detector: list-match, lists: [mixers], severity: critical, actions: [page]}
+`, ns.URL(), g.WSURL, head+1, simchain.Addr("treasury-hot").Hex(), filepath.Join(root, "configs/lists/mixers.csv"))
+	path := filepath.Join(t.TempDir(), "keywatch.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	d := start(t, path)
+	defer d.stop(t)
+	c := collect(t, ns.URL())
+
+	g.Stop()
+	g.Start()
+
+	client, err := ethclient.Dial(g.HTTPURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	tx, err := contracts.Transact(ctx, client, simchain.Key("treasury-hot"), big.NewInt(1337), &contracts.TornadoPool1ETH, simchain.Ether(1), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := g.WaitForReceipt(ctx, tx.Hash()); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return c.has(tx.Hash(), "mixer-counterparty", "confirmed") }, "an alert after the node came back")
+	if got := c.forTx(tx.Hash()); len(got) != 1 || !strings.HasSuffix(got[0], ":confirmed:firing") { // confirmations: 1 = confirmed on inclusion
+		t.Fatalf("alerts for the deposit: %v", got)
+	}
+}
