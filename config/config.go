@@ -212,6 +212,7 @@ func Parse(file string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 	c.applyDefaults()
 	errs := d.errs
 	errs = append(errs, c.validate(lookupEnv)...)
+	sortErrors(errs) // decoding and validation errors interleave by line
 	if len(errs) > 0 {
 		return c, errs
 	}
@@ -243,13 +244,19 @@ func (c *Config) Path(p string) string {
 // with the line and column where that field was written.
 func (c *Config) Errorf(path, format string, args ...any) *Error {
 	e := &Error{File: c.file, Field: path, Msg: fmt.Sprintf(format, args...)}
+	e.Line, e.Column = c.Position(path)
+	return e
+}
+
+// Position is the line and column where the field at path (or, when it was
+// not written, its nearest written parent) is in the file; 0, 0 when none is.
+func (c *Config) Position(path string) (line, column int) {
 	for p := path; p != ""; p = parent(p) {
 		if n, ok := c.pos[p]; ok {
-			e.Line, e.Column = n.Line, n.Column
-			break
+			return n.Line, n.Column
 		}
 	}
-	return e
+	return 0, 0
 }
 
 func parent(p string) string {

@@ -178,28 +178,28 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, path string) {
 	case reflect.Bool:
 		b, err := strconv.ParseBool(n.Value)
 		if n.Kind != yaml.ScalarNode || err != nil {
-			d.errorf(n, path, "want true or false, got %q", n.Value)
+			d.errorf(n, path, "want true or false, got %s", kindName(n))
 			return
 		}
 		v.SetBool(b)
 	case reflect.Int, reflect.Int64, reflect.Int32:
 		i, err := strconv.ParseInt(strings.ReplaceAll(n.Value, "_", ""), 10, 64)
 		if n.Kind != yaml.ScalarNode || err != nil {
-			d.errorf(n, path, "want a whole number, got %q", n.Value)
+			d.errorf(n, path, "want a whole number, got %s", kindName(n))
 			return
 		}
 		v.SetInt(i)
 	case reflect.Uint, reflect.Uint64, reflect.Uint32:
 		u, err := strconv.ParseUint(strings.ReplaceAll(n.Value, "_", ""), 10, 64)
 		if n.Kind != yaml.ScalarNode || err != nil {
-			d.errorf(n, path, "want a non-negative whole number, got %q", n.Value)
+			d.errorf(n, path, "want a non-negative whole number, got %s", kindName(n))
 			return
 		}
 		v.SetUint(u)
 	case reflect.Float64:
 		f, err := strconv.ParseFloat(strings.ReplaceAll(n.Value, "_", ""), 64)
 		if n.Kind != yaml.ScalarNode || err != nil {
-			d.errorf(n, path, "want a number, got %q", n.Value)
+			d.errorf(n, path, "want a number, got %s", kindName(n))
 			return
 		}
 		v.SetFloat(f)

@@ -13,27 +13,52 @@ import (
 	_ "time/tzdata" // owners' time zones resolve on machines without tzdata
 
 	"github.com/ethereum/go-ethereum/common"
+	"gopkg.in/yaml.v3"
 )
 
 // Secret holds a credential read from the environment. It prints as
-// [redacted] through fmt, slog and JSON; Reveal returns the value.
-type Secret struct{ v string }
+// [redacted] through fmt (every verb), slog and JSON; Reveal returns the
+// value. The value sits behind a pointer so that printing a struct that holds
+// a Secret in an unexported field (fmt does not call methods there) shows an
+// address, not the credential.
+type Secret struct{ v *string }
 
 // NewSecret wraps a credential.
-func NewSecret(v string) Secret { return Secret{v} }
+func NewSecret(v string) Secret {
+	if v == "" {
+		return Secret{}
+	}
+	return Secret{&v}
+}
 
 // Reveal returns the credential itself: pass it to the client that needs it,
 // never to a logger.
-func (s Secret) Reveal() string { return s.v }
+func (s Secret) Reveal() string {
+	if s.v == nil {
+		return ""
+	}
+	return *s.v
+}
 
 // IsZero reports whether no credential is set.
-func (s Secret) IsZero() bool { return s.v == "" }
+func (s Secret) IsZero() bool { return s.Reveal() == "" }
 
 func (s Secret) String() string {
-	if s.v == "" {
+	if s.IsZero() {
 		return ""
 	}
 	return "[redacted]"
+}
+
+// Format prints the redacted form whatever the verb (%#v, %x and %d
+// included).
+func (s Secret) Format(f fmt.State, verb rune) {
+	switch verb {
+	case 'v', 's', 'q', 'x', 'X':
+		fmt.Fprintf(f, fmt.FormatString(f, verb), s.String())
+	default:
+		fmt.Fprintf(f, "%%!%c(config.Secret=%s)", verb, s.String())
+	}
 }
 
 // LogValue redacts the secret in structured logs.
@@ -59,18 +84,30 @@ func reflectValue(c *Config) reflect.Value { return reflect.ValueOf(c).Elem() }
 
 var yamlLineRe = regexp.MustCompile(`line (\d+): (.*)`)
 
+// yamlParserProblems are the problems yaml.v3's parser (as opposed to its
+// scanner) reports; it gives their line counting from 0, not from 1.
+var yamlParserProblems = []string{"did not find expected ", "found duplicate %", "found incompatible YAML document", "found undefined tag handle"}
+
 func yamlSyntaxError(file string, err error) *Error {
 	msg := strings.TrimPrefix(err.Error(), "yaml: ")
 	if m := yamlLineRe.FindStringSubmatch(msg); m != nil {
 		line, _ := strconv.Atoi(m[1])
+		for _, p := range yamlParserProblems {
+			if strings.HasPrefix(m[2], p) {
+				line++
+				break
+			}
+		}
 		return &Error{File: file, Line: line, Msg: "YAML syntax: " + m[2]}
 	}
 	return &Error{File: file, Msg: "YAML syntax: " + msg}
 }
 
+// isSet reports whether the field at path was written with a value (a key
+// left empty, or ~, counts as absent and takes the default).
 func (c *Config) isSet(path string) bool {
-	_, ok := c.pos[path]
-	return ok
+	n, ok := c.pos[path]
+	return ok && !(n.Kind == yaml.ScalarNode && n.Tag == "!!null")
 }
 
 func (c *Config) applyDefaults() {
@@ -142,7 +179,7 @@ func (c *Config) validate(lookupEnv func(string) (string, bool)) Errors {
 		if !ok || v == "" {
 			add(path, "environment variable %s is not set", name)
 		}
-		return Secret{v}
+		return NewSecret(v)
 	}
 
 	// store
@@ -153,7 +190,7 @@ func (c *Config) validate(lookupEnv func(string) (string, bool)) Errors {
 	case s.Redis != "" && s.RedisEnv != "":
 		add("store.redis_env", "set redis or redis_env, not both")
 	case s.Redis != "":
-		s.redisURL = Secret{s.Redis}
+		s.redisURL = NewSecret(s.Redis)
 		if u, err := url.Parse(s.Redis); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
 			add("store.redis", "want a redis:// or rediss:// URL")
 		} else if _, has := u.User.Password(); has {
@@ -427,7 +464,7 @@ func ParseHours(s string) (Hours, error) {
 		return Hours{}, fmt.Errorf("%q: want HH:MM-HH:MM and a time zone, e.g. 09:00-18:00 America/New_York", s)
 	}
 	num := func(i int) int { v, _ := strconv.Atoi(m[i]); return v }
-	if num(1) > 23 || num(3) > 24 || num(2) > 59 || num(4) > 59 {
+	if num(1) > 23 || num(3) > 24 || num(2) > 59 || num(4) > 59 || (num(3) == 24 && num(4) != 0) {
 		return Hours{}, fmt.Errorf("%q: hours run 00:00 to 24:00", s)
 	}
 	loc, err := time.LoadLocation(m[5])

@@ -55,7 +55,8 @@ func familyOf(ev *chains.Event, in *Input) lists.Family {
 }
 
 // threshold fires when one movement is over an amount of its asset or a USD
-// value. Parameters: usd_over, or amount_over with asset. Default: outflows.
+// value. Parameters: usd_over, or amount_over with asset; asset beside
+// usd_over limits the rule to that asset. Default: outflows.
 type threshold struct {
 	usdOver    *float64
 	amountOver chains.Amount
@@ -85,14 +86,14 @@ func buildThreshold(b *builder, path string, p config.Policy) Detector {
 }
 
 func (d *threshold) Detect(_ context.Context, ev *chains.Event, _ *Input) (Finding, error) {
+	if d.asset != "" && !strings.EqualFold(ev.Asset, d.asset) {
+		return Finding{}, nil
+	}
 	if d.usdOver != nil {
 		if ev.USD > *d.usdOver {
 			return Finding{Hit: true, Reasons: []string{fmt.Sprintf("%s of %s %s (%s USD) is over the threshold of %s USD",
 				movement(ev), ev.Amount, ev.Asset, formatUSD(ev.USD), formatUSD(*d.usdOver))}}, nil
 		}
-		return Finding{}, nil
-	}
-	if !strings.EqualFold(ev.Asset, d.asset) {
 		return Finding{}, nil
 	}
 	if ev.Amount.Cmp(d.amountOver) > 0 {

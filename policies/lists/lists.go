@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strings"
 
 	"github.com/keywatch/keywatch/config"
@@ -122,7 +123,22 @@ func (s *Set) Names() []string {
 func Load(cfg *config.Config) (*Set, error) {
 	s := &Set{lists: map[string]*List{}}
 	var errs config.Errors
-	for name, files := range cfg.Lists {
+	// Read the lists in the order the configuration names them, so that
+	// errors are reported in a stable order.
+	names := make([]string, 0, len(cfg.Lists))
+	for name := range cfg.Lists {
+		names = append(names, name)
+	}
+	sort.Slice(names, func(i, j int) bool {
+		li, _ := cfg.Position("lists." + names[i])
+		lj, _ := cfg.Position("lists." + names[j])
+		if li != lj {
+			return li < lj
+		}
+		return names[i] < names[j]
+	})
+	for _, name := range names {
+		files := cfg.Lists[name]
 		l := &List{Name: name, entries: map[string]Entry{}}
 		for i, f := range files {
 			path := cfg.Path(f)
@@ -158,6 +174,8 @@ func ReadFile(path string) ([]Entry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot read list %s: %w", path, err)
 	}
+	// Spreadsheet programs start UTF-8 files with a byte-order mark.
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
 	if isCSV(path, data) {
 		return parseCSV(path, data)
 	}
@@ -318,8 +336,11 @@ var (
 	base58Re  = regexp.MustCompile(`^[123mn2][1-9A-HJ-NP-Za-km-z]{25,34}$`)
 	bech32Re  = regexp.MustCompile(`^(?i)(bc|tb|bcrt)1[02-9ac-hj-np-z]{6,87}$`)
 	tronRe    = regexp.MustCompile(`^T[1-9A-HJ-NP-Za-km-z]{33}$`)
-	evmChains = []string{"ethereum", "eth", "evm", "bsc", "polygon", "arbitrum", "optimism", "avalanche", "gnosis", "base", "goerli", "sepolia", "holesky", "usdt", "usdc", "etc", "arb", "matic"}
+	evmChains = []string{"ethereum", "eth", "evm", "bsc", "polygon", "arbitrum", "optimism", "avalanche", "gnosis", "base", "goerli", "sepolia", "holesky", "etc", "arb", "matic"}
 	btcChains = []string{"bitcoin", "btc", "xbt"}
+	// tokenChains are tokens OFAC names like chains; they live on EVM chains
+	// and on Tron, so the address's form decides.
+	tokenChains = []string{"usdt", "usdc"}
 )
 
 // Classify decides an address's family from its form, checked against the
@@ -344,6 +365,11 @@ func Classify(addr, chain string) (Family, error) {
 	}
 	isEVMChain, isBTCChain := containsFold(evmChains, c), containsFold(btcChains, c)
 	switch {
+	case containsFold(tokenChains, c):
+		if form != EVM && form != Tron {
+			return "", fmt.Errorf("%q is not an address of a chain keywatch knows for %s (want 0x and 40 hex digits, or a Tron address)", addr, chain)
+		}
+		return form, nil
 	case c == "":
 		if form == Other {
 			return "", fmt.Errorf("%q is not an address (want 0x and 40 hex digits, a Bitcoin address, or a chain column naming its chain)", addr)
