@@ -27,6 +27,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/keywatch/keywatch/alerts"
+	"github.com/keywatch/keywatch/api"
 	"github.com/keywatch/keywatch/alerts/embedded"
 	"github.com/keywatch/keywatch/alerts/logsink"
 	"github.com/keywatch/keywatch/chains/ethereum"
@@ -64,6 +65,7 @@ type Daemon struct {
 	Engine *policies.Engine
 	Outbox *alerts.Outbox
 
+	api        *api.Server
 	natsServer *server.Server
 	stream     jetstream.StreamConfig
 	listener   net.Listener
@@ -207,6 +209,13 @@ func New(ctx context.Context, cfg *config.Config, set *policies.Set, opts Option
 	d.JS = js
 	d.stream = alerts.StreamConfig(cfg.NATS.SubjectPrefix, cfg.NATS.DuplicateWindow.D(), cfg.NATS.MaxAge.D())
 
+	auth, err := api.NewAuthenticator(cfg.API.Tokens, opts.Now)
+	if err != nil {
+		return nil, err
+	}
+	d.api = api.NewServer(auth, d.log.With("part", "api"))
+	d.registerHealth()
+
 	d.Outbox = alerts.NewOutbox(d.Store, 0)
 	d.Engine = policies.New(set, policies.Options{
 		Store:      d.Store,
@@ -248,7 +257,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	srv := &http.Server{Handler: d.httpHandler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: d.api, ReadHeaderTimeout: 10 * time.Second}
 	g.Go(func() error {
 		if err := srv.Serve(d.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("http: %w", err)
@@ -367,13 +376,17 @@ func (d *Daemon) checkChainID(ctx context.Context, ch config.Chain) error {
 	}
 }
 
-func (d *Daemon) httpHandler() http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(d.reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+// API is the HTTP API; feature packages register their handlers on it
+// before Run.
+func (d *Daemon) API() *api.Server { return d.api }
+
+// registerHealth serves /metrics, /healthz and /readyz without a token.
+func (d *Daemon) registerHealth() {
+	d.api.HandlePublic("GET /metrics", promhttp.HandlerFor(d.reg, promhttp.HandlerOpts{}))
+	d.api.HandlePublic("GET /healthz", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Write([]byte("ok\n"))
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+	}))
+	d.api.HandlePublic("GET /readyz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var problems []string
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
@@ -389,8 +402,7 @@ func (d *Daemon) httpHandler() http.Handler {
 			return
 		}
 		w.Write([]byte("ready\n"))
-	})
-	return mux
+	}))
 }
 
 // Reload rereads the configuration file's lists and policies. On any error
