@@ -27,9 +27,9 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/keywatch/keywatch/alerts"
-	"github.com/keywatch/keywatch/api"
 	"github.com/keywatch/keywatch/alerts/embedded"
 	"github.com/keywatch/keywatch/alerts/logsink"
+	"github.com/keywatch/keywatch/api"
 	"github.com/keywatch/keywatch/chains/ethereum"
 	"github.com/keywatch/keywatch/config"
 	"github.com/keywatch/keywatch/policies"
