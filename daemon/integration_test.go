@@ -123,6 +123,18 @@ func (c *collector) msgIDs() map[string]int {
 	return out
 }
 
+func (c *collector) alertsFor(tx common.Hash) []alerts.Alert {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []alerts.Alert
+	for _, a := range c.seen {
+		if strings.EqualFold(a.Event.Tx, tx.Hex()) {
+			out = append(out, a)
+		}
+	}
+	return out
+}
+
 func (c *collector) forTx(tx common.Hash) []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
