@@ -12,6 +12,7 @@
 package audit
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -57,6 +58,10 @@ type Entry struct {
 
 // ComputeHash is the sha256 (hex) over the entry's fields and the previous
 // hash, each length-prefixed so that no two different entries hash alike.
+// Anyone can recompute it: the fields, in this order, each written as its
+// length in bytes, ":", the bytes and a newline: "keywatch-audit-v1", seq
+// (decimal), at (RFC 3339 with nanoseconds, UTC), action, actor, details
+// (compact JSON), prev.
 func (e Entry) ComputeHash() string {
 	h := sha256.New()
 	field := func(s string) {
@@ -70,7 +75,14 @@ func (e Entry) ComputeHash() string {
 	field(e.At.UTC().Format(time.RFC3339Nano))
 	field(e.Action)
 	field(e.Actor)
-	field(string(e.Details))
+	// Details are hashed in compact form, so that an entry re-indented on
+	// its way through the API still verifies.
+	var details bytes.Buffer
+	if err := json.Compact(&details, e.Details); err != nil {
+		details.Reset()
+		details.Write(e.Details)
+	}
+	field(details.String())
 	field(e.Prev)
 	return hex.EncodeToString(h.Sum(nil))
 }
@@ -285,14 +297,17 @@ func (l *Log) Read(ctx context.Context, after int64, limit int) (Page, error) {
 	seq := after + 1
 	for ; len(p.Entries) < limit; seq++ {
 		e, err := l.get(ctx, seq)
-		if errors.Is(err, store.ErrNotFound) {
+		var ce *corruptError
+		switch {
+		case errors.Is(err, store.ErrNotFound):
 			if seq > head.Seq {
-				break // the end
+				return p, nil // the end
 			}
 			p.Missing = append(p.Missing, seq)
 			continue
-		}
-		if err != nil {
+		case errors.As(err, &ce):
+			e = Entry{Seq: seq, Hash: "unreadable"} // Check names it
+		case err != nil:
 			return Page{}, fmt.Errorf("audit: %w", err)
 		}
 		p.Entries = append(p.Entries, e)
@@ -366,6 +381,8 @@ func Check(entries []Entry, head Head) Report {
 			return bad(want, "entry %d was removed", want)
 		case e.Seq > want:
 			return bad(want, "entries %d to %d were removed", want, e.Seq-1)
+		case e.Seq < want:
+			return bad(want, "entry %d was altered: it holds a copy of entry %d", want, e.Seq)
 		case e.Hash == "unreadable" || e.Hash == "moved":
 			return bad(e.Seq, "entry %d was altered: it is not a readable entry %d", e.Seq, e.Seq)
 		case e.ComputeHash() != e.Hash:

@@ -173,7 +173,9 @@ func TestConsoleSignInSeeAHoldApproveIt(t *testing.T) {
 		t.Errorf("explorer link %q (%v)", href.Value, err)
 	}
 	// The live feed shows the alert.
-	waitText(t, ctx, "#alerts", func(s string) bool { return strings.Contains(s, "mixer-counterparty") && strings.Contains(s, "hold "+id) }, "the alert feed")
+	waitText(t, ctx, "#alerts", func(s string) bool {
+		return strings.Contains(s, "mixer-counterparty") && strings.Contains(s, "hold "+id)
+	}, "the alert feed")
 
 	// alice approves with a comment; the count moves to 1 of 2.
 	do(t, ctx,
@@ -182,7 +184,9 @@ func TestConsoleSignInSeeAHoldApproveIt(t *testing.T) {
 	)
 	waitText(t, ctx, "#approval-count", func(s string) bool { return s == "1 of 2 approvals" }, "the quorum count after approving")
 	waitText(t, ctx, "#message", func(s string) bool { return strings.Contains(s, "Your approval is counted (1 of 2 approvals)") }, "the confirmation")
-	waitText(t, ctx, "#hold-detail", func(s string) bool { return strings.Contains(s, "approved by alice at") && strings.Contains(s, "called kim: not her") }, "the approval in the decisions")
+	waitText(t, ctx, "#hold-detail", func(s string) bool {
+		return strings.Contains(s, "approved by alice at") && strings.Contains(s, "called kim: not her")
+	}, "the approval in the decisions")
 
 	// Approving again counts once.
 	do(t, ctx, chromedp.Click(chromedp.ID("approve")))

@@ -26,6 +26,8 @@ Usage:
   keywatch run   -config FILE   run the daemon (watchers, policies, alerts)
   keywatch check -config FILE   validate configuration, lists and policies
   keywatch demo  [-keep] [-pace 1s]  play the insider-theft story on embedded defaults
+  keywatch holds list|show ID|approve ID|reject ID   treasury holds over the API (token in KEYWATCH_TOKEN)
+  keywatch audit verify [-config FILE]               check the hash chain of the audit log
 
 Run 'keywatch COMMAND -h' for a command's flags.
 `
@@ -47,6 +49,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdCheck(rest, stdout, stderr)
 	case "demo":
 		return cmdDemo(rest, stdout, stderr)
+	case "holds":
+		return cmdHolds(rest, stdout, stderr)
+	case "audit":
+		return cmdAudit(rest, stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0
