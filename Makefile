@@ -20,7 +20,7 @@ build:
 
 ## demo: run the whole system on embedded defaults and play the story.
 demo:
-	$(GO) run ./cmd/keywatch demo
+	$(GO) run ./cmd/keywatch demo -keep
 
 ## deps: install what the tests need (redis-server, geth, btcd) when missing.
 deps:

@@ -110,6 +110,13 @@ func TestDemoTellsTheWholeStory(t *testing.T) {
 		"outflow of 60 ETH (180,000.00 USD) is over the threshold of 100,000.00 USD",
 		"ALERT CRITICAL decoy-touched",
 		"Story over: 6 alert messages arrived on NATS; the ordinary payment raised none.",
+		"         hold: h-",
+		"== 5. The mixer deposit froze kim's keys before its alert went out",
+		"held, 0 of 2 approvals",
+		"frozen keys: dev-deployer (owner kim@firm.example, who may not approve)",
+		"   Operator console: http://127.0.0.1:",
+		"        ana  demo-ana-",
+		"        ben  demo-ben-",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("demo output lacks %q", want)
