@@ -222,12 +222,12 @@ func TestBuildErrors(t *testing.T) {
 		{
 			name:   "unknown detector",
 			policy: `{name: p, detector: list-mtach, lists: [mixers], severity: high}`,
-			want:   []string{`testdata/policies.yaml:%d:25: policies[0].detector: unknown detector "list-mtach" (want one of honeytoken, list-match, threshold)`},
+			want:   []string{`testdata/policies.yaml:%d:25: policies[0].detector: unknown detector "list-mtach" (want one of admin-change, approval, drain, forwarding, honeytoken, list-match, new-counterparty, off-hours, structuring, threshold, unapproved-outflow, velocity)`},
 		},
 		{
 			name:   "no detector",
 			policy: `{name: p, severity: high}`,
-			want:   []string{`testdata/policies.yaml:%d:5: policies[0].detector: required (one of honeytoken, list-match, threshold), or a when: expression`},
+			want:   []string{`testdata/policies.yaml:%d:5: policies[0].detector: required (one of admin-change, approval, drain, forwarding, honeytoken, list-match, new-counterparty, off-hours, structuring, threshold, unapproved-outflow, velocity), or a when: expression`},
 		},
 		{
 			name:   "unknown list",
@@ -285,14 +285,54 @@ func TestBuildErrors(t *testing.T) {
 			want:   []string{`testdata/policies.yaml:%d:61: policies[0].direction: unknown direction "both" (want in, out or any)`},
 		},
 		{
-			name:   "when is not supported yet",
-			policy: `{name: p, when: 'event.asset == "USDT"', severity: medium}`,
-			want:   []string{`testdata/policies.yaml:%d:21: policies[0].when: rule expressions are not supported by this version of keywatch yet`},
+			name:   "when: an unknown field, with its position in the expression",
+			policy: `{name: usdt, when: 'event.asset == "USDT" && event.wallet_rol == "hot"', severity: medium}`,
+			want: []string{"testdata/policies.yaml:%d:24: policies[0].when: policy usdt: expression does not type-check at line 1, column 31: undefined field 'wallet_rol'\n" +
+				`    | event.asset == "USDT" && event.wallet_rol == "hot"` + "\n" +
+				"    | ..............................^"},
 		},
 		{
-			name:   "when beside a detector",
-			policy: `{name: p, detector: honeytoken, when: 'event.direction == "out"', severity: medium}`,
-			want:   []string{`testdata/policies.yaml:%d:43: policies[0].when: rule expressions are not supported by this version of keywatch yet`},
+			name:   "when: a syntax error",
+			policy: `{name: p, when: 'event.usd > ', severity: medium}`,
+			want: []string{"testdata/policies.yaml:%d:21: policies[0].when: policy p: expression does not type-check at line 1, column 13: Syntax error: mismatched input '<EOF>' expecting {'[', '{', '(', '.', '-', '!', 'true', 'false', 'null', NUM_FLOAT, NUM_INT, NUM_UINT, STRING, BYTES, IDENTIFIER}\n" +
+				"    | event.usd > \n" +
+				"    | ............^"},
+		},
+		{
+			name:   "when: types that do not compare",
+			policy: `{name: p, when: 'event.usd > "100"', severity: medium}`,
+			want: []string{"testdata/policies.yaml:%d:21: policies[0].when: policy p: expression does not type-check at line 1, column 11: found no matching overload for '_>_' applied to '(double, string)'\n" +
+				`    | event.usd > "100"` + "\n" +
+				"    | ..........^"},
+		},
+		{
+			name:   "when: not a bool",
+			policy: `{name: p, when: 'event.asset', severity: medium}`,
+			want:   []string{"testdata/policies.yaml:%d:21: policies[0].when: policy p: expression gives string, want a bool (true fires the policy)"},
+		},
+		{
+			name:   "when: an unknown list",
+			policy: `{name: p, when: 'lists.mixers.contains(event.counterparty) || lists.pep.contains(event.counterparty)', severity: high}`,
+			want: []string{"testdata/policies.yaml:%d:21: policies[0].when: policy p: expression names list \"pep\" at line 1, column 51, which is not defined under lists:\n" +
+				"    | lists.mixers.contains(event.counterparty) || lists.pep.contains(event.counterparty)\n" +
+				"    | ..................................................^"},
+		},
+		{
+			name:   "when beside a detector is checked too",
+			policy: `{name: p, detector: honeytoken, when: 'event.direction == out', severity: medium}`,
+			want: []string{"testdata/policies.yaml:%d:43: policies[0].when: policy p: expression does not type-check at line 1, column 20: undeclared reference to 'out'\n" +
+				"    | event.direction == out\n" +
+				"    | ...................^"},
+		},
+		{
+			name:   "a parameter the detector does not read",
+			policy: `{name: p, detector: honeytoken, usd_over: 10, severity: medium}`,
+			want:   []string{"testdata/policies.yaml:%d:47: policies[0].usd_over: detector honeytoken does not use usd_over (its parameters: none)"},
+		},
+		{
+			name:   "a parameter beside a rule with no detector",
+			policy: `{name: p, when: 'event.usd > 10.0', window: 1h, severity: medium}`,
+			want:   []string{"testdata/policies.yaml:%d:49: policies[0].window: a policy with only a when: rule takes no detector parameters (window is one)"},
 		},
 		{
 			name:   "several mistakes in one policy",
@@ -330,7 +370,7 @@ func TestBuildReportsEveryPolicy(t *testing.T) {
 `)
 	line := strings.Count(head(t), "\n") + 2
 	want := []string{
-		fmt.Sprintf(`testdata/policies.yaml:%d:25: policies[1].detector: unknown detector "nope" (want one of honeytoken, list-match, threshold)`, line+1),
+		fmt.Sprintf(`testdata/policies.yaml:%d:25: policies[1].detector: unknown detector "nope" (want one of admin-change, approval, drain, forwarding, honeytoken, list-match, new-counterparty, off-hours, structuring, threshold, unapproved-outflow, velocity)`, line+1),
 		fmt.Sprintf(`testdata/policies.yaml:%d:45: policies[2].lists[0]: no list named "pep" under lists:`, line+2),
 		fmt.Sprintf(`testdata/policies.yaml:%d:5: policies[3].severity: required: critical, high, medium, low or info`, line+3),
 		fmt.Sprintf(`testdata/policies.yaml:%d:5: policies[3].asset: required with amount_over (amounts of different assets do not compare)`, line+3),
