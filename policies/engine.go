@@ -29,8 +29,8 @@ type Options struct {
 	// Store remembers fired alerts (to resolve them on retraction) and holds
 	// the detectors' state: window sums, seen counterparties, followed
 	// addresses. Without it, stateful detectors cannot decide (and so fire).
-	Store      store.Store
-	Notify     NotifyFunc
+	Store  store.Store
+	Notify NotifyFunc
 	// Intents are the approved withdrawals unapproved-outflow reconciles
 	// against (default: a registry over Store).
 	Intents *intents.Registry
@@ -38,7 +38,7 @@ type Options struct {
 	Hops *hops.Registry
 	// Balances read wallet balances from each chain's node, by chain name,
 	// for the drain detector.
-	Balances map[string]BalanceReader
+	Balances   map[string]BalanceReader
 	Now        func() time.Time
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer // may be nil
@@ -314,4 +314,3 @@ func (e *Engine) resolveRetracted(ctx context.Context, ev *chains.Event) ([]aler
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out, nil
 }
-

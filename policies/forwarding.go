@@ -133,4 +133,3 @@ func (d *forwarding) Retract(ctx context.Context, ev *chains.Event, in *Input) e
 	}
 	return in.Hops.Forget(ctx, ev.Chain, ev.ID)
 }
-

@@ -62,7 +62,7 @@ type Input struct {
 	Balances map[string]BalanceReader // by chain name
 	Now      func() time.Time
 
-	hours     map[string]config.Hours            // wallet name -> working hours
+	hours     map[string]config.Hours             // wallet name -> working hours
 	byAddress map[string]map[string]config.Wallet // chain -> normalised address -> wallet
 }
 
