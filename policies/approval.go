@@ -32,7 +32,11 @@ func (d *approval) Detect(_ context.Context, ev *chains.Event, in *Input) (Findi
 	var grant string
 	switch all, isAll := ev.Detail[DetailApprovedForAll]; {
 	case isAll && all == "true":
-		grant = "every token of " + ev.Token + " (setApprovalForAll)"
+		tok := ev.Token
+		if tok == "" {
+			tok = ev.Asset
+		}
+		grant = "every token of " + tok + " (setApprovalForAll)"
 	case isAll:
 		return Finding{}, nil
 	case ev.Amount.IsZero():

@@ -29,6 +29,9 @@ const (
 	tornado1ETH = "0x47ce0c6ed5b0ce3d3a51fdb1c52dc66a7c3c2936" // on mixers.csv, line 4
 	vendor      = "0xb374907d35f61de043bedb18ee35f7228c83c3e4" // address book only
 	stranger    = "0x00000000000000000000000000000000deadbeef"
+	devDeployer = "0x66d4e1366afe153f811e5ad4f0d37a2335273d14"
+	vaultProxy  = "0x3333333333333333333333333333333333333333"
+	coldStore   = "0x5555555555555555555555555555555555555555"
 )
 
 var observedAt = time.Date(2026, 3, 2, 10, 30, 0, 0, time.UTC)
@@ -135,6 +138,9 @@ type event struct {
 	amount       string // in asset units; default 1
 	usd          float64
 	status       chains.Status
+	initiator    string // default: the wallet's address
+	at           time.Time
+	detail       map[string]string
 }
 
 func (e event) build(t testing.TB) chains.Event {
@@ -160,11 +166,23 @@ func (e event) build(t testing.TB) chains.Event {
 	if e.status == "" {
 		e.status = chains.StatusConfirmed
 	}
-	roles := map[string]string{"treasury-hot": "hot", "dev-deployer": "employee-key", "decoy": "honeytoken"}
-	addrs := map[string]string{"treasury-hot": treasuryHot, "dev-deployer": "0x66d4e1366afe153f811e5ad4f0d37a2335273d14", "decoy": decoy}
+	roles := map[string]string{"treasury-hot": "hot", "dev-deployer": "employee-key", "decoy": "honeytoken", "vault-proxy": "contract", "cold-store": "cold"}
+	addrs := map[string]string{"treasury-hot": treasuryHot, "dev-deployer": devDeployer, "decoy": decoy, "vault-proxy": vaultProxy, "cold-store": coldStore}
 	role, ok := roles[e.wallet]
+	if strings.HasPrefix(e.wallet, "0x") {
+		// An address keywatch follows after funds reached it.
+		role, ok = chains.RoleFollowed, true
+		addrs[e.wallet] = e.wallet
+	}
 	if !ok {
 		t.Fatalf("no wallet %s", e.wallet)
+	}
+	if e.at.IsZero() {
+		e.at = observedAt.Add(-time.Minute)
+	}
+	initiator := addrs[e.wallet]
+	if e.initiator != "" {
+		initiator = e.initiator
 	}
 	decimals, token := 18, ""
 	if e.asset == "USDC" {
@@ -173,9 +191,12 @@ func (e event) build(t testing.TB) chains.Event {
 	parts := strings.Split(e.id, ":")
 	ev := chains.Event{
 		ID: e.id, Chain: parts[0], Tx: parts[1], Block: 100, BlockHash: "0xb100",
-		Time: observedAt.Add(-time.Minute), Status: e.status, Kind: e.kind, Direction: e.dir,
-		Wallet: e.wallet, WalletRole: role, Counterparty: e.counterparty, Initiator: addrs[e.wallet],
-		Asset: e.asset, Token: token, Amount: amount(t, e.amount, decimals), USD: e.usd,
+		Time: e.at, Status: e.status, Kind: e.kind, Direction: e.dir,
+		Wallet: e.wallet, WalletRole: role, Counterparty: e.counterparty, Initiator: initiator,
+		Asset: e.asset, Token: token, Amount: amount(t, e.amount, decimals), USD: e.usd, Detail: e.detail,
+	}
+	if e.wallet == "dev-deployer" {
+		ev.Owner = "kim@firm.example"
 	}
 	ev.From, ev.To = addrs[e.wallet], e.counterparty
 	if e.dir == chains.In {
