@@ -291,12 +291,16 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 	metrics := watchers.NewMetrics(d.reg)
 	for _, ch := range d.cfg.Chains {
-		f, err := d.follower(ctx, ch, metrics)
+		client, err := d.dial(ctx, ch)
+		if err != nil {
+			return err
+		}
+		f, err := d.follower(ch, client, metrics)
 		if err != nil {
 			return err
 		}
 		g.Go(func() error {
-			if err := d.checkChainID(ctx, ch); err != nil {
+			if err := d.checkChainID(ctx, ch, client); err != nil {
 				return err
 			}
 			return f.Run(ctx)
@@ -308,13 +312,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 }
 
 // follower builds the watcher of one chain.
-func (d *Daemon) follower(ctx context.Context, ch config.Chain, m *watchers.Metrics) (*watchers.Follower, error) {
+func (d *Daemon) follower(ch config.Chain, client ethereum.Client, m *watchers.Metrics) (*watchers.Follower, error) {
 	if ch.Kind != "ethereum" {
 		return nil, fmt.Errorf("chain %s: kind %q is not supported", ch.Name, ch.Kind)
-	}
-	client, err := d.dial(ctx, ch)
-	if err != nil {
-		return nil, err
 	}
 	opts := ethereum.Options{Chain: ch.Name, NativeSymbol: ch.NativeSymbol, NativeUSD: ch.NativeUSD}
 	for _, w := range d.cfg.Wallets {
@@ -349,13 +349,9 @@ func (d *Daemon) dial(ctx context.Context, ch config.Chain) (ethereum.Client, er
 
 // checkChainID refuses a node on another network than configured. It waits
 // (with backoff) for the node to answer.
-func (d *Daemon) checkChainID(ctx context.Context, ch config.Chain) error {
+func (d *Daemon) checkChainID(ctx context.Context, ch config.Chain, client ethereum.Client) error {
 	if ch.ChainID == 0 {
 		return nil
-	}
-	client, err := d.dial(ctx, ch)
-	if err != nil {
-		return err
 	}
 	backoff := time.Second
 	for {
