@@ -20,6 +20,7 @@ import (
 	"github.com/keywatch/keywatch/contracts"
 	"github.com/keywatch/keywatch/daemon"
 	"github.com/keywatch/keywatch/internal/simchain"
+	"github.com/keywatch/keywatch/internal/testenv"
 )
 
 const referenceConfig = `
@@ -139,12 +140,12 @@ func TestReferenceCase(t *testing.T) {
 		}
 		d.Close()
 	}()
-	col := collect(t, d.NATSURL())
+	col := testenv.ReadAlerts(t, d.NATSURL())
 
 	wait := func(tx common.Hash, policies ...string) {
 		t.Helper()
 		for _, p := range policies {
-			waitFor(t, func() bool { return col.has(tx, p, "confirmed") }, p+" alert on "+tx.Hex())
+			testenv.WaitFor(t, 0, func() bool { return col.Has(tx.Hex(), p, "confirmed") }, p+" alert on "+tx.Hex())
 		}
 	}
 	pay := func(amount int64) common.Hash {
@@ -176,11 +177,9 @@ func TestReferenceCase(t *testing.T) {
 
 	get := func(tx common.Hash, policy string) alerts.Alert {
 		t.Helper()
-		col.mu.Lock()
-		defer col.mu.Unlock()
-		for _, a := range col.seen {
-			if strings.EqualFold(a.Event.Tx, tx.Hex()) && a.Policy == policy {
-				return a
+		for _, m := range col.All() {
+			if strings.EqualFold(m.Alert.Event.Tx, tx.Hex()) && m.Alert.Policy == policy {
+				return m.Alert
 			}
 		}
 		t.Fatalf("no %s alert on %s", policy, tx.Hex())
@@ -189,7 +188,7 @@ func TestReferenceCase(t *testing.T) {
 	lower := func(a common.Address) string { return strings.ToLower(a.Hex()) }
 
 	for _, tx := range append(ordinary, hop2) {
-		if got := col.forTx(tx); len(got) != 0 {
+		if got := col.ForTx(tx.Hex()); len(got) != 0 {
 			t.Errorf("tx %s raised %v, want nothing", tx.Hex(), got)
 		}
 	}
@@ -198,7 +197,7 @@ func TestReferenceCase(t *testing.T) {
 		sweep:   "",
 		deposit: "funds-to-mixer:confirmed:firing",
 	} {
-		got := col.forTx(tx)
+		got := col.ForTx(tx.Hex())
 		switch tx {
 		case sweep:
 			if strings.Join(got, ",") != "eth:"+sweep.Hex()+":0:unapproved-outflow:confirmed:firing,eth:"+sweep.Hex()+":0:vault-drained:confirmed:firing" {
