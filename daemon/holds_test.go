@@ -95,7 +95,7 @@ policies:
 	// apitest.Do sends a name it does not know as the token itself.
 	as := func(tok string) string { return "tok-" + tok }
 
-	col := collect(t, ns.URL())
+	col := testenv.ReadAlerts(t, ns.URL())
 	poolABI, _ := contracts.Load(contracts.NameTornadoPool)
 	data, _ := poolABI.Pack("deposit", crypto.Keccak256Hash([]byte("theft")))
 	pool := contracts.TornadoPool1ETH
@@ -103,9 +103,13 @@ policies:
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { return col.has(r.TxHash, "mixer-counterparty", "confirmed") }, "the mixer alert")
+	testenv.WaitFor(t, 0, func() bool { return col.Has(r.TxHash.Hex(), "mixer-counterparty", "confirmed") }, "the mixer alert")
 	holdID := ""
-	for _, a := range col.alertsFor(r.TxHash) {
+	for _, sa := range col.All() {
+		a := sa.Alert
+		if !strings.EqualFold(a.Event.Tx, r.TxHash.Hex()) || a.Policy != "mixer-counterparty" {
+			continue
+		}
 		if a.HoldID == "" || (holdID != "" && a.HoldID != holdID) {
 			t.Fatalf("published alert %s carries hold_id %q (first %q)", a.MsgID(), a.HoldID, holdID)
 		}

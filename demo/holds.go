@@ -18,10 +18,10 @@ var demoOperators = []struct{ name, token string }{
 	{"ben", "demo-ben-2a6e58c0f1d9"},
 }
 
-// holdScene shows the hold the mixer deposit caused, as an operator sees it
-// through the API, and says where to approve it.
-func (s *story) holdScene(mix common.Hash) error {
-	s.scene(5, "The mixer deposit froze kim's keys before its alert went out: a hold waits for two treasury operators.")
+// holdScene shows the hold the mixer deposit (tx) caused, as an operator
+// sees it through the API, and says where to approve it.
+func (s *story) holdScene(n int, tx common.Hash) error {
+	s.scene(n, "The stolen funds reached the mixer: keywatch held the wallet they came from before the alert went out;\n   the hold waits for two treasury operators.")
 	c, err := api.NewClient(s.api, demoOperators[0].token)
 	if err != nil {
 		return err
@@ -35,16 +35,20 @@ func (s *story) holdScene(mix common.Hash) error {
 	var h *holds.Hold
 	for i := range list.Holds {
 		for _, a := range list.Holds[i].Alerts {
-			if strings.EqualFold(a.Event.Tx, mix.Hex()) {
+			if strings.EqualFold(a.Event.Tx, tx.Hex()) {
 				h = &list.Holds[i]
 			}
 		}
 	}
 	if h == nil {
-		return fmt.Errorf("no hold for the mixer deposit %s among %d held holds", mix.Hex(), len(list.Holds))
+		return fmt.Errorf("no hold for the mixer deposit %s among %d held holds", tx.Hex(), len(list.Holds))
 	}
 	s.out.printf("   HOLD %s: %s, %d of %d approvals, expires %s\n", h.ID, h.Status, len(h.Approvals), h.ApprovalsRequired, h.ExpiresAt.Format("2006-01-02 15:04 MST"))
-	s.out.printf("        frozen keys: %s (owner %s, who may not approve)\n", strings.Join(h.Wallets, ", "), strings.Join(h.Owners, ", "))
+	if len(h.Owners) > 0 {
+		s.out.printf("        frozen keys: %s (owner %s, who may not approve)\n", strings.Join(h.Wallets, ", "), strings.Join(h.Owners, ", "))
+	} else {
+		s.out.printf("        frozen keys: %s\n", strings.Join(h.Wallets, ", "))
+	}
 	for _, r := range h.Reasons {
 		s.out.printf("        - %s\n", r)
 	}

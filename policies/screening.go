@@ -7,14 +7,15 @@ type screeningKey struct{}
 // WithScreening marks ctx as the evaluation of a withdrawal that is only
 // intended (the screening API's pending outflow), not a movement seen on
 // chain. The screening API evaluates through the same policies, so every
-// detector judges the request as it would judge the outflow; detectors that
-// keep state or reconcile must look at Screening(ctx):
+// detector judges the request as it would judge the outflow, but nothing has
+// moved yet, so the stateful detectors record nothing:
 //
-//   - unapproved-outflow must not fire and must not consume an intent: the
+//   - unapproved-outflow does not judge it and consumes no intent: the
 //     screening request is the approval path itself;
-//   - velocity, new-counterparty, forwarding and the like may read their
-//     state to judge the request but must not record it, or the real outflow
-//     would be counted twice.
+//   - velocity and structuring sum the window as it is plus the request,
+//     without adding the request to it;
+//   - new-counterparty judges the destination but does not remember it;
+//   - forwarding follows nothing.
 func WithScreening(ctx context.Context) context.Context {
 	return context.WithValue(ctx, screeningKey{}, true)
 }

@@ -30,7 +30,6 @@ import (
 	"log/slog"
 	"math/big"
 	"net/http"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -90,7 +89,6 @@ type Options struct {
 type Screener struct {
 	o    Options
 	log  *slog.Logger
-	skip map[string]bool // policies that never judge a screening request
 
 	// walletLocks serialises this instance's intent registrations per
 	// wallet: the intents of a wallet are one record, so concurrent writers
@@ -116,20 +114,13 @@ func New(o Options) *Screener {
 	if o.Remember <= 0 {
 		o.Remember = 30 * 24 * time.Hour
 	}
-	s := &Screener{o: o, log: o.Logger, skip: map[string]bool{},
+	s := &Screener{o: o, log: o.Logger,
 		decisions:  prometheus.NewCounterVec(prometheus.CounterOpts{Name: "keywatch_screening_decisions_total", Help: "Screening answers, by decision."}, []string{"decision"}),
 		failClosed: prometheus.NewCounter(prometheus.CounterOpts{Name: "keywatch_screening_fail_closed_total", Help: "Screening requests held because keywatch could not read or write its state."}),
 		duration:   prometheus.NewHistogram(prometheus.HistogramOpts{Name: "keywatch_screening_duration_seconds", Help: "Time to answer a screening request.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14)}),
 	}
 	if o.Registerer != nil {
 		o.Registerer.MustRegister(s.decisions, s.failClosed, s.duration)
-	}
-	// The screening request is the approval path: reconciling it against
-	// approved intents would make every request its own alarm.
-	for _, p := range o.Config.Policies {
-		if p.Detector == "unapproved-outflow" {
-			s.skip[p.Name] = true
-		}
 	}
 	return s
 }
@@ -232,7 +223,6 @@ func (s *Screener) decide(ctx context.Context, caller string, w *withdrawal) (An
 	if err != nil {
 		return Answer{}, fmt.Errorf("evaluate policies: %w", err)
 	}
-	fired = slices.DeleteFunc(fired, func(a alerts.Alert) bool { return s.skip[a.Policy] })
 	status, err := s.o.Holds.Status(ctx, w.Wallet)
 	if err != nil {
 		return Answer{}, err

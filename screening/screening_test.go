@@ -6,6 +6,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/keywatch/keywatch/alerts"
 	"github.com/keywatch/keywatch/api"
@@ -25,6 +26,7 @@ import (
 
 type fixture struct {
 	base    string
+	engine  *policies.Engine
 	cfg     *config.Config
 	st      store.Store
 	redis   *testenv.RedisServer
@@ -34,12 +36,15 @@ type fixture struct {
 	s       *screening.Screener
 }
 
-func setup(t testing.TB) *fixture {
+func setup(t testing.TB) *fixture { return setupWith(t, "") }
+
+// setupWith adds policies (YAML list items) to the test configuration.
+func setupWith(t testing.TB, policies string) *fixture {
 	t.Helper()
 	rs := testenv.StartRedis(t)
 	f := &fixture{redis: rs}
 	clock := apitest.NewClock()
-	f.cfg = apitest.Config(t, "redis: "+rs.URL, "")
+	f.cfg = apitest.Config(t, "redis: "+rs.URL, policies)
 	st, err := redis.Open(context.Background(), rs.URL, redis.WithPrefix("screen-test:"))
 	if err != nil {
 		t.Fatal(err)
@@ -50,13 +55,14 @@ func setup(t testing.TB) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	set, err := policies.Build(f.cfg, ls)
+	set, err := buildPolicies(f.cfg, ls)
 	if err != nil {
 		t.Fatal(err)
 	}
-	engine := policies.New(set, policies.Options{Store: st, Now: clock.Now, Notify: func(context.Context, ...alerts.Alert) error { return nil }})
 	f.audit = audit.New(st, audit.Options{Now: clock.Now})
 	f.intents = intents.New(st, clock.Now)
+	engine := newEngine(set, st, f.intents, clock.Now)
+	f.engine = engine
 	f.holds = holds.New(holds.Options{Store: st, Config: f.cfg, Intents: f.intents, Audit: f.audit, Now: clock.Now})
 	f.s = screening.New(screening.Options{
 		Config: f.cfg, Engine: engine, Lists: func() *lists.Set { return engine.Set().Input().Lists },
@@ -331,4 +337,70 @@ func TestScreeningFailsClosedWhenRedisStops(t *testing.T) {
 	if a := f.screen(t, req("wd-after", "treasury-hot", apitest.Vendor, "ETH", "1")); a.Decision != screening.Allow {
 		t.Fatalf("after Redis came back: %+v", a)
 	}
+}
+
+// TestScreeningJudgesButLeavesDetectorStateAlone screens withdrawals with the
+// stateful detectors configured: they judge the request as the outflow it
+// would be, but record nothing, and the allowed withdrawal's intent explains
+// the on-chain outflow when it comes.
+func TestScreeningJudgesButLeavesDetectorStateAlone(t *testing.T) {
+	f := setupWith(t, `  - {name: unapproved-outflow, detector: unapproved-outflow, severity: critical, actions: [page, hold]}
+  - {name: hourly-velocity, detector: velocity, scope: wallet, window: 1h, usd_over: 250000, severity: high, actions: [page, hold]}
+  - {name: new-counterparty, detector: new-counterparty, severity: low, actions: [alert]}
+  - {name: funds-to-mixer, detector: forwarding, lists: [mixers, sanctioned], severity: critical, actions: [page, hold]}
+`)
+	ctx := context.Background()
+	// 60 ETH = 180,000 USD: under the hourly limit alone, and a new
+	// counterparty; screened twice under two ids, it stays under, because
+	// the first screening added nothing to the window.
+	for _, id := range []string{"wd-a", "wd-b"} {
+		a := f.screen(t, req(id, "treasury-hot", apitest.Fresh, "ETH", "60"))
+		joined := strings.Join(a.Policies, ",")
+		if a.Decision != screening.Allow || joined != "big-outflow,new-counterparty" {
+			t.Fatalf("%s: %s %v %q", id, a.Decision, a.Policies, a.Reasons)
+		}
+	}
+	// 100 ETH more would make 300,000 USD in the hour only with an outflow
+	// already in the window: screening alone stays under.
+	if a := f.screen(t, req("wd-c", "treasury-hot", apitest.Fresh, "ETH", "70")); a.Decision != screening.Allow {
+		t.Fatalf("wd-c: %+v", a)
+	}
+	// Now the first withdrawal happens on chain: its intent explains it (no
+	// unapproved-outflow), the window counts it, the counterparty is new.
+	amt, _ := chains.ParseAmount("60")
+	ev := chains.Event{ID: "eth:0xfeed:native", Chain: "eth", Tx: "0xfeed", Status: chains.StatusPending, Kind: chains.KindTransfer,
+		Direction: chains.Out, Wallet: "treasury-hot", WalletRole: "hot", From: apitest.TreasuryHot, To: apitest.Fresh,
+		Counterparty: apitest.Fresh, Asset: "ETH", Amount: amt, USD: 180000, Time: apitest.NewClock().Now()}
+	as, err := f.engine.Evaluate(ctx, &ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := policyNames(as); got != "big-outflow,new-counterparty" || ev.Intent != "wd-a" {
+		t.Fatalf("the real outflow raised %s (intent %q); want big-outflow and new-counterparty, explained by wd-a", got, ev.Intent)
+	}
+	// With 180,000 USD in the window, screening 30 ETH more (90,000 USD)
+	// would pass the 250,000 USD hourly limit: hold.
+	a := f.screen(t, req("wd-d", "treasury-hot", apitest.Fresh, "ETH", "30"))
+	if a.Decision != screening.Hold || !strings.Contains(strings.Join(a.Reasons, "\n"), "hourly-velocity: outflows of wallet treasury-hot in the last 1h sum to 270,000.00 USD over 2 movements") {
+		t.Fatalf("wd-d: %s %q", a.Decision, a.Reasons)
+	}
+	// And the counterparty is no longer new to the wallet.
+	if strings.Contains(strings.Join(a.Policies, ","), "new-counterparty") {
+		t.Fatalf("wd-d still calls the counterparty new: %v", a.Policies)
+	}
+}
+
+func policyNames(as []alerts.Alert) string {
+	var out []string
+	for _, a := range as {
+		out = append(out, a.Policy)
+	}
+	return strings.Join(out, ",")
+}
+
+func buildPolicies(cfg *config.Config, ls *lists.Set) (*policies.Set, error) { return policies.Build(cfg, ls) }
+
+func newEngine(set *policies.Set, st store.Store, in *intents.Registry, now func() time.Time) *policies.Engine {
+	return policies.New(set, policies.Options{Store: st, Intents: in, Now: now,
+		Notify: func(context.Context, ...alerts.Alert) error { return nil }})
 }
