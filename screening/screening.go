@@ -87,8 +87,8 @@ type Options struct {
 
 // Screener decides screening requests.
 type Screener struct {
-	o    Options
-	log  *slog.Logger
+	o   Options
+	log *slog.Logger
 
 	// walletLocks serialises this instance's intent registrations per
 	// wallet: the intents of a wallet are one record, so concurrent writers

@@ -398,7 +398,9 @@ func policyNames(as []alerts.Alert) string {
 	return strings.Join(out, ",")
 }
 
-func buildPolicies(cfg *config.Config, ls *lists.Set) (*policies.Set, error) { return policies.Build(cfg, ls) }
+func buildPolicies(cfg *config.Config, ls *lists.Set) (*policies.Set, error) {
+	return policies.Build(cfg, ls)
+}
 
 func newEngine(set *policies.Set, st store.Store, in *intents.Registry, now func() time.Time) *policies.Engine {
 	return policies.New(set, policies.Options{Store: st, Intents: in, Now: now,

@@ -137,4 +137,3 @@ func TestAuditVerifyCLI(t *testing.T) {
 		t.Fatalf("as an approver: exit %d %s", code, errs)
 	}
 }
-
