@@ -338,8 +338,8 @@ var (
 	tronRe    = regexp.MustCompile(`^T[1-9A-HJ-NP-Za-km-z]{33}$`)
 	evmChains = []string{"ethereum", "eth", "evm", "bsc", "polygon", "arbitrum", "optimism", "avalanche", "gnosis", "base", "goerli", "sepolia", "holesky", "etc", "arb", "matic"}
 	btcChains = []string{"bitcoin", "btc", "xbt"}
-	// tokenChains are tokens OFAC names like chains; they live on EVM chains
-	// and on Tron, so the address's form decides.
+	// tokenChains are tokens OFAC names like chains; they live on EVM chains,
+	// on Tron and (Omni Layer USDT) on Bitcoin, so the address's form decides.
 	tokenChains = []string{"usdt", "usdc"}
 )
 
@@ -366,8 +366,8 @@ func Classify(addr, chain string) (Family, error) {
 	isEVMChain, isBTCChain := containsFold(evmChains, c), containsFold(btcChains, c)
 	switch {
 	case containsFold(tokenChains, c):
-		if form != EVM && form != Tron {
-			return "", fmt.Errorf("%q is not an address of a chain keywatch knows for %s (want 0x and 40 hex digits, or a Tron address)", addr, chain)
+		if form == Other {
+			return "", fmt.Errorf("%q is not an address of a chain keywatch knows for %s (want 0x and 40 hex digits, a Tron address or a Bitcoin address)", addr, chain)
 		}
 		return form, nil
 	case c == "":
