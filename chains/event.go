@@ -28,6 +28,7 @@ const (
 	KindTransfer Kind = "transfer" // value moved
 	KindApproval Kind = "approval" // ERC-20 approve / setApprovalForAll
 	KindAdmin    Kind = "admin"    // Upgraded, AdminChanged, OwnershipTransferred, RoleGranted
+	KindSystem   Kind = "system"   // keywatch about itself (alerts.System): no chain movement
 )
 
 // Direction is relative to the watched wallet.

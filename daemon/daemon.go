@@ -29,6 +29,7 @@ import (
 	"github.com/keywatch/keywatch/alerts"
 	"github.com/keywatch/keywatch/alerts/embedded"
 	"github.com/keywatch/keywatch/alerts/logsink"
+	"github.com/keywatch/keywatch/api"
 	"github.com/keywatch/keywatch/chains/ethereum"
 	"github.com/keywatch/keywatch/config"
 	"github.com/keywatch/keywatch/policies"
@@ -64,6 +65,7 @@ type Daemon struct {
 	Engine *policies.Engine
 	Outbox *alerts.Outbox
 
+	api        *api.Server
 	natsServer *server.Server
 	stream     jetstream.StreamConfig
 	listener   net.Listener
@@ -207,6 +209,13 @@ func New(ctx context.Context, cfg *config.Config, set *policies.Set, opts Option
 	d.JS = js
 	d.stream = alerts.StreamConfig(cfg.NATS.SubjectPrefix, cfg.NATS.DuplicateWindow.D(), cfg.NATS.MaxAge.D())
 
+	auth, err := api.NewAuthenticator(cfg.API.Tokens, opts.Now)
+	if err != nil {
+		return nil, err
+	}
+	d.api = api.NewServer(auth, d.log.With("part", "api"))
+	d.registerHealth()
+
 	d.Outbox = alerts.NewOutbox(d.Store, 0)
 	d.Engine = policies.New(set, policies.Options{
 		Store:      d.Store,
@@ -248,7 +257,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	srv := &http.Server{Handler: d.httpHandler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: d.api, ReadHeaderTimeout: 10 * time.Second}
 	g.Go(func() error {
 		if err := srv.Serve(d.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("http: %w", err)
@@ -282,12 +291,16 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 	metrics := watchers.NewMetrics(d.reg)
 	for _, ch := range d.cfg.Chains {
-		f, err := d.follower(ctx, ch, metrics)
+		client, err := d.dial(ctx, ch)
+		if err != nil {
+			return err
+		}
+		f, err := d.follower(ch, client, metrics)
 		if err != nil {
 			return err
 		}
 		g.Go(func() error {
-			if err := d.checkChainID(ctx, ch); err != nil {
+			if err := d.checkChainID(ctx, ch, client); err != nil {
 				return err
 			}
 			return f.Run(ctx)
@@ -299,13 +312,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 }
 
 // follower builds the watcher of one chain.
-func (d *Daemon) follower(ctx context.Context, ch config.Chain, m *watchers.Metrics) (*watchers.Follower, error) {
+func (d *Daemon) follower(ch config.Chain, client ethereum.Client, m *watchers.Metrics) (*watchers.Follower, error) {
 	if ch.Kind != "ethereum" {
 		return nil, fmt.Errorf("chain %s: kind %q is not supported", ch.Name, ch.Kind)
-	}
-	client, err := d.dial(ctx, ch)
-	if err != nil {
-		return nil, err
 	}
 	opts := ethereum.Options{Chain: ch.Name, NativeSymbol: ch.NativeSymbol, NativeUSD: ch.NativeUSD}
 	for _, w := range d.cfg.Wallets {
@@ -340,13 +349,9 @@ func (d *Daemon) dial(ctx context.Context, ch config.Chain) (ethereum.Client, er
 
 // checkChainID refuses a node on another network than configured. It waits
 // (with backoff) for the node to answer.
-func (d *Daemon) checkChainID(ctx context.Context, ch config.Chain) error {
+func (d *Daemon) checkChainID(ctx context.Context, ch config.Chain, client ethereum.Client) error {
 	if ch.ChainID == 0 {
 		return nil
-	}
-	client, err := d.dial(ctx, ch)
-	if err != nil {
-		return err
 	}
 	backoff := time.Second
 	for {
@@ -367,13 +372,17 @@ func (d *Daemon) checkChainID(ctx context.Context, ch config.Chain) error {
 	}
 }
 
-func (d *Daemon) httpHandler() http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(d.reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+// API is the HTTP API; feature packages register their handlers on it
+// before Run.
+func (d *Daemon) API() *api.Server { return d.api }
+
+// registerHealth serves /metrics, /healthz and /readyz without a token.
+func (d *Daemon) registerHealth() {
+	d.api.HandlePublic("GET /metrics", promhttp.HandlerFor(d.reg, promhttp.HandlerOpts{}))
+	d.api.HandlePublic("GET /healthz", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Write([]byte("ok\n"))
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+	}))
+	d.api.HandlePublic("GET /readyz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var problems []string
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
@@ -389,8 +398,7 @@ func (d *Daemon) httpHandler() http.Handler {
 			return
 		}
 		w.Write([]byte("ready\n"))
-	})
-	return mux
+	}))
 }
 
 // Reload rereads the configuration file's lists and policies. On any error
