@@ -386,8 +386,8 @@ func (c *Config) validate(lookupEnv func(string) (string, bool)) Errors {
 	lr := c.ListRefresh
 	if lr.Interval < 0 {
 		add("list_refresh.interval", "must not be negative")
-	} else if lr.Interval > 0 && lr.Interval.D() < time.Second {
-		add("list_refresh.interval", "%s is too short: at least 1s (0s checks only on SIGHUP)", lr.Interval)
+	} else if lr.Interval > 0 && lr.Interval.D() < 100*time.Millisecond {
+		add("list_refresh.interval", "%s is too short: at least 100ms (0s checks only on SIGHUP)", lr.Interval)
 	}
 	if lr.MaxAge < 0 {
 		add("list_refresh.max_age", "must not be negative")

@@ -71,6 +71,7 @@ type Daemon struct {
 	listener   net.Listener
 	closers    []func()
 	reloadMu   sync.Mutex
+	refresh    *listRefresh
 }
 
 // Load checks a configuration and everything it names (lists, policies,
@@ -224,6 +225,10 @@ func New(ctx context.Context, cfg *config.Config, set *policies.Set, opts Option
 		Logger:     d.log,
 		Registerer: reg,
 	})
+	d.refresh = newListRefresh(cfg.ListRefresh, reg)
+	d.refresh.lastReload.Set(float64(opts.Now().Unix()))
+	d.registerListMetrics()
+	d.logLists(nil, set, "start")
 	ok = true
 	return d, nil
 }
@@ -288,6 +293,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 		opts := alerts.SinkOptions{Name: s.Name, Stream: d.stream, Prefix: d.cfg.NATS.SubjectPrefix, Logger: d.log}
 		g.Go(func() error { return alerts.RunSink(ctx, d.JS, n, opts) })
 	}
+
+	g.Go(func() error { return d.refreshLists(ctx, d.cfg.ListRefresh.Interval.D()) })
 
 	metrics := watchers.NewMetrics(d.reg)
 	for _, ch := range d.cfg.Chains {
@@ -399,21 +406,6 @@ func (d *Daemon) registerHealth() {
 		}
 		w.Write([]byte("ready\n"))
 	}))
-}
-
-// Reload rereads the configuration file's lists and policies. On any error
-// the policies and lists in force stay, and the error says why. Changes to
-// chains, wallets, store or NATS need a restart.
-func (d *Daemon) Reload() error {
-	d.reloadMu.Lock()
-	defer d.reloadMu.Unlock()
-	cfg, set, err := Load(d.cfg.File())
-	if err != nil {
-		return fmt.Errorf("reload refused, previous policies and lists stay in force:\n%w", err)
-	}
-	d.Engine.Reload(set)
-	d.log.Info("policies and lists reloaded", "policies", len(cfg.Policies), "lists", len(cfg.Lists))
-	return nil
 }
 
 // Close stops what New started, newest first.

@@ -5,6 +5,8 @@ package lists
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/csv"
 	"errors"
 	"fmt"
@@ -78,6 +80,7 @@ type Stamp struct {
 	ModTime   time.Time
 	Size      int64
 	Published time.Time // from a "# published:" comment; zero when none
+	SHA256    string    // of the content read (hex); empty from StatFile
 }
 
 // Date is when the file's content dates from: its published date when it
@@ -197,8 +200,8 @@ func Load(cfg *config.Config) (*Set, error) {
 			// Stamp before reading: a change during the read shows as a
 			// change at the next check, never as none.
 			stamp, _ := StatFile(path)
-			entries, published, err := readFile(path)
-			stamp.Path, stamp.Published = path, published
+			entries, published, sum, err := readFile(path)
+			stamp.Path, stamp.Published, stamp.SHA256 = path, published, sum
 			l.Stamps = append(l.Stamps, stamp)
 			var fe config.Errors
 			if errors.As(err, &fe) {
@@ -226,19 +229,20 @@ func Load(cfg *config.Config) (*Set, error) {
 // address column) or plain text (one address per line, # comments; text after
 // the address on the same line becomes its label).
 func ReadFile(path string) ([]Entry, error) {
-	entries, _, err := readFile(path)
+	entries, _, _, err := readFile(path)
 	return entries, err
 }
 
-func readFile(path string) ([]Entry, time.Time, error) {
+func readFile(path string) (entries []Entry, published time.Time, sum string, err error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, time.Time{}, fmt.Errorf("cannot read list %s: %w", path, err)
+		return nil, time.Time{}, "", fmt.Errorf("cannot read list %s: %w", path, err)
 	}
+	h := sha256.Sum256(data)
+	sum = hex.EncodeToString(h[:])
 	// Spreadsheet programs start UTF-8 files with a byte-order mark.
 	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
 	published, perr := readPublished(path, data)
-	var entries []Entry
 	if isCSV(path, data) {
 		entries, err = parseCSV(path, data)
 	} else {
@@ -249,7 +253,7 @@ func readFile(path string) ([]Entry, time.Time, error) {
 		errors.As(err, &errs)
 		err = append(config.Errors{perr}, errs...)
 	}
-	return entries, published, err
+	return entries, published, sum, err
 }
 
 // readPublished finds a "# published: DATE" comment among the comment lines
@@ -500,4 +504,23 @@ func containsFold(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// Diff counts the addresses on l that are not on old (added) and those on
+// old that are not on l (removed). A nil old counts every address as added.
+func (l *List) Diff(old *List) (added, removed int) {
+	if old == nil {
+		return len(l.entries), 0
+	}
+	for k := range l.entries {
+		if _, ok := old.entries[k]; !ok {
+			added++
+		}
+	}
+	for k := range old.entries {
+		if _, ok := l.entries[k]; !ok {
+			removed++
+		}
+	}
+	return added, removed
 }
