@@ -17,7 +17,6 @@ import (
 	"sync"
 	"time"
 
-	gethcommon "github.com/ethereum/go-ethereum/common"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -323,16 +322,7 @@ func (d *Daemon) follower(ch config.Chain, client ethereum.Client, m *watchers.M
 	if ch.Kind != "ethereum" {
 		return nil, fmt.Errorf("chain %s: kind %q is not supported", ch.Name, ch.Kind)
 	}
-	opts := ethereum.Options{Chain: ch.Name, NativeSymbol: ch.NativeSymbol, NativeUSD: ch.NativeUSD}
-	for _, w := range d.cfg.Wallets {
-		if w.Chain == ch.Name {
-			opts.Wallets = append(opts.Wallets, ethereum.Wallet{Name: w.Name, Address: gethcommon.HexToAddress(w.Address), Role: w.Role, Owner: w.Owner})
-		}
-	}
-	for _, t := range ch.Tokens {
-		opts.Tokens = append(opts.Tokens, ethereum.Token{Symbol: t.Symbol, Address: gethcommon.HexToAddress(t.Address), Decimals: t.Decimals, USD: t.USD})
-	}
-	return watchers.New(ethereum.NewSource(client, opts), watchers.Options{
+	return watchers.New(EthereumSource(d.cfg, ch, client), watchers.Options{
 		Chain:         ch.Name,
 		Confirmations: ch.Confirmations,
 		ReorgDepth:    ch.ReorgDepth,
