@@ -35,13 +35,16 @@ type Recorded struct {
 	receipts   map[common.Hash]json.RawMessage
 	logs       []types.Log
 	files      int
+	skipped    []string
 	server     *rpc.Server
 	client     *ethclient.Client
 }
 
-// OpenRecorded reads every .json file under dir (recursively). Files that
-// hold no block, receipt or logs (eth_newFilter ids, say) are skipped. A file
-// that is not JSON, or a block whose header does not hash to its recorded
+// OpenRecorded reads every .json file under dir (recursively). Responses
+// that hold no block, receipt or logs (eth_newFilter ids, say) are passed
+// over, and so are JSON files that are no JSON-RPC response (exports beside
+// the recordings; see Skipped). A file named for an eth_ method that is not a
+// valid response, or a block whose header does not hash to its recorded
 // hash, is an error naming the file.
 func OpenRecorded(dir string) (*Recorded, error) {
 	r := &Recorded{
@@ -97,8 +100,15 @@ func (r *Recorded) add(path string, seenLog map[string]bool) error {
 		Result json.RawMessage `json:"result"`
 		Error  json.RawMessage `json:"error"`
 	}
-	if err := json.Unmarshal(data, &env); err != nil {
-		return fmt.Errorf("%s: not a JSON-RPC response: %w", path, err)
+	if err := json.Unmarshal(data, &env); err != nil || (env.Result == nil && env.Error == nil) {
+		if strings.Contains(filepath.Base(path), "eth_") {
+			if err == nil {
+				err = errors.New("no result")
+			}
+			return fmt.Errorf("%s: not a JSON-RPC response: %v", path, err)
+		}
+		r.skipped = append(r.skipped, path)
+		return nil
 	}
 	res := bytes.TrimSpace(env.Result)
 	switch {
@@ -188,6 +198,9 @@ func (r *Recorded) Heights() []uint64 {
 // HeaderOnly lists blocks recorded without their transactions (as
 // eth_getBlockByNumber with false returns them): they cannot be replayed.
 func (r *Recorded) HeaderOnly() map[uint64]string { return r.headerOnly }
+
+// Skipped lists the JSON files that are no JSON-RPC response.
+func (r *Recorded) Skipped() []string { return r.skipped }
 
 // Files is how many files held a block, receipt or logs.
 func (r *Recorded) Files() int { return r.files }

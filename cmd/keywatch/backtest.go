@@ -102,7 +102,7 @@ func cmdBacktest(args []string, stdout, stderr io.Writer) int {
 			for _, s := range skipped {
 				fmt.Fprintf(stderr, "skipped block %s: recorded without its transactions\n", s)
 			}
-			fmt.Fprintf(stderr, "recorded: %d files, blocks %s\n", rec.Files(), joinHeights(opts.Heights))
+			fmt.Fprintf(stderr, "recorded: %d responses, blocks %s (%d other JSON files passed over)\n", rec.Files(), joinHeights(opts.Heights), len(rec.Skipped()))
 		} else {
 			if len(ch.RPC) == 0 {
 				fmt.Fprintf(stderr, "keywatch backtest: chain %s has no rpc URL; give -files DIR to replay recorded blocks\n", ch.Name)

@@ -140,4 +140,3 @@ func newestModTime(files []string) time.Time {
 	}
 	return t
 }
-
