@@ -131,19 +131,19 @@ func Load(path string, cfg *config.Config) (*File, error) {
 		case c.Name == "":
 			add(c.line, p+".name", "required")
 		case names[c.Name]:
-			add(c.line, p+".name", "case %q is defined twice", c.Name)
+			add(l.field("name"), p+".name", "case %q is defined twice", c.Name)
 		}
 		names[c.Name] = true
 		c.start = DefaultStart
 		if c.Time != "" {
 			t, err := time.Parse(time.RFC3339, c.Time)
 			if err != nil {
-				add(c.line, p+".time", "%q: want an RFC 3339 time such as 2025-01-06T12:00:00Z", c.Time)
+				add(l.field("time"), p+".time", "%q: want an RFC 3339 time such as 2025-01-06T12:00:00Z", c.Time)
 			}
 			c.start = t.UTC()
 		}
 		if len(c.Events) == 0 {
-			add(c.line, p+".events", "a case needs at least one event")
+			add(l.field("events"), p+".events", "a case needs at least one event")
 		}
 		for j, in := range c.Intents {
 			ip := fmt.Sprintf("%s.intents[%d]", p, j)
@@ -372,7 +372,16 @@ type lineIndex []caseNode
 
 type caseNode struct {
 	line                     int
+	fields                   map[string]int // the case's keys
 	intents, events, expects []int
+}
+
+// field is the line of one of the case's keys (the case's line if absent).
+func (c caseNode) field(key string) int {
+	if l, ok := c.fields[key]; ok {
+		return l
+	}
+	return c.line
 }
 
 func (l lineIndex) at(i int) caseNode {
@@ -405,7 +414,12 @@ func caseLines(root *yaml.Node) lineIndex {
 	}
 	var out lineIndex
 	for _, cn := range cases.Content {
-		c := caseNode{line: cn.Line}
+		c := caseNode{line: cn.Line, fields: map[string]int{}}
+		if cn.Kind == yaml.MappingNode {
+			for i := 0; i+1 < len(cn.Content); i += 2 {
+				c.fields[cn.Content[i].Value] = cn.Content[i].Line
+			}
+		}
 		for key, dst := range map[string]*[]int{"intents": &c.intents, "events": &c.events, "expect": &c.expects} {
 			if seq := mapValue(cn, key); seq != nil && seq.Kind == yaml.SequenceNode {
 				for _, item := range seq.Content {

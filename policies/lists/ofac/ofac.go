@@ -120,8 +120,9 @@ func ChainOf(asset, addr string) string {
 	return strings.ToLower(asset)
 }
 
-// collector merges addresses read from any format: one row per chain and
-// address, the labels and assets of every entry that lists it.
+// collector merges addresses read from any format: one row per address (per
+// chain, for addresses of other forms than EVM), with the labels and assets
+// of every entry that lists it.
 type collector struct {
 	byKey map[string]*Address
 	order []string
@@ -138,12 +139,21 @@ func (c *collector) add(asset, addr, ref, label string) error {
 	if err != nil {
 		return err
 	}
-	k := chain + "|" + lists.Key(fam, addr)
+	// An EVM address serves every EVM chain: one row, whatever EVM assets
+	// list it (on chain ethereum when Ethereum is among them). Addresses of
+	// other forms are rows per chain: a legacy Bitcoin Cash address looks
+	// like a Bitcoin one, and is not.
+	k := lists.Key(fam, addr)
+	if fam != lists.EVM {
+		k = chain + "|" + k
+	}
 	a, ok := c.byKey[k]
 	if !ok {
 		a = &Address{Chain: chain, Address: addr, Family: fam}
 		c.byKey[k] = a
 		c.order = append(c.order, k)
+	} else if chain == "ethereum" {
+		a.Chain = chain
 	}
 	if !contains(a.Assets, asset) {
 		a.Assets = append(a.Assets, asset)
