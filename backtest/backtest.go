@@ -21,24 +21,82 @@ import (
 
 	"github.com/keywatch/keywatch/alerts"
 	"github.com/keywatch/keywatch/chains"
+	"github.com/keywatch/keywatch/hops"
+	"github.com/keywatch/keywatch/intents"
 	"github.com/keywatch/keywatch/policies"
 	"github.com/keywatch/keywatch/store/memory"
 	"github.com/keywatch/keywatch/watchers"
 )
 
-// Options describe one replay.
+// Options describe a replay.
 type Options struct {
-	Set    *policies.Set
-	Source watchers.Source
+	Set *policies.Set
+	// Intents are the approved withdrawals known to the replay (the
+	// configuration's intents files): registered as approved just before the
+	// first replayed block.
+	Intents []intents.Intent
+	// Balances read wallet balances (for drain), by chain name; may be nil.
+	Balances map[string]policies.BalanceReader
+	// Out receives one JSON alert a line.
+	Out    io.Writer
+	Logger *slog.Logger
+}
+
+// Range says which blocks to replay.
+type Range struct {
 	// From and To bound the replay (inclusive).
 	From, To uint64
 	// Heights, when set, are the only blocks replayed (those within From and
 	// To): recorded files hold some blocks of a range, not all.
 	Heights []uint64
-	// Out receives one JSON alert a line.
-	Out    io.Writer
-	Logger *slog.Logger
 }
+
+// Replay is one backtest: a policy engine over a memory store of its own,
+// its clock at the time of the block being replayed.
+type Replay struct {
+	opts    Options
+	st      *memory.Store
+	hops    *hops.Registry
+	intents *intents.Registry
+	clock   *blockClock
+	engine  *policies.Engine
+	sum     Summary
+	started bool
+}
+
+// New prepares a replay. Build the chain's source with Hops, so that it
+// decodes the outflows of the addresses forwarding follows, as the watcher
+// does.
+func New(opts Options) *Replay {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	r := &Replay{opts: opts, st: memory.New(), clock: &blockClock{}, sum: Summary{ByPolicy: map[string]int{}}}
+	r.hops = hops.New(r.st)
+	r.intents = intents.New(r.st, r.clock.now)
+	enc := json.NewEncoder(opts.Out)
+	notify := func(_ context.Context, as ...alerts.Alert) error {
+		for _, a := range as {
+			if err := enc.Encode(a); err != nil {
+				return fmt.Errorf("write alert: %w", err)
+			}
+			r.sum.Alerts++
+			r.sum.ByPolicy[a.Policy]++
+		}
+		return nil
+	}
+	r.engine = policies.New(opts.Set, policies.Options{
+		Store: r.st, Intents: r.intents, Hops: r.hops, Balances: opts.Balances,
+		Notify: notify, Now: r.clock.now, Logger: opts.Logger,
+	})
+	return r
+}
+
+// Hops are the addresses the replay's forwarding policies follow.
+func (r *Replay) Hops() *hops.Registry { return r.hops }
+
+// Close releases the replay's store.
+func (r *Replay) Close() { r.st.Close() }
 
 // Summary counts what a replay saw.
 type Summary struct {
@@ -76,83 +134,70 @@ func plural(n int) string {
 	return "s"
 }
 
-// Run replays the blocks. Each event is judged as the watcher delivers a
-// block already at confirmation depth: once, with status confirmed. The
-// engine's clock is the block's time, so windows and business hours are
-// judged as they would have been then.
-func Run(ctx context.Context, opts Options) (Summary, error) {
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.DiscardHandler)
+// Run replays the blocks of rng from src. Each event is judged as the
+// watcher delivers a block already at confirmation depth: once, with status
+// confirmed. The engine's clock is the block's time, so windows and business
+// hours are judged as they would have been then.
+func (r *Replay) Run(ctx context.Context, src watchers.Source, rng Range) (Summary, error) {
+	if rng.To < rng.From {
+		return r.sum, fmt.Errorf("the range %d..%d is empty: -to is below -from", rng.From, rng.To)
 	}
-	if opts.To < opts.From {
-		return Summary{}, fmt.Errorf("the range %d..%d is empty: -to is below -from", opts.From, opts.To)
-	}
-	sum := Summary{ByPolicy: map[string]int{}}
-	clock := &blockClock{}
-	enc := json.NewEncoder(opts.Out)
-	notify := func(_ context.Context, as ...alerts.Alert) error {
-		for _, a := range as {
-			if err := enc.Encode(a); err != nil {
-				return fmt.Errorf("write alert: %w", err)
+	if rng.Heights == nil {
+		for n := rng.From; ; n++ {
+			if err := r.block(ctx, src, n); err != nil {
+				return r.sum, err
 			}
-			sum.Alerts++
-			sum.ByPolicy[a.Policy]++
-		}
-		return nil
-	}
-	st := memory.New()
-	defer st.Close()
-	engine := policies.New(opts.Set, policies.Options{Store: st, Notify: notify, Now: clock.now, Logger: opts.Logger})
-
-	heights := opts.Heights
-	if heights == nil {
-		for n := opts.From; n <= opts.To; n++ {
-			if err := replayBlock(ctx, opts, engine, clock, n, &sum); err != nil {
-				return sum, err
-			}
-			if n == opts.To { // opts.To may be the largest uint64
-				break
+			if n == rng.To { // rng.To may be the largest uint64
+				return r.sum, nil
 			}
 		}
-		return sum, nil
 	}
-	for _, n := range heights {
-		if n < opts.From || n > opts.To {
+	for _, n := range rng.Heights {
+		if n < rng.From || n > rng.To {
 			continue
 		}
-		if err := replayBlock(ctx, opts, engine, clock, n, &sum); err != nil {
-			return sum, err
+		if err := r.block(ctx, src, n); err != nil {
+			return r.sum, err
 		}
 	}
-	return sum, nil
+	return r.sum, nil
 }
 
-func replayBlock(ctx context.Context, opts Options, engine *policies.Engine, clock *blockClock, n uint64, sum *Summary) error {
+func (r *Replay) block(ctx context.Context, src watchers.Source, n uint64) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	b, err := opts.Source.BlockAt(ctx, n)
+	b, err := src.BlockAt(ctx, n)
 	if errors.Is(err, watchers.ErrNoBlock) {
 		return fmt.Errorf("block %d: the node has no such block (its head is lower)", n)
 	}
 	if err != nil {
 		return fmt.Errorf("block %d: %w", n, err)
 	}
-	evs, err := opts.Source.Events(ctx, b)
+	r.clock.set(b.Time)
+	if !r.started {
+		r.started = true
+		for _, in := range r.opts.Intents {
+			in.CreatedAt = b.Time
+			if err := r.intents.Register(ctx, in); err != nil {
+				return fmt.Errorf("intent %s: %w", in.ID, err)
+			}
+		}
+	}
+	evs, err := src.Events(ctx, b)
 	if err != nil {
 		return fmt.Errorf("block %d: %w", n, err)
 	}
-	clock.set(b.Time)
 	for i := range evs {
 		evs[i].Status = chains.StatusConfirmed
 	}
-	if err := engine.Process(ctx, evs); err != nil {
+	if err := r.engine.Process(ctx, evs); err != nil {
 		return fmt.Errorf("block %d: %w", n, err)
 	}
-	sum.Blocks++
-	sum.Events += len(evs)
-	if sum.Blocks%1000 == 0 {
-		opts.Logger.Info("backtest progress", "block", n, "blocks", sum.Blocks, "events", sum.Events, "alerts", sum.Alerts)
+	r.sum.Blocks++
+	r.sum.Events += len(evs)
+	if r.sum.Blocks%1000 == 0 {
+		r.opts.Logger.Info("backtest progress", "block", n, "blocks", r.sum.Blocks, "events", r.sum.Events, "alerts", r.sum.Alerts)
 	}
 	return nil
 }

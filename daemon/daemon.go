@@ -31,6 +31,8 @@ import (
 	"github.com/keywatch/keywatch/api"
 	"github.com/keywatch/keywatch/chains/ethereum"
 	"github.com/keywatch/keywatch/config"
+	"github.com/keywatch/keywatch/hops"
+	"github.com/keywatch/keywatch/intents"
 	"github.com/keywatch/keywatch/policies"
 	"github.com/keywatch/keywatch/policies/lists"
 	"github.com/keywatch/keywatch/store"
@@ -63,6 +65,12 @@ type Daemon struct {
 	JS     jetstream.JetStream
 	Engine *policies.Engine
 	Outbox *alerts.Outbox
+	// Intents are the approved withdrawals (the screening API and the
+	// intents files register them); Hops the addresses forwarding follows.
+	Intents *intents.Registry
+	Hops    *hops.Registry
+
+	balances map[string]policies.BalanceReader
 
 	api        *api.Server
 	natsServer *server.Server
@@ -121,11 +129,49 @@ func Build(cfg *config.Config) (*policies.Set, error) {
 		}
 		errs = append(errs, pe...)
 	}
+	if _, err := intents.Load(cfg); err != nil {
+		var ie config.Errors
+		if !errors.As(err, &ie) {
+			return nil, err
+		}
+		errs = append(errs, ie...)
+	}
 	errs = append(errs, checkSinks(cfg)...)
 	if len(errs) > 0 {
 		return nil, errs
 	}
 	return set, nil
+}
+
+// OpenStore opens the store the configuration names.
+func OpenStore(ctx context.Context, cfg *config.Config) (store.Store, error) {
+	if cfg.Store.Memory {
+		return memory.New(), nil
+	}
+	st, err := redis.Open(ctx, cfg.Store.RedisURL().Reveal(), redis.WithPrefix(cfg.Store.Prefix))
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	return st, nil
+}
+
+// registerIntents registers the approved withdrawals of the intents files.
+// Registering is idempotent: an intent already registered (and perhaps
+// already used) is kept as it is.
+func (d *Daemon) registerIntents(ctx context.Context, cfg *config.Config) error {
+	ins, err := intents.Load(cfg)
+	if err != nil {
+		return err
+	}
+	for _, in := range ins {
+		if err := d.Intents.Register(ctx, in); err != nil {
+			return fmt.Errorf("intent %s: %w", in.ID, err)
+		}
+	}
+	if len(ins) > 0 {
+		d.log.Info("approved withdrawals registered from intents files", "intents", len(ins))
+	}
+	return nil
 }
 
 // checkSinks validates the alert sinks this version can run.
@@ -173,18 +219,21 @@ func New(ctx context.Context, cfg *config.Config, set *policies.Set, opts Option
 		}
 	}()
 
-	switch {
-	case cfg.Store.Memory:
-		d.Store = memory.New()
-		d.log.Warn("store: memory (single process; checkpoints and outbox are lost on exit)")
-	default:
-		st, err := redis.Open(ctx, cfg.Store.RedisURL().Reveal(), redis.WithPrefix(cfg.Store.Prefix))
-		if err != nil {
-			return nil, fmt.Errorf("store: %w", err)
-		}
-		d.Store = st
+	st, err := OpenStore(ctx, cfg)
+	if err != nil {
+		return nil, err
 	}
+	if cfg.Store.Memory {
+		d.log.Warn("store: memory (single process; checkpoints and outbox are lost on exit)")
+	}
+	d.Store = st
 	d.closers = append(d.closers, func() { d.Store.Close() })
+	d.Intents = intents.New(d.Store, opts.Now)
+	d.Hops = hops.New(d.Store)
+	d.balances = map[string]policies.BalanceReader{}
+	if err := d.registerIntents(ctx, cfg); err != nil {
+		return nil, err
+	}
 
 	natsURL := cfg.NATS.URL
 	if cfg.NATS.Embedded {
@@ -219,6 +268,9 @@ func New(ctx context.Context, cfg *config.Config, set *policies.Set, opts Option
 	d.Outbox = alerts.NewOutbox(d.Store, 0)
 	d.Engine = policies.New(set, policies.Options{
 		Store:      d.Store,
+		Intents:    d.Intents,
+		Hops:       d.Hops,
+		Balances:   d.balances,
 		Notify:     d.Outbox.Enqueue,
 		Now:        opts.Now,
 		Logger:     d.log,
@@ -322,7 +374,11 @@ func (d *Daemon) follower(ch config.Chain, client ethereum.Client, m *watchers.M
 	if ch.Kind != "ethereum" {
 		return nil, fmt.Errorf("chain %s: kind %q is not supported", ch.Name, ch.Kind)
 	}
-	return watchers.New(EthereumSource(d.cfg, ch, client), watchers.Options{
+	src := EthereumSource(d.cfg, ch, client, d.Hops)
+	if bc, ok := client.(ethereum.BalanceClient); ok {
+		d.balances[ch.Name] = ethereum.NewBalances(bc, EthereumTokens(ch))
+	}
+	return watchers.New(src, watchers.Options{
 		Chain:         ch.Name,
 		Confirmations: ch.Confirmations,
 		ReorgDepth:    ch.ReorgDepth,

@@ -138,6 +138,13 @@ func (d *Daemon) reload(ctx context.Context, trigger string) error {
 	now := d.opts.Now()
 	old := d.Engine.Set()
 	cfg, set, err := Load(d.cfg.File())
+	if err == nil {
+		// Approved withdrawals of the intents files, registered before the
+		// new policies judge anything (registering is idempotent).
+		if ierr := d.registerIntents(ctx, cfg); ierr != nil {
+			err = fmt.Errorf("intents: %w", ierr)
+		}
+	}
 	if err != nil {
 		d.refresh.reloads.WithLabelValues(trigger, "failed").Inc()
 		d.refresh.mu.Lock()

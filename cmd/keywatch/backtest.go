@@ -16,6 +16,9 @@ import (
 	"github.com/keywatch/keywatch/chains/ethereum"
 	"github.com/keywatch/keywatch/config"
 	"github.com/keywatch/keywatch/daemon"
+	"github.com/keywatch/keywatch/intents"
+	"github.com/keywatch/keywatch/policies"
+	"github.com/keywatch/keywatch/watchers"
 )
 
 // blockFlag is an optional block number.
@@ -80,7 +83,16 @@ func cmdBacktest(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	opts := backtest.Options{Set: set, Out: stdout, Logger: log}
+	ins, err := intents.Load(cfg)
+	if err != nil {
+		printProblems(stderr, err)
+		return 1
+	}
+	var rng backtest.Range
+	var src watchers.Source
+	balances := map[string]policies.BalanceReader{} // filled below, once the node client exists; read when judging
+	replay := backtest.New(backtest.Options{Set: set, Intents: ins, Balances: balances, Out: stdout, Logger: log})
+	defer replay.Close()
 	switch ch.Kind {
 	case "ethereum":
 		var client ethereum.Client
@@ -92,8 +104,8 @@ func cmdBacktest(args []string, stdout, stderr io.Writer) int {
 			}
 			defer rec.Close()
 			client = rec.Client()
-			opts.Heights = rec.Heights()
-			opts.From, opts.To = opts.Heights[0], opts.Heights[len(opts.Heights)-1]
+			rng.Heights = rec.Heights()
+			rng.From, rng.To = rng.Heights[0], rng.Heights[len(rng.Heights)-1]
 			var skipped []string
 			for n, f := range rec.HeaderOnly() {
 				skipped = append(skipped, fmt.Sprintf("%d (%s)", n, f))
@@ -102,7 +114,7 @@ func cmdBacktest(args []string, stdout, stderr io.Writer) int {
 			for _, s := range skipped {
 				fmt.Fprintf(stderr, "skipped block %s: recorded without its transactions\n", s)
 			}
-			fmt.Fprintf(stderr, "recorded: %d responses, blocks %s (%d other JSON files passed over)\n", rec.Files(), joinHeights(opts.Heights), len(rec.Skipped()))
+			fmt.Fprintf(stderr, "recorded: %d responses, blocks %s (%d other JSON files passed over)\n", rec.Files(), joinHeights(rng.Heights), len(rec.Skipped()))
 		} else {
 			if len(ch.RPC) == 0 {
 				fmt.Fprintf(stderr, "keywatch backtest: chain %s has no rpc URL; give -files DIR to replay recorded blocks\n", ch.Name)
@@ -126,23 +138,26 @@ func cmdBacktest(args []string, stdout, stderr io.Writer) int {
 					return 1
 				}
 			}
-			opts.To = ^uint64(0)
+			rng.To = ^uint64(0)
 			if !to.set {
 				head, err := pool.BlockNumber(ctx)
 				if err != nil {
 					fmt.Fprintf(stderr, "keywatch backtest: chain %s: head: %v\n", ch.Name, err)
 					return 1
 				}
-				opts.To = head
+				rng.To = head
 			}
 		}
 		if from.set {
-			opts.From = from.n
+			rng.From = from.n
 		}
 		if to.set {
-			opts.To = to.n
+			rng.To = to.n
 		}
-		opts.Source = daemon.EthereumSource(cfg, ch, client)
+		src = daemon.EthereumSource(cfg, ch, client, replay.Hops())
+		if bc, ok := client.(ethereum.BalanceClient); ok {
+			balances[ch.Name] = ethereum.NewBalances(bc, daemon.EthereumTokens(ch))
+		}
 	case "bitcoin":
 		fmt.Fprintf(stderr, "keywatch backtest: chain %s is a Bitcoin chain: replaying Bitcoin blocks is not in this version of keywatch yet\n", ch.Name)
 		return 2
@@ -151,12 +166,12 @@ func cmdBacktest(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
-	sum, err := backtest.Run(ctx, opts)
+	sum, err := replay.Run(ctx, src, rng)
 	if err != nil {
 		fmt.Fprintf(stderr, "keywatch backtest: %v\nreplayed before the error: %s\n", err, sum)
 		return 1
 	}
-	fmt.Fprintf(stderr, "backtest of %s blocks %d..%d: %s; nothing was published\n", ch.Name, opts.From, opts.To, sum)
+	fmt.Fprintf(stderr, "backtest of %s blocks %d..%d: %s; nothing was published\n", ch.Name, rng.From, rng.To, sum)
 	return 0
 }
 
