@@ -19,13 +19,15 @@ import (
 
 	"github.com/keywatch/keywatch/chains"
 	"github.com/keywatch/keywatch/config"
+	"github.com/keywatch/keywatch/intents"
 )
 
 // File is a cases file.
 type File struct {
 	Cases []Case `yaml:"cases"`
 
-	path string
+	path    string
+	intents []intents.Intent // of the configuration's intents files
 }
 
 // Case is one scenario: intents registered first, then events judged in
@@ -38,9 +40,10 @@ type Case struct {
 	Events  []EventSpec  `yaml:"events"`
 	Expect  []Expect     `yaml:"expect"`
 
-	line   int
-	start  time.Time
-	events []chains.Event
+	line     int
+	start    time.Time
+	events   []chains.Event
+	balances map[string]chains.Amount // by event id
 }
 
 // IntentSpec is an approved withdrawal registered before the events.
@@ -74,6 +77,9 @@ type EventSpec struct {
 	USD          *float64          `yaml:"usd"`
 	Intent       string            `yaml:"intent"`
 	Detail       map[string]string `yaml:"detail"`
+	// BalanceBefore is what the wallet held in the event's asset before it,
+	// as the node would say (for drain); without it, drain cannot decide.
+	BalanceBefore string `yaml:"balance_before"`
 }
 
 // Expect is one alert a case expects.
@@ -115,6 +121,16 @@ func Load(path string, cfg *config.Config) (*File, error) {
 	}
 	lines := caseLines(&root)
 	var errs config.Errors
+	ins, err := intents.Load(cfg)
+	if err != nil {
+		var ce config.Errors
+		if errors.As(err, &ce) {
+			errs = append(errs, ce...)
+		} else {
+			errs = append(errs, &config.Error{File: cfg.File(), Msg: err.Error()})
+		}
+	}
+	f.intents = ins
 	add := func(line int, field, format string, args ...any) {
 		errs = append(errs, &config.Error{File: path, Line: line, Field: field, Msg: fmt.Sprintf(format, args...)})
 	}
@@ -166,10 +182,19 @@ func Load(path string, cfg *config.Config) (*File, error) {
 				}
 			}
 		}
+		c.balances = map[string]chains.Amount{}
 		for j := range c.Events {
-			ev, es := buildEvent(cfg, c, j, l.event(j), fmt.Sprintf("%s.events[%d]", p, j), path)
+			ep := fmt.Sprintf("%s.events[%d]", p, j)
+			ev, es := buildEvent(cfg, c, j, l.event(j), ep, path)
 			errs = append(errs, es...)
 			c.events = append(c.events, ev)
+			if b := c.Events[j].BalanceBefore; b != "" {
+				a, err := chains.ParseAmount(b)
+				if err != nil {
+					add(l.event(j), ep+".balance_before", "%v", err)
+				}
+				c.balances[ev.ID] = a
+			}
 		}
 		for j := range c.Expect {
 			x := &c.Expect[j]

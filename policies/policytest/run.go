@@ -54,18 +54,27 @@ func (r *Report) Failed() int {
 func Run(ctx context.Context, set *policies.Set, f *File) *Report {
 	rep := &Report{File: f}
 	for i := range f.Cases {
-		rep.Results = append(rep.Results, runCase(ctx, set, &f.Cases[i]))
+		rep.Results = append(rep.Results, runCase(ctx, set, f.intents, &f.Cases[i]))
 	}
 	return rep
 }
 
-func runCase(ctx context.Context, set *policies.Set, c *Case) Result {
+func runCase(ctx context.Context, set *policies.Set, fromFiles []intents.Intent, c *Case) Result {
 	res := Result{Case: c}
 	st := memory.New()
 	defer st.Close()
 	now := c.start
 	clock := func() time.Time { return now }
 	reg := intents.New(st, clock)
+	// The configuration's intents files, as the daemon registers them at
+	// start; then the case's own.
+	for _, in := range fromFiles {
+		in.CreatedAt = c.start
+		if err := reg.Register(ctx, in); err != nil {
+			res.Err = fmt.Errorf("intent %s of the intents files: %w", in.ID, err)
+			return res
+		}
+	}
 	for _, in := range c.Intents {
 		amount, _ := chains.ParseAmount(in.Amount)
 		it := intents.Intent{ID: in.ID, Chain: walletChain(set, in.Wallet), Wallet: in.Wallet, To: in.To, Asset: in.Asset, Amount: amount, Source: "file", CreatedAt: c.start}
@@ -81,9 +90,16 @@ func runCase(ctx context.Context, set *policies.Set, c *Case) Result {
 		}
 	}
 	current := 0
+	balances := caseBalances(c.balances)
+	byChain := map[string]policies.BalanceReader{}
+	for name := range set.Input().Chains {
+		byChain[name] = balances
+	}
 	engine := policies.New(set, policies.Options{
-		Store: st,
-		Now:   clock,
+		Store:    st,
+		Intents:  reg,
+		Balances: byChain,
+		Now:      clock,
 		Notify: func(_ context.Context, as ...alerts.Alert) error {
 			for _, a := range as {
 				res.Got = append(res.Got, Got{Alert: a, Event: current})
@@ -101,6 +117,17 @@ func runCase(ctx context.Context, set *policies.Set, c *Case) Result {
 	}
 	res.Diffs = compare(c, res.Got)
 	return res
+}
+
+// caseBalances answers the drain detector from the events' balance_before.
+type caseBalances map[string]chains.Amount
+
+func (b caseBalances) BalanceBefore(_ context.Context, ev *chains.Event) (chains.Amount, error) {
+	a, ok := b[ev.ID]
+	if !ok {
+		return chains.Amount{}, fmt.Errorf("the case gives no balance_before for event %s", ev.ID)
+	}
+	return a, nil
 }
 
 func walletChain(set *policies.Set, wallet string) string {
