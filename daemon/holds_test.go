@@ -160,7 +160,7 @@ policies:
 	if !rep.OK || rep.Entries < 4 { // hold.create, screen.decision, hold.approve × 2
 		t.Fatalf("audit: %s", resp)
 	}
-	if err := d.Reload(); err != nil {
+	if err := d.Reload(ctx); err != nil {
 		t.Fatal(err)
 	}
 	var page audit.Page
