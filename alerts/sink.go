@@ -281,7 +281,7 @@ func newDispatcher(n Notifier, o SinkOptions, log *slog.Logger) *dispatcher {
 		incidents: map[string]*incident{}, byAlert: map[string]string{}, held: map[string][]held{}}
 }
 
-func (d *dispatcher) stateKey() string       { return "alerts:sink:" + d.o.Name + ":incidents" }
+func (d *dispatcher) stateKey() string        { return "alerts:sink:" + d.o.Name + ":incidents" }
 func (d *dispatcher) doneKey(k string) string { return "alerts:sink:" + d.o.Name + ":done:" + k }
 
 // doneFor is how long a closed incident's alerts are remembered, so a late

@@ -68,14 +68,14 @@ func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
 func (s Secret) MarshalJSON() ([]byte, error) { return []byte(strconv.Quote(s.String())), nil }
 
 var (
-	nameRe      = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
-	subjectRe   = regexp.MustCompile(`^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$`)
-	hexAddrRe   = regexp.MustCompile(`^0x[0-9a-fA-F]{40}$`)
-	sha256Re    = regexp.MustCompile(`^[0-9a-f]{64}$`)
-	hoursRe     = regexp.MustCompile(`^(\d{2}):(\d{2})-(\d{2}):(\d{2})\s+(\S+)$`)
-	walletRoles = []string{"hot", "warm", "cold", "employee-key", "contract", "honeytoken"}
+	nameRe         = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
+	subjectRe      = regexp.MustCompile(`^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$`)
+	hexAddrRe      = regexp.MustCompile(`^0x[0-9a-fA-F]{40}$`)
+	sha256Re       = regexp.MustCompile(`^[0-9a-f]{64}$`)
+	hoursRe        = regexp.MustCompile(`^(\d{2}):(\d{2})-(\d{2}):(\d{2})\s+(\S+)$`)
+	walletRoles    = []string{"hot", "warm", "cold", "employee-key", "contract", "honeytoken"}
 	systemPolicies = []string{"heartbeat-lost", "chain-stale", "node-unreachable", "alert-dead-lettered", "silence-created"}
-	tokenRoles  = []string{"viewer", "operator", "approver", "admin", "service"}
+	tokenRoles     = []string{"viewer", "operator", "approver", "admin", "service"}
 )
 
 // SystemPolicies lists the kinds of alert keywatch raises about itself
