@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -120,4 +121,26 @@ func Snippet(b []byte) string {
 		return "(empty body)"
 	}
 	return s
+}
+
+// CheckEndpoint accepts an https:// URL with a host, or http:// to a
+// loopback address (a local relay, a test). Alerts carry what an attacker
+// would like to read, so they do not travel in clear over a network.
+func CheckEndpoint(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return errors.New("want an https:// URL with a host")
+	}
+	if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+		return errors.New("http:// is accepted only for a loopback address; use https://")
+	}
+	return nil
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }

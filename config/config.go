@@ -365,6 +365,17 @@ func (c *Config) Chain(name string) (Chain, bool) {
 	return Chain{}, false
 }
 
+// Explorers maps each chain with an explorer template to it.
+func (c *Config) Explorers() map[string]string {
+	m := map[string]string{}
+	for _, ch := range c.Chains {
+		if ch.Explorer != "" {
+			m[ch.Name] = ch.Explorer
+		}
+	}
+	return m
+}
+
 // LogValue keeps secrets out of logs should a Config ever be logged.
 func (c *Config) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("file", c.file), slog.Int("chains", len(c.Chains)),
