@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sort"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -22,6 +23,24 @@ import (
 // still fires.
 type Notifier interface {
 	Notify(ctx context.Context, as ...*Alert) (retry bool, err error)
+}
+
+// Incidents reads the open incidents sink keeps in st, oldest first.
+func Incidents(ctx context.Context, st store.Store, sink string) ([]Incident, error) {
+	all, err := st.HGetAll(ctx, "alerts:sink:"+sink+":incidents")
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Incident, 0, len(all))
+	for id, b := range all {
+		var inc Incident
+		if err := json.Unmarshal(b, &inc); err != nil {
+			return nil, fmt.Errorf("incident %s of sink %s is corrupt: %w", id, sink, err)
+		}
+		out = append(out, inc)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Opened.Before(out[j].Opened) })
+	return out, nil
 }
 
 // Silencer says whether an operator muted an alert: the id of the active
@@ -226,8 +245,8 @@ func (m *SinkMetrics) notification(sink, outcome string, d time.Duration) {
 	}
 }
 
-// member is one alert of an incident.
-type member struct {
+// Member is one alert of an incident.
+type Member struct {
 	Alert Alert `json:"alert"`
 	// Sent is the status last delivered for it ("" when none was).
 	Sent Status `json:"sent,omitempty"`
@@ -235,21 +254,23 @@ type member struct {
 	Silenced string `json:"silenced,omitempty"`
 }
 
-// incident is what one sink made of a group of alerts.
-type incident struct {
+// Incident is what one sink made of a group of alerts: the alerts of one
+// policy on one wallet that arrived within the group window, sent together
+// and resolved together.
+type Incident struct {
 	ID       string             `json:"id"` // the first alert's key
 	Group    string             `json:"group"`
 	Opened   time.Time          `json:"opened"`
 	Notified bool               `json:"notified"` // something went out
 	LastSent time.Time          `json:"last_sent"`
 	Order    []string           `json:"order"` // member keys in arrival order
-	Members  map[string]*member `json:"members"`
+	Members  map[string]*Member `json:"members"`
 	// RepeatFailures counts failed repeats; RetryAt delays the next try.
 	RepeatFailures int       `json:"repeat_failures,omitempty"`
 	RetryAt        time.Time `json:"retry_at"`
 }
 
-func (inc *incident) allResolved() bool {
+func (inc *Incident) allResolved() bool {
 	for _, m := range inc.Members {
 		if m.Alert.Status != Resolved {
 			return false
@@ -270,7 +291,7 @@ type dispatcher struct {
 	o   SinkOptions
 	log *slog.Logger
 
-	incidents map[string]*incident // by id
+	incidents map[string]*Incident // by id
 	byAlert   map[string]string    // member key -> incident id
 	held      map[string][]held    // incident id -> unacknowledged messages
 	lastMsg   time.Time            // real time of the last message
@@ -278,7 +299,7 @@ type dispatcher struct {
 
 func newDispatcher(n Notifier, o SinkOptions, log *slog.Logger) *dispatcher {
 	return &dispatcher{n: n, o: o, log: log,
-		incidents: map[string]*incident{}, byAlert: map[string]string{}, held: map[string][]held{}}
+		incidents: map[string]*Incident{}, byAlert: map[string]string{}, held: map[string][]held{}}
 }
 
 func (d *dispatcher) stateKey() string        { return "alerts:sink:" + d.o.Name + ":incidents" }
@@ -294,15 +315,15 @@ func (d *dispatcher) load(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	d.incidents, d.byAlert = map[string]*incident{}, map[string]string{}
+	d.incidents, d.byAlert = map[string]*Incident{}, map[string]string{}
 	for id, b := range all {
-		var inc incident
+		var inc Incident
 		if err := json.Unmarshal(b, &inc); err != nil {
 			d.log.Error("sink state of an incident is corrupt; dropping it", "incident", id, "err", err)
 			continue
 		}
 		if inc.Members == nil {
-			inc.Members = map[string]*member{}
+			inc.Members = map[string]*Member{}
 		}
 		d.incidents[id] = &inc
 		for k := range inc.Members {
@@ -312,7 +333,7 @@ func (d *dispatcher) load(ctx context.Context) error {
 	return nil
 }
 
-func (d *dispatcher) save(ctx context.Context, inc *incident) error {
+func (d *dispatcher) save(ctx context.Context, inc *Incident) error {
 	b, err := json.Marshal(inc)
 	if err != nil {
 		return err
@@ -321,7 +342,7 @@ func (d *dispatcher) save(ctx context.Context, inc *incident) error {
 }
 
 // close forgets a settled incident and remembers its alerts as done.
-func (d *dispatcher) close(ctx context.Context, inc *incident) error {
+func (d *dispatcher) close(ctx context.Context, inc *Incident) error {
 	for k := range inc.Members {
 		if err := d.o.Store.Set(ctx, d.doneKey(k), []byte(inc.ID), doneFor); err != nil {
 			return err
@@ -376,7 +397,7 @@ func (d *dispatcher) receive(ctx context.Context, m jetstream.Msg) {
 	inc := d.incidents[id]
 	mem, ok := inc.Members[key]
 	if !ok {
-		mem = &member{}
+		mem = &Member{}
 		inc.Members[key] = mem
 		inc.Order = append(inc.Order, key)
 		d.byAlert[key] = id
@@ -419,7 +440,7 @@ func (d *dispatcher) join(a *Alert) string {
 		// The alert's own incident is still settling: continue it.
 		return old.ID
 	}
-	d.incidents[id] = &incident{ID: id, Group: group, Opened: now, Members: map[string]*member{}}
+	d.incidents[id] = &Incident{ID: id, Group: group, Opened: now, Members: map[string]*Member{}}
 	return id
 }
 
@@ -427,7 +448,7 @@ func (d *dispatcher) reload(ctx context.Context) error {
 	if err := d.load(ctx); err != nil {
 		return err
 	}
-	// Incidents this instance holds messages for stay, even if the store
+	// incidents this instance holds messages for stay, even if the store
 	// has not seen them yet.
 	for id, hs := range d.held {
 		if _, ok := d.incidents[id]; !ok && len(hs) > 0 {
@@ -456,7 +477,7 @@ func (d *dispatcher) tick(ctx context.Context) {
 }
 
 // evaluate sends the incident's notification when one is due.
-func (d *dispatcher) evaluate(ctx context.Context, inc *incident, fromTick bool) {
+func (d *dispatcher) evaluate(ctx context.Context, inc *Incident, fromTick bool) {
 	now := d.o.Now()
 	hs := d.held[inc.ID]
 	unsent, sentFiring := false, false
@@ -494,7 +515,7 @@ func (d *dispatcher) evaluate(ctx context.Context, inc *incident, fromTick bool)
 }
 
 // repeat sends a still-firing incident again; one instance does it.
-func (d *dispatcher) repeat(ctx context.Context, inc *incident, now time.Time) {
+func (d *dispatcher) repeat(ctx context.Context, inc *Incident, now time.Time) {
 	lease := fmt.Sprintf("alerts:sink:%s:repeat:%s:%d:%d", d.o.Name, inc.ID, inc.LastSent.UnixNano(), inc.RepeatFailures)
 	ok, err := d.o.Store.SetNX(ctx, lease, []byte("1"), d.o.RepeatInterval)
 	if err != nil || !ok {
@@ -507,7 +528,7 @@ func (d *dispatcher) repeat(ctx context.Context, inc *incident, now time.Time) {
 }
 
 // settle records the incident's state and acknowledges its held messages.
-func (d *dispatcher) settle(ctx context.Context, inc *incident, hs []held) {
+func (d *dispatcher) settle(ctx context.Context, inc *Incident, hs []held) {
 	var err error
 	if inc.allResolved() {
 		err = d.close(ctx, inc)
@@ -531,7 +552,7 @@ func (d *dispatcher) settle(ctx context.Context, inc *incident, hs []held) {
 
 // flush sends the incident: every alert not muted, with the incident's
 // status.
-func (d *dispatcher) flush(ctx context.Context, inc *incident, repeat bool) {
+func (d *dispatcher) flush(ctx context.Context, inc *Incident, repeat bool) {
 	hs := d.held[inc.ID]
 	silenced := 0
 	for _, k := range inc.Order {
@@ -664,7 +685,7 @@ func anyFiring(as []*Alert) bool {
 	return false
 }
 
-func (inc *incident) memberAlert(key string) Alert {
+func (inc *Incident) memberAlert(key string) Alert {
 	if m, ok := inc.Members[key]; ok {
 		return m.Alert
 	}
@@ -672,7 +693,7 @@ func (inc *incident) memberAlert(key string) Alert {
 }
 
 // drop removes a member that was dead-lettered and never delivered.
-func (d *dispatcher) drop(inc *incident, key string) {
+func (d *dispatcher) drop(inc *Incident, key string) {
 	m, ok := inc.Members[key]
 	if !ok || m.Sent != "" {
 		return

@@ -6,6 +6,7 @@ package alerttest
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"math/big"
 	"sync"
@@ -240,4 +241,21 @@ func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Helper()
 	w.t.Log(string(p))
 	return len(p), nil
+}
+
+// WaitHeld waits until sink's open incidents hold n alerts in all: the sink
+// has received them (at the clock's current time).
+func (h *Harness) WaitHeld(sink string, n int) {
+	h.T.Helper()
+	WaitFor(h.T, func() bool {
+		incs, err := alerts.Incidents(h.Ctx, h.Store, sink)
+		if err != nil {
+			h.T.Fatal(err)
+		}
+		got := 0
+		for _, inc := range incs {
+			got += len(inc.Members)
+		}
+		return got == n
+	}, fmt.Sprintf("sink %s to hold %d alerts", sink, n))
 }
