@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"sort"
 	"time"
 
@@ -87,8 +88,11 @@ type SinkOptions struct {
 	DeadLetter DeadLetterFunc // nil: logged only
 	Now        func() time.Time
 	Tick       time.Duration // how often incidents are checked for due updates (default 1s)
-	Logger     *slog.Logger
-	Metrics    *SinkMetrics // nil: none
+	// Ticks, when set, drives those checks instead of a ticker (tests: a
+	// second send returns only after the first check is done).
+	Ticks   <-chan time.Time
+	Logger  *slog.Logger
+	Metrics *SinkMetrics // nil: none
 }
 
 func (o *SinkOptions) defaults() {
@@ -170,9 +174,7 @@ func RunSink(ctx context.Context, js jetstream.JetStream, n Notifier, o SinkOpti
 		}
 	}
 	d := newDispatcher(n, o, log)
-	if err := d.load(ctx); err != nil {
-		log.Warn("cannot read sink state; starting empty (redelivered alerts may be sent again)", "err", err)
-	}
+	d.sync(ctx)
 	msgs := make(chan jetstream.Msg)
 	cc, err := cons.Consume(func(m jetstream.Msg) {
 		select {
@@ -194,8 +196,12 @@ func RunSink(ctx context.Context, js jetstream.JetStream, n Notifier, o SinkOpti
 			_ = s.UnpinConsumer(uctx, "sink-"+o.Name, sinkPriorityGroup)
 		}
 	}()
-	tick := time.NewTicker(o.Tick)
-	defer tick.Stop()
+	ticks := o.Ticks
+	if ticks == nil {
+		t := time.NewTicker(o.Tick)
+		defer t.Stop()
+		ticks = t.C
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -203,7 +209,7 @@ func RunSink(ctx context.Context, js jetstream.JetStream, n Notifier, o SinkOpti
 			return nil
 		case m := <-msgs:
 			d.receive(ctx, m)
-		case <-tick.C:
+		case <-ticks:
 			d.tick(ctx)
 		}
 	}
@@ -294,11 +300,15 @@ type dispatcher struct {
 	incidents map[string]*Incident // by id
 	byAlert   map[string]string    // member key -> incident id
 	held      map[string][]held    // incident id -> unacknowledged messages
-	lastMsg   time.Time            // real time of the last message
+	// version is the state version this dispatcher last wrote or read: when
+	// the store holds another, another instance changed the state.
+	version string
+	nonce   string
+	writes  int
 }
 
 func newDispatcher(n Notifier, o SinkOptions, log *slog.Logger) *dispatcher {
-	return &dispatcher{n: n, o: o, log: log,
+	return &dispatcher{n: n, o: o, log: log, nonce: fmt.Sprintf("%x", rand.Uint64()),
 		incidents: map[string]*Incident{}, byAlert: map[string]string{}, held: map[string][]held{}}
 }
 
@@ -333,12 +343,45 @@ func (d *dispatcher) load(ctx context.Context) error {
 	return nil
 }
 
+func (d *dispatcher) versionKey() string { return "alerts:sink:" + d.o.Name + ":version" }
+
 func (d *dispatcher) save(ctx context.Context, inc *Incident) error {
 	b, err := json.Marshal(inc)
 	if err != nil {
 		return err
 	}
-	return d.o.Store.HSet(ctx, d.stateKey(), inc.ID, b)
+	if err := d.o.Store.HSet(ctx, d.stateKey(), inc.ID, b); err != nil {
+		return err
+	}
+	return d.bump(ctx)
+}
+
+// bump records that this dispatcher changed the state.
+func (d *dispatcher) bump(ctx context.Context) error {
+	d.writes++
+	d.version = fmt.Sprintf("%s:%d", d.nonce, d.writes)
+	return d.o.Store.Set(ctx, d.versionKey(), []byte(d.version), 0)
+}
+
+// sync rereads the state when another instance (which held the consumer
+// meanwhile) changed it.
+func (d *dispatcher) sync(ctx context.Context) {
+	v, err := d.o.Store.Get(ctx, d.versionKey())
+	if errors.Is(err, store.ErrNotFound) {
+		v, err = nil, nil
+	}
+	if err != nil {
+		d.log.Warn("cannot read sink state version", "err", err)
+		return
+	}
+	if string(v) == d.version {
+		return
+	}
+	if err := d.reload(ctx); err != nil {
+		d.log.Warn("cannot reread sink state", "err", err)
+		return
+	}
+	d.version = string(v)
 }
 
 // close forgets a settled incident and remembers its alerts as done.
@@ -350,18 +393,15 @@ func (d *dispatcher) close(ctx context.Context, inc *Incident) error {
 		delete(d.byAlert, k)
 	}
 	delete(d.incidents, inc.ID)
-	return d.o.Store.HDel(ctx, d.stateKey(), inc.ID)
+	if err := d.o.Store.HDel(ctx, d.stateKey(), inc.ID); err != nil {
+		return err
+	}
+	return d.bump(ctx)
 }
 
 // receive takes one message off the stream.
 func (d *dispatcher) receive(ctx context.Context, m jetstream.Msg) {
-	if !d.lastMsg.IsZero() && time.Since(d.lastMsg) > 10*time.Second {
-		// Another instance may have held the consumer meanwhile.
-		if err := d.reload(ctx); err != nil {
-			d.log.Warn("cannot reread sink state", "err", err)
-		}
-	}
-	d.lastMsg = time.Now()
+	d.sync(ctx)
 	var a Alert
 	if err := json.Unmarshal(m.Data(), &a); err != nil || a.ID == "" {
 		d.log.Error("alert message is not a valid alert; dead-lettering it", "subject", m.Subject(), "err", err)
@@ -448,8 +488,8 @@ func (d *dispatcher) reload(ctx context.Context) error {
 	if err := d.load(ctx); err != nil {
 		return err
 	}
-	// incidents this instance holds messages for stay, even if the store
-	// has not seen them yet.
+	// Messages held for incidents the store no longer has (another
+	// instance settled them) are handed back, to be judged afresh.
 	for id, hs := range d.held {
 		if _, ok := d.incidents[id]; !ok && len(hs) > 0 {
 			for _, h := range hs {
@@ -470,6 +510,9 @@ func (d *dispatcher) tick(ctx context.Context) {
 				hs[i].since = time.Now()
 			}
 		}
+	}
+	if d.o.RepeatInterval > 0 || len(d.held) > 0 {
+		d.sync(ctx)
 	}
 	for _, inc := range d.incidents {
 		d.evaluate(ctx, inc, true)
@@ -669,6 +712,8 @@ func (d *dispatcher) flush(ctx context.Context, inc *Incident, repeat bool) {
 	if len(inc.Members) == 0 {
 		delete(d.incidents, inc.ID)
 		if serr := d.o.Store.HDel(ctx, d.stateKey(), inc.ID); serr != nil {
+			d.log.Warn("cannot write sink state", "err", serr)
+		} else if serr := d.bump(ctx); serr != nil {
 			d.log.Warn("cannot write sink state", "err", serr)
 		}
 	} else if serr := d.save(ctx, inc); serr != nil {

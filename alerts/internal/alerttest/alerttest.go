@@ -259,3 +259,21 @@ func (h *Harness) WaitHeld(sink string, n int) {
 		return got == n
 	}, fmt.Sprintf("sink %s to hold %d alerts", sink, n))
 }
+
+// Ticker drives a sink's periodic checks (set SinkOptions.Ticks to C).
+type Ticker struct{ C chan time.Time }
+
+// NewTicker makes a ticker for one sink.
+func NewTicker() *Ticker { return &Ticker{C: make(chan time.Time)} }
+
+// Check runs one periodic check of the sink and returns after it is done.
+func (tk *Ticker) Check(t testing.TB) {
+	t.Helper()
+	for range 2 { // the second send is taken only after the first check ended
+		select {
+		case tk.C <- time.Now():
+		case <-time.After(20 * time.Second):
+			t.Fatal("the sink does not take ticks")
+		}
+	}
+}
