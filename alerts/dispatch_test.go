@@ -260,7 +260,11 @@ func TestOneInstanceDeliversASinkAndAnotherTakesOver(t *testing.T) {
 	stopFirst := h.RunSink(first, h.SinkOptions("pager"))
 	h.Publish(alerttest.Alert("0x01", chains.StatusPending))
 	alerttest.WaitFor(t, func() bool { return first.count() == 1 }, "the first instance to deliver")
-	h.RunSink(second, h.SinkOptions("pager")) // a second instance with the same sink
+	so := h.SinkOptions("pager") // a second instance with the same sink
+	tk := alerttest.NewTicker()
+	so.Ticks = tk.C
+	h.RunSink(second, so)
+	tk.Check(t) // it has started, and read the state as it is now
 	h.Publish(on("dev-deployer", alerttest.Alert("0x02", chains.StatusPending)), on("decoy", alerttest.Alert("0x03", chains.StatusPending)))
 	alerttest.WaitFor(t, func() bool { return first.count()+second.count() == 3 }, "both alerts")
 	if second.count() != 0 {
