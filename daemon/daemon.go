@@ -28,7 +28,7 @@ import (
 
 	"github.com/keywatch/keywatch/alerts"
 	"github.com/keywatch/keywatch/alerts/embedded"
-	"github.com/keywatch/keywatch/alerts/logsink"
+	"github.com/keywatch/keywatch/alerts/silences"
 	"github.com/keywatch/keywatch/api"
 	"github.com/keywatch/keywatch/chains/ethereum"
 	"github.com/keywatch/keywatch/config"
@@ -50,6 +50,8 @@ type Options struct {
 	Registry *prometheus.Registry // nil: a fresh registry
 	EthDial  EthDialer            // nil: dial the configured rpc URLs
 	Now      func() time.Time
+	// Auditor records silences made and expired (nil: not recorded).
+	Auditor silences.Auditor
 }
 
 // Daemon is a running keywatch.
@@ -62,8 +64,9 @@ type Daemon struct {
 	Store  store.Store
 	NATS   *nats.Conn
 	JS     jetstream.JetStream
-	Engine *policies.Engine
-	Outbox *alerts.Outbox
+	Engine   *policies.Engine
+	Outbox   *alerts.Outbox
+	Silences *silences.Silences
 
 	api        *api.Server
 	natsServer *server.Server
@@ -128,26 +131,9 @@ func Build(cfg *config.Config) (*policies.Set, error) {
 	return set, nil
 }
 
-// checkSinks validates the alert sinks this version can run.
+// checkSinks validates the alert sinks.
 func checkSinks(cfg *config.Config) config.Errors {
-	var errs config.Errors
-	for i, s := range cfg.Alerts.Sinks {
-		p := fmt.Sprintf("alerts.sinks[%d]", i)
-		switch s.Kind {
-		case "log":
-		case "":
-			errs = append(errs, cfg.Errorf(p+".kind", "required (log)"))
-		case "pagerduty", "slack", "webhook":
-			errs = append(errs, cfg.Errorf(p+".kind", "sink kind %q is not supported by this version of keywatch yet (log is)", s.Kind))
-		default:
-			errs = append(errs, cfg.Errorf(p+".kind", "unknown sink kind %q (want log)", s.Kind))
-		}
-		if s.MinSeverity != "" {
-			if _, err := alerts.ParseSeverity(s.MinSeverity); err != nil {
-				errs = append(errs, cfg.Errorf(p+".min_severity", "%v", err))
-			}
-		}
-	}
+	_, errs := BuildSinks(cfg, nil)
 	return errs
 }
 
@@ -217,6 +203,16 @@ func New(ctx context.Context, cfg *config.Config, set *policies.Set, opts Option
 	d.registerHealth()
 
 	d.Outbox = alerts.NewOutbox(d.Store, 0)
+	d.Silences = silences.New(silences.Options{
+		Store:       d.Store,
+		Now:         opts.Now,
+		MaxDuration: cfg.Alerts.Silences.MaxDuration.D(),
+		Auditor:     opts.Auditor,
+		Announce:    d.Outbox.Enqueue,
+		Known:       knownNames(cfg),
+		Logger:      d.log.With("part", "silences"),
+	})
+	d.Silences.Register(d.api)
 	d.Engine = policies.New(set, policies.Options{
 		Store:      d.Store,
 		Notify:     d.Outbox.Enqueue,
@@ -277,17 +273,24 @@ func (d *Daemon) Run(ctx context.Context) error {
 	})
 	g.Go(func() error { return pub.Run(ctx) })
 
-	for _, s := range d.cfg.Alerts.Sinks {
-		var n alerts.Notifier
-		switch s.Kind {
-		case "log":
-			n = logsink.New(d.log.With("part", "sink", "sink", s.Name))
-		default:
-			return fmt.Errorf("sink %s: unsupported kind %q", s.Name, s.Kind)
-		}
-		opts := alerts.SinkOptions{Name: s.Name, Stream: d.stream, Prefix: d.cfg.NATS.SubjectPrefix, Logger: d.log}
-		g.Go(func() error { return alerts.RunSink(ctx, d.JS, n, opts) })
+	sinks, errs := BuildSinks(d.cfg, d.log)
+	if len(errs) > 0 {
+		return errs
 	}
+	sinkMetrics := alerts.NewSinkMetrics(d.reg)
+	deadLetter := alerts.NewDeadLetterer(d.JS, d.cfg.NATS.SubjectPrefix, d.cfg.NATS.MaxAge.D(), d.Outbox.Enqueue)
+	for _, s := range sinks {
+		c := s.Config
+		opts := alerts.SinkOptions{
+			Name: s.Name, Stream: d.stream, Prefix: d.cfg.NATS.SubjectPrefix,
+			MaxDeliver: c.MaxDeliver, Timeout: c.Timeout.D(),
+			Route: s.Route, GroupWait: c.GroupWait.D(), GroupWindow: c.GroupWindow.D(), RepeatInterval: c.RepeatInterval.D(),
+			Silencer: d.Silences, Store: d.Store, DeadLetter: deadLetter, Now: d.opts.Now,
+			Logger: d.log.With("part", "sink"), Metrics: sinkMetrics,
+		}
+		g.Go(func() error { return alerts.RunSink(ctx, d.JS, s.Notifier, opts) })
+	}
+	g.Go(func() error { return d.Silences.Run(ctx, 10*time.Second) })
 
 	metrics := watchers.NewMetrics(d.reg)
 	for _, ch := range d.cfg.Chains {
@@ -426,6 +429,21 @@ func (d *Daemon) Close() {
 		d.closers[i]()
 	}
 	d.closers = nil
+}
+
+// knownNames are the names silences may match.
+func knownNames(cfg *config.Config) silences.Known {
+	k := silences.Known{Chains: []string{"keywatch"}, Roles: config.WalletRoles(), Policies: config.SystemPolicies()}
+	for _, ch := range cfg.Chains {
+		k.Chains = append(k.Chains, ch.Name)
+	}
+	for _, w := range cfg.Wallets {
+		k.Wallets = append(k.Wallets, w.Name)
+	}
+	for _, p := range cfg.Policies {
+		k.Policies = append(k.Policies, p.Name)
+	}
+	return k
 }
 
 func instanceName(cfg *config.Config) string {

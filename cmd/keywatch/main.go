@@ -26,6 +26,8 @@ Usage:
   keywatch run   -config FILE   run the daemon (watchers, policies, alerts)
   keywatch check -config FILE   validate configuration, lists and policies
   keywatch demo  [-keep] [-pace 1s]  play the insider-theft story on embedded defaults
+  keywatch silences add|list|expire  mute alerts for a while, over the API
+  keywatch watchdog -config FILE     page when keywatch's heartbeats or a chain's head go stale
 
 Run 'keywatch COMMAND -h' for a command's flags.
 `
@@ -47,6 +49,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdCheck(rest, stdout, stderr)
 	case "demo":
 		return cmdDemo(rest, stdout, stderr)
+	case "silences":
+		return cmdSilences(rest, stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0
