@@ -61,9 +61,9 @@ type Daemon struct {
 	log  *slog.Logger
 	reg  *prometheus.Registry
 
-	Store  store.Store
-	NATS   *nats.Conn
-	JS     jetstream.JetStream
+	Store    store.Store
+	NATS     *nats.Conn
+	JS       jetstream.JetStream
 	Engine   *policies.Engine
 	Outbox   *alerts.Outbox
 	Silences *silences.Silences
