@@ -37,6 +37,7 @@ import (
 	"github.com/keywatch/keywatch/store"
 	"github.com/keywatch/keywatch/store/memory"
 	"github.com/keywatch/keywatch/store/redis"
+	"github.com/keywatch/keywatch/watchdog"
 	"github.com/keywatch/keywatch/watchers"
 )
 
@@ -292,7 +293,20 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	g.Go(func() error { return d.Silences.Run(ctx, 10*time.Second) })
 
+	// keywatch watches itself: heartbeats out, everyone's heartbeats in.
 	metrics := watchers.NewMetrics(d.reg)
+	instance := instanceName(d.cfg)
+	hb := d.cfg.Alerts.Heartbeat
+	g.Go(func() error {
+		return watchdog.Beat(ctx, watchdog.BeatOptions{JS: d.JS, Prefix: d.cfg.NATS.SubjectPrefix, Instance: instance,
+			Role: watchdog.RoleInstance, Interval: hb.Interval.D(), Now: d.opts.Now, Logger: d.log.With("part", "heartbeat"),
+			Chains: func() []watchdog.Chain { return chainStates(d.cfg, metrics) }})
+	})
+	monitor := watchdog.NewMonitor(watchdog.MonitorOptions{JS: d.JS, Prefix: d.cfg.NATS.SubjectPrefix, Self: instance,
+		Timeout: hb.Timeout.D(), Expect: hb.Expect, Now: d.opts.Now, Raise: d.Outbox.Enqueue, Store: d.Store,
+		Logger: d.log.With("part", "watchdog")})
+	g.Go(func() error { return monitor.Run(ctx) })
+
 	for _, ch := range d.cfg.Chains {
 		f, err := d.follower(ctx, ch, metrics)
 		if err != nil {
@@ -429,6 +443,22 @@ func (d *Daemon) Close() {
 		d.closers[i]()
 	}
 	d.closers = nil
+}
+
+// chainStates is what the heartbeat says of each configured chain.
+func chainStates(cfg *config.Config, m *watchers.Metrics) []watchdog.Chain {
+	known := map[string]watchers.ChainStatus{}
+	for _, s := range m.Status() {
+		known[s.Chain] = s
+	}
+	out := make([]watchdog.Chain, 0, len(cfg.Chains))
+	for _, ch := range cfg.Chains {
+		s := known[ch.Name]
+		out = append(out, watchdog.Chain{Chain: ch.Name, Head: s.Head, Processed: s.Processed, Lag: s.Lag(),
+			HeadAdvancedAt: s.HeadAdvancedAt, ProcessedAt: s.ProcessedAt, LastOKAt: s.LastOKAt,
+			StaleAfterSeconds: ch.StaleAfter.D().Seconds(), UnreachableAfterSeconds: ch.UnreachableAfter.D().Seconds()})
+	}
+	return out
 }
 
 // knownNames are the names silences may match.

@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -35,8 +36,17 @@ func StreamConfig(prefix string) jetstream.StreamConfig {
 	}
 }
 
-// Subject is where instance publishes its heartbeats.
-func Subject(prefix, instance string) string { return prefix + ".heartbeat." + instance }
+// Subject is where instance publishes its heartbeats (characters NATS
+// gives a meaning to are replaced by _).
+func Subject(prefix, instance string) string {
+	return prefix + ".heartbeat." + strings.Map(func(r rune) rune {
+		switch r {
+		case '.', '*', '>', ' ', '\t':
+			return '_'
+		}
+		return r
+	}, instance)
+}
 
 // Roles of heartbeat senders.
 const (

@@ -27,7 +27,8 @@ Usage:
   keywatch check -config FILE   validate configuration, lists and policies
   keywatch demo  [-keep] [-pace 1s]  play the insider-theft story on embedded defaults
   keywatch silences add|list|expire  mute alerts for a while, over the API
-  keywatch watchdog -config FILE     page when keywatch's heartbeats or a chain's head go stale
+  keywatch watchdog -config FILE [-name N] [-retire INSTANCE]
+                                   page when keywatch's heartbeats or a chain's head go stale
 
 Run 'keywatch COMMAND -h' for a command's flags.
 `
@@ -51,6 +52,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdDemo(rest, stdout, stderr)
 	case "silences":
 		return cmdSilences(rest, stdout, stderr)
+	case "watchdog":
+		return cmdWatchdog(rest, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0
