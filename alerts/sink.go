@@ -299,6 +299,7 @@ type dispatcher struct {
 
 	incidents map[string]*Incident // by id
 	byAlert   map[string]string    // member key -> incident id
+	newest    map[string]string    // group key -> its newest incident's id
 	held      map[string][]held    // incident id -> unacknowledged messages
 	// version is the state version this dispatcher last wrote or read: when
 	// the store holds another, another instance changed the state.
@@ -309,7 +310,7 @@ type dispatcher struct {
 
 func newDispatcher(n Notifier, o SinkOptions, log *slog.Logger) *dispatcher {
 	return &dispatcher{n: n, o: o, log: log, nonce: fmt.Sprintf("%x", rand.Uint64()),
-		incidents: map[string]*Incident{}, byAlert: map[string]string{}, held: map[string][]held{}}
+		incidents: map[string]*Incident{}, byAlert: map[string]string{}, newest: map[string]string{}, held: map[string][]held{}}
 }
 
 func (d *dispatcher) stateKey() string        { return "alerts:sink:" + d.o.Name + ":incidents" }
@@ -325,7 +326,7 @@ func (d *dispatcher) load(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	d.incidents, d.byAlert = map[string]*Incident{}, map[string]string{}
+	d.incidents, d.byAlert, d.newest = map[string]*Incident{}, map[string]string{}, map[string]string{}
 	for id, b := range all {
 		var inc Incident
 		if err := json.Unmarshal(b, &inc); err != nil {
@@ -336,6 +337,9 @@ func (d *dispatcher) load(ctx context.Context) error {
 			inc.Members = map[string]*Member{}
 		}
 		d.incidents[id] = &inc
+		if n, ok := d.newest[inc.Group]; !ok || d.incidents[n].Opened.Before(inc.Opened) {
+			d.newest[inc.Group] = id
+		}
 		for k := range inc.Members {
 			d.byAlert[k] = id
 		}
@@ -470,8 +474,8 @@ func (d *dispatcher) join(a *Alert) string {
 	now := d.o.Now()
 	group := GroupKey(a)
 	span := max(d.o.GroupWindow, d.o.GroupWait)
-	for id, inc := range d.incidents {
-		if inc.Group == group && now.Before(inc.Opened.Add(span)) && !inc.allResolved() {
+	if id, ok := d.newest[group]; ok {
+		if inc, ok := d.incidents[id]; ok && now.Before(inc.Opened.Add(span)) && !inc.allResolved() {
 			return id
 		}
 	}
@@ -481,6 +485,7 @@ func (d *dispatcher) join(a *Alert) string {
 		return old.ID
 	}
 	d.incidents[id] = &Incident{ID: id, Group: group, Opened: now, Members: map[string]*Member{}}
+	d.newest[group] = id
 	return id
 }
 
