@@ -438,9 +438,14 @@ func (d *dispatcher) receive(ctx context.Context, m jetstream.Msg) {
 		}
 		id = d.join(&a)
 	}
-	inc := d.incidents[id]
-	mem, ok := inc.Members[key]
-	if !ok {
+	inc, ok := d.incidents[id]
+	if !ok { // an index out of step with the state: start afresh
+		delete(d.byAlert, key)
+		id = d.join(&a)
+		inc = d.incidents[id]
+	}
+	mem, found := inc.Members[key]
+	if !found {
 		mem = &Member{}
 		inc.Members[key] = mem
 		inc.Order = append(inc.Order, key)
