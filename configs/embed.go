@@ -5,7 +5,7 @@ package configs
 
 import "embed"
 
-// Files holds demo.yaml, keywatch.example.yaml and lists/.
+// Files holds demo.yaml, keywatch.example.yaml, lists/ and intents/.
 //
-//go:embed demo.yaml keywatch.example.yaml lists/*.csv
+//go:embed demo.yaml keywatch.example.yaml lists/*.csv intents/*.csv
 var Files embed.FS

@@ -32,6 +32,8 @@ import (
 	"github.com/keywatch/keywatch/api"
 	"github.com/keywatch/keywatch/chains/ethereum"
 	"github.com/keywatch/keywatch/config"
+	"github.com/keywatch/keywatch/hops"
+	"github.com/keywatch/keywatch/intents"
 	"github.com/keywatch/keywatch/policies"
 	"github.com/keywatch/keywatch/policies/lists"
 	"github.com/keywatch/keywatch/store"
@@ -68,6 +70,12 @@ type Daemon struct {
 	Engine   *policies.Engine
 	Outbox   *alerts.Outbox
 	Silences *silences.Silences
+	// Intents are the approved withdrawals (the screening API and the
+	// intents files register them); Hops the addresses forwarding follows.
+	Intents *intents.Registry
+	Hops    *hops.Registry
+
+	balances map[string]policies.BalanceReader
 
 	api        *api.Server
 	natsServer *server.Server
@@ -125,11 +133,49 @@ func Build(cfg *config.Config) (*policies.Set, error) {
 		}
 		errs = append(errs, pe...)
 	}
+	if _, err := intents.Load(cfg); err != nil {
+		var ie config.Errors
+		if !errors.As(err, &ie) {
+			return nil, err
+		}
+		errs = append(errs, ie...)
+	}
 	errs = append(errs, checkSinks(cfg)...)
 	if len(errs) > 0 {
 		return nil, errs
 	}
 	return set, nil
+}
+
+// OpenStore opens the store the configuration names.
+func OpenStore(ctx context.Context, cfg *config.Config) (store.Store, error) {
+	if cfg.Store.Memory {
+		return memory.New(), nil
+	}
+	st, err := redis.Open(ctx, cfg.Store.RedisURL().Reveal(), redis.WithPrefix(cfg.Store.Prefix))
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	return st, nil
+}
+
+// registerIntents registers the approved withdrawals of the intents files.
+// Registering is idempotent: an intent already registered (and perhaps
+// already used) is kept as it is.
+func (d *Daemon) registerIntents(ctx context.Context, cfg *config.Config) error {
+	ins, err := intents.Load(cfg)
+	if err != nil {
+		return err
+	}
+	for _, in := range ins {
+		if err := d.Intents.Register(ctx, in); err != nil {
+			return fmt.Errorf("intent %s: %w", in.ID, err)
+		}
+	}
+	if len(ins) > 0 {
+		d.log.Info("approved withdrawals registered from intents files", "intents", len(ins))
+	}
+	return nil
 }
 
 // checkSinks validates the alert sinks.
@@ -160,18 +206,21 @@ func New(ctx context.Context, cfg *config.Config, set *policies.Set, opts Option
 		}
 	}()
 
-	switch {
-	case cfg.Store.Memory:
-		d.Store = memory.New()
-		d.log.Warn("store: memory (single process; checkpoints and outbox are lost on exit)")
-	default:
-		st, err := redis.Open(ctx, cfg.Store.RedisURL().Reveal(), redis.WithPrefix(cfg.Store.Prefix))
-		if err != nil {
-			return nil, fmt.Errorf("store: %w", err)
-		}
-		d.Store = st
+	st, err := OpenStore(ctx, cfg)
+	if err != nil {
+		return nil, err
 	}
+	if cfg.Store.Memory {
+		d.log.Warn("store: memory (single process; checkpoints and outbox are lost on exit)")
+	}
+	d.Store = st
 	d.closers = append(d.closers, func() { d.Store.Close() })
+	d.Intents = intents.New(d.Store, opts.Now)
+	d.Hops = hops.New(d.Store)
+	d.balances = map[string]policies.BalanceReader{}
+	if err := d.registerIntents(ctx, cfg); err != nil {
+		return nil, err
+	}
 
 	natsURL := cfg.NATS.URL
 	if cfg.NATS.Embedded {
@@ -216,6 +265,9 @@ func New(ctx context.Context, cfg *config.Config, set *policies.Set, opts Option
 	d.Silences.Register(d.api)
 	d.Engine = policies.New(set, policies.Options{
 		Store:      d.Store,
+		Intents:    d.Intents,
+		Hops:       d.Hops,
+		Balances:   d.balances,
 		Notify:     d.Outbox.Enqueue,
 		Now:        opts.Now,
 		Logger:     d.log,
@@ -308,12 +360,16 @@ func (d *Daemon) Run(ctx context.Context) error {
 	g.Go(func() error { return monitor.Run(ctx) })
 
 	for _, ch := range d.cfg.Chains {
-		f, err := d.follower(ctx, ch, metrics)
+		client, err := d.dial(ctx, ch)
+		if err != nil {
+			return err
+		}
+		f, err := d.follower(ch, client, metrics)
 		if err != nil {
 			return err
 		}
 		g.Go(func() error {
-			if err := d.checkChainID(ctx, ch); err != nil {
+			if err := d.checkChainID(ctx, ch, client); err != nil {
 				return err
 			}
 			return f.Run(ctx)
@@ -325,15 +381,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 }
 
 // follower builds the watcher of one chain.
-func (d *Daemon) follower(ctx context.Context, ch config.Chain, m *watchers.Metrics) (*watchers.Follower, error) {
+func (d *Daemon) follower(ch config.Chain, client ethereum.Client, m *watchers.Metrics) (*watchers.Follower, error) {
 	if ch.Kind != "ethereum" {
 		return nil, fmt.Errorf("chain %s: kind %q is not supported", ch.Name, ch.Kind)
 	}
-	client, err := d.dial(ctx, ch)
-	if err != nil {
-		return nil, err
-	}
-	opts := ethereum.Options{Chain: ch.Name, NativeSymbol: ch.NativeSymbol, NativeUSD: ch.NativeUSD}
+	opts := ethereum.Options{Chain: ch.Name, NativeSymbol: ch.NativeSymbol, NativeUSD: ch.NativeUSD, Followed: d.Hops}
 	for _, w := range d.cfg.Wallets {
 		if w.Chain == ch.Name {
 			opts.Wallets = append(opts.Wallets, ethereum.Wallet{Name: w.Name, Address: gethcommon.HexToAddress(w.Address), Role: w.Role, Owner: w.Owner})
@@ -341,6 +393,9 @@ func (d *Daemon) follower(ctx context.Context, ch config.Chain, m *watchers.Metr
 	}
 	for _, t := range ch.Tokens {
 		opts.Tokens = append(opts.Tokens, ethereum.Token{Symbol: t.Symbol, Address: gethcommon.HexToAddress(t.Address), Decimals: t.Decimals, USD: t.USD})
+	}
+	if bc, ok := client.(ethereum.BalanceClient); ok {
+		d.balances[ch.Name] = ethereum.NewBalances(bc, opts.Tokens)
 	}
 	return watchers.New(ethereum.NewSource(client, opts), watchers.Options{
 		Chain:         ch.Name,
@@ -366,13 +421,9 @@ func (d *Daemon) dial(ctx context.Context, ch config.Chain) (ethereum.Client, er
 
 // checkChainID refuses a node on another network than configured. It waits
 // (with backoff) for the node to answer.
-func (d *Daemon) checkChainID(ctx context.Context, ch config.Chain) error {
+func (d *Daemon) checkChainID(ctx context.Context, ch config.Chain, client ethereum.Client) error {
 	if ch.ChainID == 0 {
 		return nil
-	}
-	client, err := d.dial(ctx, ch)
-	if err != nil {
-		return err
 	}
 	backoff := time.Second
 	for {
@@ -431,6 +482,9 @@ func (d *Daemon) Reload() error {
 	cfg, set, err := Load(d.cfg.File())
 	if err != nil {
 		return fmt.Errorf("reload refused, previous policies and lists stay in force:\n%w", err)
+	}
+	if err := d.registerIntents(context.Background(), cfg); err != nil {
+		return fmt.Errorf("reload: %w", err)
 	}
 	d.Engine.Reload(set)
 	d.log.Info("policies and lists reloaded", "policies", len(cfg.Policies), "lists", len(cfg.Lists))
