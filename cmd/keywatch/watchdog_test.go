@@ -93,16 +93,16 @@ alerts:
 		_, err = s.GetLastMsgForSubject(t.Context(), watchdog.Subject("keywatch", name))
 		return err == nil
 	}
-	waitUntil(t, func() bool { return lastBeat("keywatch-1") }, "the instance's heartbeat")
+	testenv.WaitFor(t, 0, func() bool { return lastBeat("keywatch-1") }, "the instance's heartbeat")
 
 	ctx, cancel := context.WithCancel(t.Context())
 	var stderr lockedBuffer
 	code := make(chan int, 1)
 	go func() { code <- runWatchdog(ctx, []string{"-config", cfg, "-name", "watchdog-t"}, &stderr) }()
-	waitUntil(t, func() bool { return lastBeat("watchdog-t") }, "the watchdog's own heartbeat")
+	testenv.WaitFor(t, 0, func() bool { return lastBeat("watchdog-t") }, "the watchdog's own heartbeat")
 
 	stopInstance()
-	waitUntil(t, func() bool {
+	testenv.WaitFor(t, 0, func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		for _, p := range pages {
@@ -126,16 +126,5 @@ func TestWatchdogNeedsASink(t *testing.T) {
 	code, _, errs := runCmd(t, "watchdog", "-config", cfg)
 	if code != 1 || !strings.Contains(errs, "names no sink") {
 		t.Fatalf("exit %d: %s", code, errs)
-	}
-}
-
-func waitUntil(t *testing.T, cond func() bool, what string) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
 	}
 }

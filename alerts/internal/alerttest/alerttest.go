@@ -210,24 +210,7 @@ func Alert(tx string, status chains.Status) alerts.Alert {
 // WaitFor polls cond until it holds, failing the test after 20 seconds.
 func WaitFor(t testing.TB, cond func() bool, what string) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-// Never checks that cond stays false while the sink has had time to act:
-// it waits until settled holds (a later event has been handled), then
-// checks cond once.
-func Never(t testing.TB, cond func() bool, settled func() bool, what string) {
-	t.Helper()
-	WaitFor(t, settled, "the sink to settle")
-	if cond() {
-		t.Fatalf("%s happened", what)
-	}
+	testenv.WaitFor(t, 20*time.Second, cond, what)
 }
 
 // Logger writes to the test log.
