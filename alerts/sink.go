@@ -189,9 +189,14 @@ func RunSink(ctx context.Context, js jetstream.JetStream, n Notifier, o SinkOpti
 	defer func() {
 		cc.Stop()
 		// Let the next run, or another instance, take over at once rather
-		// than after the pin expires.
+		// than after the pin expires: once the subscription is gone (or the
+		// server could pin its last pull request again), unpin.
 		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 		defer cancel()
+		select {
+		case <-cc.Closed():
+		case <-uctx.Done():
+		}
 		if s, err := js.Stream(uctx, o.Stream.Name); err == nil {
 			_ = s.UnpinConsumer(uctx, "sink-"+o.Name, sinkPriorityGroup)
 		}
