@@ -13,11 +13,13 @@ const (
 	KindNodeUnreachable = "node-unreachable"    // a chain's node has not answered for too long
 	KindDeadLettered    = "alert-dead-lettered" // a sink gave up on an alert
 	KindSilenceCreated  = "silence-created"     // an operator muted some alerts
+	KindListStale       = "list-stale"          // a list file is older than its maximum age (daemon's list refresh)
+	KindReloadFailed    = "reload-failed"       // lists and policies could not be reloaded
 )
 
 // SystemKinds lists the kinds above.
 func SystemKinds() []string {
-	return []string{KindHeartbeatLost, KindChainStale, KindNodeUnreachable, KindDeadLettered, KindSilenceCreated}
+	return []string{KindHeartbeatLost, KindChainStale, KindNodeUnreachable, KindDeadLettered, KindSilenceCreated, KindListStale, KindReloadFailed}
 }
 
 // System builds an alert about keywatch itself rather than about a chain

@@ -17,7 +17,6 @@ import (
 	"sync"
 	"time"
 
-	gethcommon "github.com/ethereum/go-ethereum/common"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -83,6 +82,7 @@ type Daemon struct {
 	listener   net.Listener
 	closers    []func()
 	reloadMu   sync.Mutex
+	refresh    *listRefresh
 }
 
 // Load checks a configuration and everything it names (lists, policies,
@@ -116,6 +116,10 @@ func Load(path string) (*config.Config, *policies.Set, error) {
 
 // Build loads the lists and builds the policies and sinks of cfg.
 func Build(cfg *config.Config) (*policies.Set, error) {
+	return build(cfg, true)
+}
+
+func build(cfg *config.Config, withSinks bool) (*policies.Set, error) {
 	var errs config.Errors
 	ls, err := lists.Load(cfg)
 	if err != nil {
@@ -140,11 +144,39 @@ func Build(cfg *config.Config) (*policies.Set, error) {
 		}
 		errs = append(errs, ie...)
 	}
-	errs = append(errs, checkSinks(cfg)...)
+	if withSinks {
+		errs = append(errs, checkSinks(cfg)...)
+	}
 	if len(errs) > 0 {
 		return nil, errs
 	}
 	return set, nil
+}
+
+// LoadForReplay is Load for the commands that publish nothing (backtest,
+// policy test): problems of alerts.sinks, such as a sink's secret missing
+// from this machine's environment, do not stop them. Every other problem
+// does.
+func LoadForReplay(path string) (*config.Config, *policies.Set, error) {
+	cfg, set, err := Load(path)
+	var errs config.Errors
+	if err == nil || cfg == nil || !errors.As(err, &errs) {
+		return cfg, set, err
+	}
+	var rest config.Errors
+	for _, e := range errs {
+		if !strings.HasPrefix(e.Field, "alerts.sinks") {
+			rest = append(rest, e)
+		}
+	}
+	if len(rest) > 0 {
+		return cfg, nil, rest
+	}
+	set, err = build(cfg, false)
+	if err != nil {
+		return cfg, nil, err
+	}
+	return cfg, set, nil
 }
 
 // OpenStore opens the store the configuration names.
@@ -273,6 +305,10 @@ func New(ctx context.Context, cfg *config.Config, set *policies.Set, opts Option
 		Logger:     d.log,
 		Registerer: reg,
 	})
+	d.refresh = newListRefresh(cfg.ListRefresh, reg)
+	d.refresh.lastReload.Set(float64(opts.Now().Unix()))
+	d.registerListMetrics()
+	d.logLists(nil, set, "start")
 	ok = true
 	return d, nil
 }
@@ -345,6 +381,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	g.Go(func() error { return d.Silences.Run(ctx, 10*time.Second) })
 
+	g.Go(func() error { return d.refreshLists(ctx, d.cfg.ListRefresh.Interval.D()) })
+
 	// keywatch watches itself: heartbeats out, everyone's heartbeats in.
 	metrics := watchers.NewMetrics(d.reg)
 	instance := instanceName(d.cfg)
@@ -385,19 +423,11 @@ func (d *Daemon) follower(ch config.Chain, client ethereum.Client, m *watchers.M
 	if ch.Kind != "ethereum" {
 		return nil, fmt.Errorf("chain %s: kind %q is not supported", ch.Name, ch.Kind)
 	}
-	opts := ethereum.Options{Chain: ch.Name, NativeSymbol: ch.NativeSymbol, NativeUSD: ch.NativeUSD, Followed: d.Hops}
-	for _, w := range d.cfg.Wallets {
-		if w.Chain == ch.Name {
-			opts.Wallets = append(opts.Wallets, ethereum.Wallet{Name: w.Name, Address: gethcommon.HexToAddress(w.Address), Role: w.Role, Owner: w.Owner})
-		}
-	}
-	for _, t := range ch.Tokens {
-		opts.Tokens = append(opts.Tokens, ethereum.Token{Symbol: t.Symbol, Address: gethcommon.HexToAddress(t.Address), Decimals: t.Decimals, USD: t.USD})
-	}
+	src := EthereumSource(d.cfg, ch, client, d.Hops)
 	if bc, ok := client.(ethereum.BalanceClient); ok {
-		d.balances[ch.Name] = ethereum.NewBalances(bc, opts.Tokens)
+		d.balances[ch.Name] = ethereum.NewBalances(bc, EthereumTokens(ch))
 	}
-	return watchers.New(ethereum.NewSource(client, opts), watchers.Options{
+	return watchers.New(src, watchers.Options{
 		Chain:         ch.Name,
 		Confirmations: ch.Confirmations,
 		ReorgDepth:    ch.ReorgDepth,
@@ -471,24 +501,6 @@ func (d *Daemon) registerHealth() {
 		}
 		w.Write([]byte("ready\n"))
 	}))
-}
-
-// Reload rereads the configuration file's lists and policies. On any error
-// the policies and lists in force stay, and the error says why. Changes to
-// chains, wallets, store or NATS need a restart.
-func (d *Daemon) Reload() error {
-	d.reloadMu.Lock()
-	defer d.reloadMu.Unlock()
-	cfg, set, err := Load(d.cfg.File())
-	if err != nil {
-		return fmt.Errorf("reload refused, previous policies and lists stay in force:\n%w", err)
-	}
-	if err := d.registerIntents(context.Background(), cfg); err != nil {
-		return fmt.Errorf("reload: %w", err)
-	}
-	d.Engine.Reload(set)
-	d.log.Info("policies and lists reloaded", "policies", len(cfg.Policies), "lists", len(cfg.Lists))
-	return nil
 }
 
 // Close stops what New started, newest first.
