@@ -160,12 +160,27 @@ policies:
 	if !rep.OK || rep.Entries < 4 { // hold.create, screen.decision, hold.approve × 2
 		t.Fatalf("audit: %s", resp)
 	}
+	// A silence and a reload are audited too.
+	if resp := apitest.Do(t, base, "POST", "/v1/silences", as("r"), map[string]any{
+		"matchers": map[string]string{"wallet": "dev-deployer"}, "duration": "1h", "comment": "kim's key is being rotated",
+	}); resp.Code != 201 {
+		t.Fatalf("silence: %s", resp)
+	}
 	if err := d.Reload(ctx); err != nil {
 		t.Fatal(err)
 	}
 	var page audit.Page
 	apitest.Do(t, base, "GET", "/v1/audit?limit=1000", as("r"), nil).JSON(t, &page)
-	if last := page.Entries[len(page.Entries)-1]; last.Action != "config.reload" {
-		t.Fatalf("the reload was not audited: %+v", last)
+	var actions []string
+	for _, e := range page.Entries {
+		actions = append(actions, e.Action+" by "+e.Actor)
+	}
+	if got := strings.Join(actions, ", "); got != "hold.create by keywatch, screen.decision by withdrawals, hold.approve by alice, hold.approve by bob, silence.create by root, config.reload by keywatch" {
+		t.Fatalf("audit log: %s", got)
+	}
+	resp = apitest.Do(t, base, "GET", "/v1/audit?verify=1", as("r"), nil)
+	resp.JSON(t, &rep)
+	if !rep.OK || rep.Entries != 6 {
+		t.Fatalf("audit after silence and reload: %s", resp)
 	}
 }
