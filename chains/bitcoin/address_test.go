@@ -85,19 +85,19 @@ func TestParseAddress(t *testing.T) {
 		want string // script type, or the error's words
 		ok   bool
 	}{
-		{"1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa", main, "76a914", true},                                            // P2PKH
-		{"3J98t1WpEZ73CNmQviecrnyiWrnqRhWNLy", main, "a914", true},                                              // P2SH
-		{"bc1qcr8te4kr609gcawutmrza0j4xv80jy8z306fyu", main, "0014", true},                                      // P2WPKH
-		{"bc1qrp33g0q5c5txsp9arysrx4k6zdkfs4nce4xj0gdcccefvpysxf3qccfmv3", main, "0020", true},                  // P2WSH
-		{"bc1p5cyxnuxmeuwuvkwfem96lqzszd02n6xdcjrs20cac6yqjjwudpxqkedrcr", main, "5120", true},                  // P2TR
-		{"BC1QCR8TE4KR609GCAWUTMRZA0J4XV80JY8Z306FYU", main, "0014", true},                                      // upper case (QR codes)
-		{"bcrt1qcr8te4kr609gcawutmrza0j4xv80jy8zeqchgx", reg, "0014", true},                                     // regtest
-		{"mpXwg4jMtRhuSpVq4xS3HFHmCmWp9NyGKt", reg, "76a914", true},                                              // test-network P2PKH on regtest
+		{"1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa", main, "76a914", true},                           // P2PKH
+		{"3J98t1WpEZ73CNmQviecrnyiWrnqRhWNLy", main, "a914", true},                             // P2SH
+		{"bc1qcr8te4kr609gcawutmrza0j4xv80jy8z306fyu", main, "0014", true},                     // P2WPKH
+		{"bc1qrp33g0q5c5txsp9arysrx4k6zdkfs4nce4xj0gdcccefvpysxf3qccfmv3", main, "0020", true}, // P2WSH
+		{"bc1p5cyxnuxmeuwuvkwfem96lqzszd02n6xdcjrs20cac6yqjjwudpxqkedrcr", main, "5120", true}, // P2TR
+		{"BC1QCR8TE4KR609GCAWUTMRZA0J4XV80JY8Z306FYU", main, "0014", true},                     // upper case (QR codes)
+		{"bcrt1qcr8te4kr609gcawutmrza0j4xv80jy8zeqchgx", reg, "0014", true},                    // regtest
+		{"mpXwg4jMtRhuSpVq4xS3HFHmCmWp9NyGKt", reg, "76a914", true},                            // test-network P2PKH on regtest
 		{"bc1qcr8te4kr609gcawutmrza0j4xv80jy8z306fyu", reg, "is a mainnet address, but the chain's network is regtest", false},
 		{"tb1qcr8te4kr609gcawutmrza0j4xv80jy8zmfp6l0", reg, "is a testnet address, but the chain's network is regtest", false},
 		{"1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa", reg, "is a mainnet address, but the chain's network is regtest", false},
-		{"bc1qcr8te4kr609gcawutmrza0j4xv80jy8z306fyv", main, "is not a Bitcoin address", false},                   // typo
-		{"5HueCGU8rMjxEXxiPuD5BDku4MkFqeZyd4dZ1jvhTVqvbTLvyTJ", main, "private key", false},                    // WIF
+		{"bc1qcr8te4kr609gcawutmrza0j4xv80jy8z306fyv", main, "is not a Bitcoin address", false}, // typo
+		{"5HueCGU8rMjxEXxiPuD5BDku4MkFqeZyd4dZ1jvhTVqvbTLvyTJ", main, "private key", false},     // WIF
 		{"0x47CE0C6eD5B0Ce3d3A51fdb1C52DC66a7c3c2936", main, "is not a Bitcoin address", false},
 	}
 	for _, c := range cases {

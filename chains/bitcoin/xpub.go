@@ -27,7 +27,9 @@ const (
 )
 
 // ScriptTypes lists the script types a wallet's script field accepts.
-func ScriptTypes() []string { return []string{string(P2PKH), string(P2SHP2WPKH), string(P2WPKH), string(P2TR)} }
+func ScriptTypes() []string {
+	return []string{string(P2PKH), string(P2SHP2WPKH), string(P2WPKH), string(P2TR)}
+}
 
 // keyVersion describes the four version bytes an extended key starts with.
 type keyVersion struct {
