@@ -74,6 +74,10 @@ var (
 	sha256Re    = regexp.MustCompile(`^[0-9a-f]{64}$`)
 	hoursRe     = regexp.MustCompile(`^(\d{2}):(\d{2})-(\d{2}):(\d{2})\s+(\S+)$`)
 	walletRoles = []string{"hot", "warm", "cold", "employee-key", "contract", "honeytoken"}
+	// bitcoinNetworks and bitcoinScripts are what chains/bitcoin knows; it
+	// checks addresses and keys against the network (see bitcoin.CheckConfig).
+	bitcoinNetworks = []string{"mainnet", "testnet", "regtest", "signet", "simnet"}
+	bitcoinScripts  = []string{"p2pkh", "p2sh-p2wpkh", "p2wpkh", "p2tr"}
 	tokenRoles  = []string{"viewer", "operator", "approver", "admin", "service"}
 )
 
@@ -81,6 +85,10 @@ var (
 func WalletRoles() []string { return append([]string(nil), walletRoles...) }
 
 func reflectValue(c *Config) reflect.Value { return reflect.ValueOf(c).Elem() }
+
+// maxGapLimit bounds an xpub wallet's gap limit: each unused address costs a
+// derivation and a slot in the node's transaction filter.
+const maxGapLimit = 1000
 
 var yamlLineRe = regexp.MustCompile(`line (\d+): (.*)`)
 
@@ -135,6 +143,7 @@ func (c *Config) applyDefaults() {
 	if c.Holds.ExpireAfter == 0 {
 		c.Holds.ExpireAfter = Duration(24 * time.Hour)
 	}
+	c.walletDefaults()
 	for i := range c.Chains {
 		ch := &c.Chains[i]
 		p := fmt.Sprintf("chains[%d]", i)
@@ -164,6 +173,15 @@ func (c *Config) applyDefaults() {
 			if !c.isSet(fmt.Sprintf("%s.tokens[%d].decimals", p, j)) {
 				ch.Tokens[j].Decimals = 18
 			}
+		}
+	}
+}
+
+func (c *Config) walletDefaults() {
+	for i := range c.Wallets {
+		w := &c.Wallets[i]
+		if w.XPub != "" && !c.isSet(fmt.Sprintf("wallets[%d].gap_limit", i)) {
+			w.GapLimit = 20
 		}
 	}
 }
@@ -281,6 +299,9 @@ func (c *Config) validate(lookupEnv func(string) (string, bool)) Errors {
 			if ch.Network != "" {
 				add(p+".network", "only for bitcoin chains (an EVM chain is identified by chain_id)")
 			}
+			if ch.RPCCert != "" || ch.RPCUser != "" {
+				add(p, "rpc_cert and rpc_user are for bitcoin chains (put EVM node credentials in an rpc URL held by the environment)")
+			}
 			for j, tk := range ch.Tokens {
 				tp := fmt.Sprintf("%s.tokens[%d]", p, j)
 				if tk.Symbol == "" {
@@ -297,7 +318,31 @@ func (c *Config) validate(lookupEnv func(string) (string, bool)) Errors {
 				}
 			}
 		case "bitcoin":
-			add(p+".kind", "bitcoin chains are not supported by this version of keywatch yet")
+			switch {
+			case ch.Network == "":
+				add(p+".network", "required: one of %s", strings.Join(bitcoinNetworks, ", "))
+			case !contains(bitcoinNetworks, ch.Network):
+				add(p+".network", "unknown network %q (want one of %s)", ch.Network, strings.Join(bitcoinNetworks, ", "))
+			}
+			if len(ch.Tokens) > 0 {
+				add(p+".tokens", "only for EVM chains (a bitcoin chain moves BTC only)")
+			}
+			if ch.ChainID != 0 {
+				add(p+".chain_id", "only for EVM chains (a bitcoin chain is identified by network)")
+			}
+			if ch.RPCUser == "" {
+				add(p+".rpc_user", "required: btcd and Bitcoin Core need RPC credentials")
+			}
+			if ch.RPCPasswordEnv == "" {
+				add(p+".rpc_password_env", "required: the environment variable holding the RPC password")
+			}
+			if ch.RPCCert != "" {
+				for j, r := range ch.RPC {
+					if strings.HasPrefix(r, "http://") || strings.HasPrefix(r, "ws://") {
+						add(fmt.Sprintf("%s.rpc[%d]", p, j), "rpc_cert is set, but this URL does not use TLS (want https:// or wss://)")
+					}
+				}
+			}
 		case "":
 			add(p+".kind", "required: ethereum (any EVM chain) or bitcoin")
 		default:
@@ -359,6 +404,35 @@ func (c *Config) validate(lookupEnv func(string) (string, bool)) Errors {
 				k := chainAddr{w.Chain, strings.ToLower(w.Address)}
 				if other, dup := addrs[k]; dup {
 					add(p+".address", "same address as wallet %q", other)
+				}
+				addrs[k] = w.Name
+			}
+		}
+		if kind == "bitcoin" {
+			switch {
+			case w.Address == "" && w.XPub == "":
+				add(p, "set address (one address) or xpub (an account-level extended public key)")
+			case w.Address != "" && w.XPub != "":
+				add(p+".xpub", "set address or xpub, not both")
+			case w.Address != "":
+				if w.GapLimit != 0 || w.Script != "" {
+					add(p, "gap_limit and script are for xpub wallets")
+				}
+				k := chainAddr{w.Chain, w.Address}
+				if other, dup := addrs[k]; dup {
+					add(p+".address", "same address as wallet %q", other)
+				}
+				addrs[k] = w.Name
+			default:
+				if w.GapLimit < 1 || w.GapLimit > maxGapLimit {
+					add(p+".gap_limit", "must be between 1 and %d", maxGapLimit)
+				}
+				if w.Script != "" && !contains(bitcoinScripts, w.Script) {
+					add(p+".script", "unknown script %q (want one of %s)", w.Script, strings.Join(bitcoinScripts, ", "))
+				}
+				k := chainAddr{w.Chain, w.XPub}
+				if other, dup := addrs[k]; dup {
+					add(p+".xpub", "same key as wallet %q", other)
 				}
 				addrs[k] = w.Name
 			}
