@@ -9,6 +9,8 @@
 package bitcoin
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
@@ -61,3 +63,26 @@ func networkOfNode(chain string) string {
 // isTestNetwork reports whether addresses and keys of the network use the
 // test prefixes (tpub, tb1, m/n/2).
 func isTestNetwork(p *chaincfg.Params) bool { return p.Net != chaincfg.MainNetParams.Net }
+
+// networkReader is implemented by *Client.
+type networkReader interface {
+	Network(ctx context.Context) (string, error)
+}
+
+// ErrWrongNetwork is returned when the node is on another network than the
+// chain is configured for.
+var ErrWrongNetwork = errors.New("node on the wrong network")
+
+// CheckNetwork asks the node which network it is on and refuses another one
+// than want: watching mainnet keys against a test node (or the reverse)
+// would silently see nothing.
+func CheckNetwork(ctx context.Context, node networkReader, want string) error {
+	got, err := node.Network(ctx)
+	if err != nil {
+		return err
+	}
+	if got != want {
+		return fmt.Errorf("%w: the node is on %s, the chain is configured for %s: refusing to watch", ErrWrongNetwork, got, want)
+	}
+	return nil
+}
