@@ -78,7 +78,7 @@ var (
 	// checks addresses and keys against the network (see bitcoin.CheckConfig).
 	bitcoinNetworks = []string{"mainnet", "testnet", "regtest", "signet", "simnet"}
 	bitcoinScripts  = []string{"p2pkh", "p2sh-p2wpkh", "p2wpkh", "p2tr"}
-	tokenRoles  = []string{"viewer", "operator", "approver", "admin", "service"}
+	tokenRoles      = []string{"viewer", "operator", "approver", "admin", "service"}
 )
 
 // WalletRoles lists the roles a wallet may have.

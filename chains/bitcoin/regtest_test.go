@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -129,15 +130,16 @@ func startWatcher(t *testing.T, node *regtest.Node, st store.Store, rec *recorde
 	if o.pollInterval == 0 {
 		o.pollInterval = 200 * time.Millisecond
 	}
-	client, err := bitcoin.NewClient(bitcoin.ClientConfig{URLs: []string{o.url}, User: regtest.User, Password: config.NewSecret(regtest.Password), Cert: node.Cert, Timeout: 5 * time.Second})
+	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	client, err := bitcoin.NewClient(bitcoin.ClientConfig{URLs: []string{o.url}, User: regtest.User, Password: config.NewSecret(regtest.Password), Cert: node.Cert, Timeout: 5 * time.Second, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
-	src, err := bitcoin.NewSource(client, bitcoin.Options{Chain: "btc", Network: &chaincfg.RegressionNetParams, NativeUSD: 60000, Wallets: wallets, Store: st, ReorgDepth: 12})
+	src, err := bitcoin.NewSource(client, bitcoin.Options{Chain: "btc", Network: &chaincfg.RegressionNetParams, NativeUSD: 60000, Wallets: wallets, Store: st, ReorgDepth: 12, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := watchers.New(src, watchers.Options{Chain: "btc", Confirmations: 2, ReorgDepth: 12, PollInterval: o.pollInterval, Store: st, Deliver: rec.deliver, MaxBackoff: 2 * time.Second})
+	f, err := watchers.New(src, watchers.Options{Chain: "btc", Confirmations: 2, ReorgDepth: 12, PollInterval: o.pollInterval, Store: st, Deliver: rec.deliver, MaxBackoff: 2 * time.Second, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +147,18 @@ func startWatcher(t *testing.T, node *regtest.Node, st store.Store, rec *recorde
 	w := &watcher{src: src, client: client, cancel: cancel, done: make(chan error, 1)}
 	go func() { w.done <- f.Run(ctx) }()
 	t.Cleanup(w.stop)
-	return w
+	// The follower starts at the node's head: wait until it has, so that
+	// what the test does next is after its start.
+	deadline := time.Now().Add(waitFor)
+	for {
+		if _, started, err := f.Checkpoint(ctx); err == nil && started {
+			return w
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the watcher did not start")
+		}
+		time.Sleep(20 * time.Millisecond) // poll interval
+	}
 }
 
 func (w *watcher) stop() {
@@ -287,4 +300,17 @@ func TestMempoolFirstOutflowWithChange(t *testing.T) {
 	if n := rec.count(id(tx, 0), chains.StatusRetracted, -1); n != 0 {
 		t.Errorf("the outflow was retracted %d times", n)
 	}
+}
+
+// testWriter sends the watcher's log to the test log (shown on failure or
+// with -v).
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+func outpoint(tx *wire.MsgTx, vout uint32) wire.OutPoint {
+	return wire.OutPoint{Hash: tx.TxHash(), Index: vout}
 }

@@ -117,8 +117,8 @@ func NewSource(node Node, opts Options) (*Source, error) {
 	}
 	return &Source{
 		node: node, opts: opts, log: opts.Logger.With("chain", opts.Chain),
-		dec:  &decoder{chain: opts.Chain, symbol: opts.NativeSymbol, nativeUSD: opts.NativeUSD, watch: ws},
-		mem:  map[chainhash.Hash]*memEntry{}, gone: map[string]goneEntry{}, pushed: map[chainhash.Hash]*wire.MsgTx{},
+		dec: &decoder{chain: opts.Chain, symbol: opts.NativeSymbol, nativeUSD: opts.NativeUSD, watch: ws},
+		mem: map[chainhash.Hash]*memEntry{}, gone: map[string]goneEntry{}, pushed: map[chainhash.Hash]*wire.MsgTx{},
 	}, nil
 }
 
@@ -217,7 +217,7 @@ func (s *Source) Events(ctx context.Context, b watchers.Block) ([]chains.Event, 
 	if blk.Header.PrevBlock.String() != s.set.Hash {
 		return nil, fmt.Errorf("block %d (%s) does not follow block %s: the chain moved, retrying", b.Number, b.Hash, s.set.Hash)
 	}
-	a, err := s.applyBlock(ctx, blk, b.Number, true)
+	a, err := s.applyBlock(ctx, blk, b.Number, live)
 	if err != nil {
 		return nil, err
 	}
@@ -268,6 +268,7 @@ func (s *Source) reach(ctx context.Context, b watchers.Block) error {
 			s.set.Wallets[w.Name] = w.fingerprint()
 		}
 		if from < b.Number {
+			s.set.ScanUntil = parent
 			s.log.Info("looking for the watched wallets' existing coins from their birthday", "from_block", from, "to_block", parent)
 		}
 	}
@@ -303,7 +304,11 @@ func (s *Source) reach(ctx context.Context, b watchers.Block) error {
 		if err != nil {
 			return fmt.Errorf("get block %d: %w", s.set.Height+1, err)
 		}
-		if _, err := s.applyBlock(ctx, blk, s.set.Height+1, false); err != nil {
+		mode := replay
+		if s.set.Height+1 <= s.set.ScanUntil {
+			mode = birthday
+		}
+		if _, err := s.applyBlock(ctx, blk, s.set.Height+1, mode); err != nil {
 			return err
 		}
 		if applied++; applied%saveEvery == 0 {
@@ -330,10 +335,20 @@ func (s *Source) undoOrJump(b watchers.Block) bool {
 	return false
 }
 
+// applyMode says what applying a block is for.
+type applyMode int
+
+const (
+	live     applyMode = iota // a block the follower delivers: with events
+	replay                    // a block delivered before (a crash window): no events
+	birthday                  // looking for existing coins: no events, only wallets born by then
+)
+
 // applyBlock decodes a block against the watched outputs and applies it.
 // When a payment moved an xpub wallet's window of watched addresses, the
 // block is decoded again with the wider window.
-func (s *Source) applyBlock(ctx context.Context, blk *wire.MsgBlock, height uint64, wantEvents bool) (*applied, error) {
+func (s *Source) applyBlock(ctx context.Context, blk *wire.MsgBlock, height uint64, mode applyMode) (*applied, error) {
+	wantEvents := mode == live
 	hash := blk.BlockHash()
 	meta := txMeta{block: height, blockHash: hash.String(), time: blk.Header.Timestamp.UTC()}
 	var inBlock map[chainhash.Hash]*wire.MsgTx
@@ -358,6 +373,9 @@ func (s *Source) applyBlock(ctx context.Context, blk *wire.MsgBlock, height uint
 				}
 			}
 			for _, c := range r.creates {
+				if mode == birthday && !bornBy(c.h.wallet, height) {
+					continue
+				}
 				s.set.create(a, c.op, c.u)
 				more, err := s.dec.watch.use(c.h)
 				if err != nil {
@@ -381,6 +399,10 @@ func (s *Source) applyBlock(ctx context.Context, blk *wire.MsgBlock, height uint
 		return a, nil
 	}
 }
+
+// bornBy reports whether a wallet's existing coins are looked for in the
+// block at height: only from its birthday on, and not at all without one.
+func bornBy(w *wallet, height uint64) bool { return w.Birthday > 0 && w.Birthday <= height }
 
 func (s *Source) lookup(op wire.OutPoint) (utxo, bool) {
 	u, ok := s.set.UTXOs[op]
@@ -428,17 +450,19 @@ func (s *Source) reconcileWallets(ctx context.Context) error {
 	if len(fresh) == 0 {
 		return nil
 	}
-	ws, err := newWatchSet(s.opts.Network, fresh)
-	if err != nil {
-		return err
-	}
+	var born []Wallet
 	from := s.set.Height + 1
-	for _, w := range ws.wallets {
+	for _, w := range fresh {
 		if w.Birthday == 0 {
 			s.log.Warn("new wallet has no birthday: only coins it receives from now on are known", "wallet", w.Name, "block", s.set.Height)
-		} else if w.Birthday < from {
-			from = w.Birthday
+			continue
 		}
+		born = append(born, w)
+		from = min(from, w.Birthday)
+	}
+	ws, err := newWatchSet(s.opts.Network, born)
+	if err != nil {
+		return err
 	}
 	if from <= s.set.Height {
 		s.log.Info("new wallets: looking for their existing coins", "from_block", from, "to_block", s.set.Height, "wallets", len(fresh))
@@ -460,6 +484,9 @@ func (s *Source) reconcileWallets(ctx context.Context) error {
 					delete(own, op)
 				}
 				for _, c := range r.creates {
+					if !bornBy(c.h.wallet, h) {
+						continue
+					}
 					own[c.op] = c.u
 					if _, err := ws.use(c.h); err != nil {
 						return err

@@ -50,6 +50,9 @@ type utxoSet struct {
 	// Wallets are the wallets whose coins the set holds, with the
 	// fingerprint of what they watch.
 	Wallets map[string]string
+	// ScanUntil is the last block of the first start's search for existing
+	// coins (blocks up to it only count wallets born by then).
+	ScanUntil uint64
 }
 
 func newUTXOSet() *utxoSet {
@@ -134,12 +137,13 @@ func (s *utxoSet) spender(op wire.OutPoint) (tx string, height uint64, ok bool) 
 
 // The stored form: outpoints as "txid:vout" strings.
 type storedSet struct {
-	Height  uint64               `json:"height"`
-	Hash    string               `json:"hash"`
-	UTXOs   map[string]utxo      `json:"utxos"`
-	Journal []storedApplied      `json:"journal"`
-	Used    map[string][2]uint32 `json:"used"`
-	Wallets map[string]string    `json:"wallets"`
+	Height    uint64               `json:"height"`
+	Hash      string               `json:"hash"`
+	UTXOs     map[string]utxo      `json:"utxos"`
+	Journal   []storedApplied      `json:"journal"`
+	Used      map[string][2]uint32 `json:"used"`
+	Wallets   map[string]string    `json:"wallets"`
+	ScanUntil uint64               `json:"scan_until,omitempty"`
 }
 
 type storedApplied struct {
@@ -152,7 +156,7 @@ type storedApplied struct {
 }
 
 func (s *utxoSet) MarshalJSON() ([]byte, error) {
-	out := storedSet{Height: s.Height, Hash: s.Hash, UTXOs: make(map[string]utxo, len(s.UTXOs)), Used: s.Used, Wallets: s.Wallets}
+	out := storedSet{Height: s.Height, Hash: s.Hash, UTXOs: make(map[string]utxo, len(s.UTXOs)), Used: s.Used, Wallets: s.Wallets, ScanUntil: s.ScanUntil}
 	for op, u := range s.UTXOs {
 		out.UTXOs[op.String()] = u
 	}
@@ -175,7 +179,7 @@ func (s *utxoSet) UnmarshalJSON(b []byte) error {
 		return err
 	}
 	*s = *newUTXOSet()
-	s.Height, s.Hash = in.Height, in.Hash
+	s.Height, s.Hash, s.ScanUntil = in.Height, in.Hash, in.ScanUntil
 	if in.Used != nil {
 		s.Used = in.Used
 	}
