@@ -51,7 +51,7 @@ wallets:
 `,
 			want: []string{
 				`kw.yaml:4:5: chains[0].rpc_user: required: btcd and Bitcoin Core need RPC credentials`,
-				`kw.yaml:4:5: chains[0].rpc_password_env: required: the environment variable holding the RPC password`,
+				`kw.yaml:4:5: chains[0].rpc_password_env: required: the environment variable holding the RPC password (or rpc_password_file)`,
 				`kw.yaml:4:56: chains[0].rpc[0]: rpc_cert is set, but this URL does not use TLS (want https:// or wss://)`,
 			},
 		},
@@ -80,7 +80,7 @@ wallets:
 			doc: head + `chains:
   - {name: eth, kind: ethereum, rpc: [ws://127.0.0.1:8546], rpc_user: u, rpc_cert: c.pem}
 `,
-			want: []string{`kw.yaml:4:5: chains[0]: rpc_cert and rpc_user are for bitcoin chains (put EVM node credentials in an rpc URL held by the environment)`},
+			want: []string{`kw.yaml:4:5: chains[0]: rpc_cert, rpc_user and rpc_password_file are for bitcoin chains (put EVM node credentials in an rpc URL held by the environment)`},
 		},
 	}
 	for _, tc := range tests {

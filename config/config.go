@@ -98,6 +98,9 @@ type Chain struct {
 	RPCCert        string   `yaml:"rpc_cert"`
 	RPCUser        string   `yaml:"rpc_user"`
 	RPCPasswordEnv string   `yaml:"rpc_password_env"`
+	// RPCPasswordFile is a file holding the RPC password (instead of
+	// rpc_password_env).
+	RPCPasswordFile string `yaml:"rpc_password_file"`
 	ChainID        uint64   `yaml:"chain_id"` // when set, the node must report this chain id
 	Confirmations  uint64   `yaml:"confirmations"`
 	NativeSymbol   string   `yaml:"native_symbol"` // default ETH / BTC
@@ -119,7 +122,8 @@ type Chain struct {
 	rpcPassword Secret
 }
 
-// RPCPassword returns the RPC password read from rpc_password_env.
+// RPCPassword returns the RPC password read from rpc_password_env or
+// rpc_password_file.
 func (c Chain) RPCPassword() Secret { return c.rpcPassword }
 
 // Tokens is a token contract to follow on an EVM chain.

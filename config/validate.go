@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/url"
+	"os"
 	"reflect"
 	"regexp"
 	"sort"
@@ -299,8 +300,8 @@ func (c *Config) validate(lookupEnv func(string) (string, bool)) Errors {
 			if ch.Network != "" {
 				add(p+".network", "only for bitcoin chains (an EVM chain is identified by chain_id)")
 			}
-			if ch.RPCCert != "" || ch.RPCUser != "" {
-				add(p, "rpc_cert and rpc_user are for bitcoin chains (put EVM node credentials in an rpc URL held by the environment)")
+			if ch.RPCCert != "" || ch.RPCUser != "" || ch.RPCPasswordFile != "" {
+				add(p, "rpc_cert, rpc_user and rpc_password_file are for bitcoin chains (put EVM node credentials in an rpc URL held by the environment)")
 			}
 			for j, tk := range ch.Tokens {
 				tp := fmt.Sprintf("%s.tokens[%d]", p, j)
@@ -333,8 +334,11 @@ func (c *Config) validate(lookupEnv func(string) (string, bool)) Errors {
 			if ch.RPCUser == "" {
 				add(p+".rpc_user", "required: btcd and Bitcoin Core need RPC credentials")
 			}
-			if ch.RPCPasswordEnv == "" {
-				add(p+".rpc_password_env", "required: the environment variable holding the RPC password")
+			switch {
+			case ch.RPCPasswordEnv == "" && ch.RPCPasswordFile == "":
+				add(p+".rpc_password_env", "required: the environment variable holding the RPC password (or rpc_password_file)")
+			case ch.RPCPasswordEnv != "" && ch.RPCPasswordFile != "":
+				add(p+".rpc_password_file", "set rpc_password_env or rpc_password_file, not both")
 			}
 			if ch.RPCCert != "" {
 				for j, r := range ch.RPC {
@@ -364,6 +368,17 @@ func (c *Config) validate(lookupEnv func(string) (string, bool)) Errors {
 			add(p+".reorg_depth", "must be at least confirmations (%d)", ch.Confirmations)
 		}
 		ch.rpcPassword = env(p+".rpc_password_env", ch.RPCPasswordEnv)
+		if ch.RPCPasswordFile != "" && ch.RPCPasswordEnv == "" {
+			b, err := os.ReadFile(c.Path(ch.RPCPasswordFile))
+			switch {
+			case err != nil:
+				add(p+".rpc_password_file", "cannot read the password file: %v", err)
+			case strings.TrimSpace(string(b)) == "":
+				add(p+".rpc_password_file", "the password file %s is empty", ch.RPCPasswordFile)
+			default:
+				ch.rpcPassword = NewSecret(strings.TrimSpace(string(b)))
+			}
+		}
 		if ch.Explorer != "" && !strings.Contains(ch.Explorer, "{tx}") {
 			add(p+".explorer", "must contain {tx}, e.g. https://etherscan.io/tx/{tx}")
 		}

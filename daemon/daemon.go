@@ -29,6 +29,7 @@ import (
 	"github.com/keywatch/keywatch/alerts"
 	"github.com/keywatch/keywatch/alerts/embedded"
 	"github.com/keywatch/keywatch/alerts/logsink"
+	"github.com/keywatch/keywatch/chains/bitcoin"
 	"github.com/keywatch/keywatch/chains/ethereum"
 	"github.com/keywatch/keywatch/config"
 	"github.com/keywatch/keywatch/policies"
@@ -43,11 +44,16 @@ import (
 // rpc URLs; the demo and tests pass an in-process chain.
 type EthDialer func(ctx context.Context, ch config.Chain) (ethereum.Client, error)
 
+// BTCDialer connects to a bitcoin chain's node. The default dials the
+// chain's rpc URLs with its credentials and certificate.
+type BTCDialer func(ctx context.Context, ch config.Chain) (bitcoin.Node, error)
+
 // Options are the daemon's injected dependencies.
 type Options struct {
 	Logger   *slog.Logger
 	Registry *prometheus.Registry // nil: a fresh registry
 	EthDial  EthDialer            // nil: dial the configured rpc URLs
+	BTCDial  BTCDialer            // nil: dial the configured rpc URLs
 	Now      func() time.Time
 }
 
@@ -69,6 +75,8 @@ type Daemon struct {
 	listener   net.Listener
 	closers    []func()
 	reloadMu   sync.Mutex
+	btcMu      sync.Mutex
+	btcNodes   map[string]bitcoin.Node
 }
 
 // Load checks a configuration and everything it names (lists, policies,
@@ -119,6 +127,7 @@ func Build(cfg *config.Config) (*policies.Set, error) {
 		}
 		errs = append(errs, pe...)
 	}
+	errs = append(errs, bitcoin.CheckConfig(cfg)...)
 	errs = append(errs, checkSinks(cfg)...)
 	if len(errs) > 0 {
 		return nil, errs
@@ -287,7 +296,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 			return err
 		}
 		g.Go(func() error {
-			if err := d.checkChainID(ctx, ch); err != nil {
+			if err := d.checkNetwork(ctx, ch); err != nil {
 				return err
 			}
 			return f.Run(ctx)
@@ -300,9 +309,83 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 // follower builds the watcher of one chain.
 func (d *Daemon) follower(ctx context.Context, ch config.Chain, m *watchers.Metrics) (*watchers.Follower, error) {
-	if ch.Kind != "ethereum" {
-		return nil, fmt.Errorf("chain %s: kind %q is not supported", ch.Name, ch.Kind)
+	var src watchers.Source
+	var err error
+	switch ch.Kind {
+	case "ethereum":
+		src, err = d.ethSource(ctx, ch)
+	case "bitcoin":
+		src, err = d.btcSource(ctx, ch)
+	default:
+		err = fmt.Errorf("chain %s: kind %q is not supported", ch.Name, ch.Kind)
 	}
+	if err != nil {
+		return nil, err
+	}
+	return watchers.New(src, watchers.Options{
+		Chain:         ch.Name,
+		Confirmations: ch.Confirmations,
+		ReorgDepth:    ch.ReorgDepth,
+		PollInterval:  ch.PollInterval.D(),
+		StartBlock:    ch.StartBlock,
+		Store:         d.Store,
+		Deliver:       d.Engine.Process,
+		Logger:        d.log.With("part", "watcher"),
+		Metrics:       m,
+	})
+}
+
+// btcSource builds the source of a bitcoin chain.
+func (d *Daemon) btcSource(ctx context.Context, ch config.Chain) (*bitcoin.Source, error) {
+	node, err := d.btcNode(ctx, ch)
+	if err != nil {
+		return nil, err
+	}
+	_, opts, err := bitcoin.FromConfig(d.cfg, ch)
+	if err != nil {
+		return nil, err
+	}
+	opts.Store, opts.Logger, opts.Now = d.Store, d.log.With("part", "watcher"), d.opts.Now
+	return bitcoin.NewSource(node, opts)
+}
+
+// btcNode returns the chain's node client, made once.
+func (d *Daemon) btcNode(ctx context.Context, ch config.Chain) (bitcoin.Node, error) {
+	d.btcMu.Lock()
+	defer d.btcMu.Unlock()
+	if n, ok := d.btcNodes[ch.Name]; ok {
+		return n, nil
+	}
+	n, err := d.dialBTC(ctx, ch)
+	if err != nil {
+		return nil, err
+	}
+	if d.btcNodes == nil {
+		d.btcNodes = map[string]bitcoin.Node{}
+	}
+	d.btcNodes[ch.Name] = n
+	return n, nil
+}
+
+func (d *Daemon) dialBTC(ctx context.Context, ch config.Chain) (bitcoin.Node, error) {
+	if d.opts.BTCDial != nil {
+		return d.opts.BTCDial(ctx, ch)
+	}
+	cc, _, err := bitcoin.FromConfig(d.cfg, ch)
+	if err != nil {
+		return nil, err
+	}
+	cc.Logger = d.log.With("chain", ch.Name)
+	c, err := bitcoin.NewClient(cc)
+	if err != nil {
+		return nil, fmt.Errorf("chain %s: %w", ch.Name, err)
+	}
+	d.closers = append(d.closers, c.Close)
+	return c, nil
+}
+
+// ethSource builds the source of an EVM chain.
+func (d *Daemon) ethSource(ctx context.Context, ch config.Chain) (*ethereum.Source, error) {
 	client, err := d.dial(ctx, ch)
 	if err != nil {
 		return nil, err
@@ -316,17 +399,7 @@ func (d *Daemon) follower(ctx context.Context, ch config.Chain, m *watchers.Metr
 	for _, t := range ch.Tokens {
 		opts.Tokens = append(opts.Tokens, ethereum.Token{Symbol: t.Symbol, Address: gethcommon.HexToAddress(t.Address), Decimals: t.Decimals, USD: t.USD})
 	}
-	return watchers.New(ethereum.NewSource(client, opts), watchers.Options{
-		Chain:         ch.Name,
-		Confirmations: ch.Confirmations,
-		ReorgDepth:    ch.ReorgDepth,
-		PollInterval:  ch.PollInterval.D(),
-		StartBlock:    ch.StartBlock,
-		Store:         d.Store,
-		Deliver:       d.Engine.Process,
-		Logger:        d.log.With("part", "watcher"),
-		Metrics:       m,
-	})
+	return ethereum.NewSource(client, opts), nil
 }
 
 func (d *Daemon) dial(ctx context.Context, ch config.Chain) (ethereum.Client, error) {
@@ -338,8 +411,48 @@ func (d *Daemon) dial(ctx context.Context, ch config.Chain) (ethereum.Client, er
 	return p, nil
 }
 
-// checkChainID refuses a node on another network than configured. It waits
-// (with backoff) for the node to answer.
+// checkNetwork refuses a node on another network than configured (an EVM
+// chain's chain_id, a bitcoin chain's network). It waits (with backoff) for
+// the node to answer.
+func (d *Daemon) checkNetwork(ctx context.Context, ch config.Chain) error {
+	if ch.Kind == "bitcoin" {
+		return d.checkBTCNetwork(ctx, ch)
+	}
+	return d.checkChainID(ctx, ch)
+}
+
+// checkBTCNetwork asks a bitcoin node which network it is on.
+func (d *Daemon) checkBTCNetwork(ctx context.Context, ch config.Chain) error {
+	node, err := d.btcNode(ctx, ch)
+	if err != nil {
+		return err
+	}
+	nr, ok := node.(interface {
+		Network(ctx context.Context) (string, error)
+	})
+	if !ok {
+		return nil
+	}
+	backoff := time.Second
+	for {
+		err := bitcoin.CheckNetwork(ctx, nr, ch.Network)
+		if err == nil || errors.Is(err, bitcoin.ErrWrongNetwork) {
+			if err != nil {
+				return fmt.Errorf("chain %s: %w", ch.Name, err)
+			}
+			return nil
+		}
+		d.log.Warn("cannot ask the bitcoin node for its network; retrying", "chain", ch.Name, "err", err, "retry_in", backoff)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 30*time.Second)
+	}
+}
+
+// checkChainID refuses an EVM node on another chain than configured.
 func (d *Daemon) checkChainID(ctx context.Context, ch config.Chain) error {
 	if ch.ChainID == 0 {
 		return nil
