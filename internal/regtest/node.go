@@ -40,7 +40,8 @@ var Net = &chaincfg.RegressionNetParams
 // active (BIP9 activation takes three 144-block periods).
 const SegwitHeight = 432
 
-// User and Password are the node's RPC credentials.
+// User and Password are the node's RPC credentials (Options.Password
+// overrides the password).
 const (
 	User     = "keywatch"
 	Password = "regtest-only-password"
@@ -91,6 +92,8 @@ type Options struct {
 	// Mine is how many blocks Start mines (default SegwitHeight+8); the
 	// miner's coinbases become spendable after 100 more.
 	Mine int
+	// Password is the RPC password (default Password; the user is User).
+	Password string
 }
 
 // Node is a running btcd --regtest. Its RPC endpoint serves TLS with a
@@ -107,9 +110,10 @@ type Node struct {
 	// Miner receives the coinbases of the blocks Generate mines.
 	Miner *Key
 
-	host string
-	bin  string
-	args []string
+	host     string
+	bin      string
+	password string
+	args     []string
 
 	mu    sync.Mutex
 	cmd   *exec.Cmd
@@ -134,6 +138,9 @@ func Start(ctx context.Context, o Options) (*Node, error) {
 	if o.Mine == 0 {
 		o.Mine = SegwitHeight + 8
 	}
+	if o.Password == "" {
+		o.Password = Password
+	}
 	port, err := freePort()
 	if err != nil {
 		return nil, err
@@ -153,6 +160,7 @@ func Start(ctx context.Context, o Options) (*Node, error) {
 		LogPath:  filepath.Join(o.Dir, "btcd.log"),
 		Miner:    miner,
 		bin:      o.Bin,
+		password: o.Password,
 		spent:    map[wire.OutPoint]bool{},
 	}
 	n.WSURL, n.HTTPURL = "wss://"+n.host, "https://"+n.host
@@ -161,7 +169,7 @@ func Start(ctx context.Context, o Options) (*Node, error) {
 		"--regtest",
 		"--datadir=" + filepath.Join(o.Dir, "data"),
 		"--logdir=" + filepath.Join(o.Dir, "logs"),
-		"--rpcuser=" + User, "--rpcpass=" + Password,
+		"--rpcuser=" + User, "--rpcpass=" + o.Password,
 		"--rpclisten=" + n.host,
 		"--rpccert=" + n.CertPath, "--rpckey=" + filepath.Join(o.Dir, "rpc.key"),
 		"--nolisten",
@@ -233,7 +241,7 @@ func (n *Node) connect() error {
 	if err != nil {
 		return err
 	}
-	c, err := rpcclient.New(&rpcclient.ConnConfig{Host: n.host, User: User, Pass: Password, Certificates: cert, HTTPPostMode: true}, nil)
+	c, err := rpcclient.New(&rpcclient.ConnConfig{Host: n.host, User: User, Pass: n.password, Certificates: cert, HTTPPostMode: true}, nil)
 	if err != nil {
 		return err
 	}

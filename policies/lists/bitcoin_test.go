@@ -91,6 +91,11 @@ func TestBitcoinListEntries(t *testing.T) {
 			}
 		}
 	}
+	p2sh, _ := bitcoin.ScriptOf("31t4nEpcwyQJT1VuXdAoQZTT5givRDPsNP")
+	e, _ := l.Lookup(lists.Bitcoin, bitcoin.AddressOf(p2sh, &chaincfg.RegressionNetParams))
+	if got, want := e.Evidence(), "Blender.io (P2SH); listed as 31t4nEpcwyQJT1VuXdAoQZTT5givRDPsNP; btc.txt:3"; got != want {
+		t.Errorf("evidence %q, want %q", got, want)
+	}
 	for _, other := range []string{"bcrt1qcr8te4kr609gcawutmrza0j4xv80jy8zeqchgx", "1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa", "script:6a04deadbeef", ""} {
 		if e, ok := l.Lookup(lists.Bitcoin, other); ok {
 			t.Errorf("%q matched %s", other, e.Address)

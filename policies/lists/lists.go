@@ -49,6 +49,11 @@ func (e Entry) Evidence() string {
 	if e.Label != "" {
 		parts = append(parts, e.Label)
 	}
+	if e.Family == Bitcoin {
+		// Matched by script: the event may show the address in another
+		// network's form, so say which address was listed.
+		parts = append(parts, "listed as "+e.Address)
+	}
 	if e.Source != "" {
 		parts = append(parts, "source "+e.Source)
 	}

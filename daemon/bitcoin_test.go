@@ -1,0 +1,256 @@
+package daemon_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/btcsuite/btcd/btcutil"
+	"github.com/btcsuite/btcd/chaincfg"
+	"github.com/btcsuite/btcd/wire"
+
+	"github.com/keywatch/keywatch/alerts"
+	"github.com/keywatch/keywatch/chains/bitcoin"
+	"github.com/keywatch/keywatch/internal/regtest"
+	"github.com/keywatch/keywatch/internal/testenv"
+	redisstore "github.com/keywatch/keywatch/store/redis"
+)
+
+const btcConfig = `
+instance: it-btc
+store:
+  redis: {{redis}}
+  prefix: "itbtc:"
+nats:
+  url: {{nats}}
+api:
+  listen: 127.0.0.1:0
+chains:
+  - name: btc
+    kind: bitcoin
+    network: regtest
+    rpc: [{{rpc}}]
+    rpc_cert: {{cert}}
+    rpc_user: keywatch
+    rpc_password_file: btcd.password
+    confirmations: 2
+    poll_interval: 250ms
+    native_usd: 60000
+wallets:
+  - {name: btc-hot, chain: btc, address: {{hot}}, birthday: {{birthday}}, role: hot}
+lists:
+  sanctioned: [{{ofac}}]
+policies:
+  - {name: sanctioned-counterparty, detector: list-match, lists: [sanctioned], severity: critical, actions: [page, hold]}
+  - {name: big-outflow, detector: threshold, usd_over: 100000, severity: high, actions: [page]}
+alerts:
+  sinks:
+    - {name: log, kind: log}
+`
+
+// ofacBitcoin returns the first addresses of the real OFAC XBT list with the
+// given prefixes (mainnet addresses).
+func ofacBitcoin(t *testing.T, path string, prefixes ...string) []string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	for _, p := range prefixes {
+		f.Seek(0, 0)
+		sc = bufio.NewScanner(f)
+		for sc.Scan() {
+			if a := strings.TrimSpace(sc.Text()); strings.HasPrefix(a, p) {
+				out = append(out, a)
+				break
+			}
+		}
+	}
+	if len(out) != len(prefixes) {
+		t.Fatalf("OFAC list %s: found %v for prefixes %v", path, out, prefixes)
+	}
+	return out
+}
+
+func (c *collector) find(tx, policy, eventStatus, status string) (alerts.Alert, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, a := range c.seen {
+		if a.Event.Tx == tx && a.Policy == policy && string(a.Event.Status) == eventStatus && string(a.Status) == status {
+			return a, true
+		}
+	}
+	return alerts.Alert{}, false
+}
+
+func (c *collector) subjectOf(tx, policy, eventStatus string) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, a := range c.seen {
+		if a.Event.Tx == tx && a.Policy == policy && string(a.Event.Status) == eventStatus {
+			return c.msgs[i].Subject()
+		}
+	}
+	return ""
+}
+
+// TestDaemonOnBtcdRegtest runs the whole daemon against btcd regtest, redis
+// and NATS, with the real OFAC XBT list (mainnet addresses) as the
+// sanctions list. A hot wallet that held coins before keywatch started (its
+// birthday finds them) pays a sanctioned address's script: the alert is
+// published from the mempool with event status pending, then again
+// confirmed. A second such payment is replaced by fee before a block: its
+// alert is resolved with the event retracted. keywatch restarts in the
+// middle; no message is published twice.
+func TestDaemonOnBtcdRegtest(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	ofacPath := testenv.Data(t, "ofac/brave-intl_lists_2025-11-19/sanctioned_addresses_XBT.txt")
+	targets := ofacBitcoin(t, ofacPath, "1", "bc1q")
+	node := testenv.Btcd(t)
+	redisURL := testenv.Redis(t)
+	ns := testenv.NATS(t)
+
+	hot, err := regtest.NewKey("daemon hot wallet", regtest.P2WPKH)
+	if err != nil {
+		t.Fatal(err)
+	}
+	birthday, _ := node.Height(ctx)
+	coin, _, err := node.Fund(ctx, hot, btcutil.Amount(regtest.Amount(10)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := node.Generate(ctx, 3); err != nil {
+		t.Fatal(err)
+	}
+
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "btcd.password"), []byte(regtest.Password+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := strings.NewReplacer("{{redis}}", redisURL, "{{nats}}", ns.URL(), "{{rpc}}", node.WSURL, "{{cert}}", node.CertPath,
+		"{{hot}}", hot.Address, "{{birthday}}", fmt.Sprint(birthday), "{{ofac}}", ofacPath).Replace(btcConfig)
+	path := filepath.Join(dir, "keywatch.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	first := start(t, path)
+	c := collect(t, ns.URL())
+
+	script0, _ := regtest.ScriptOf(targets[0])
+	pay := func(coins []regtest.Coin, to []byte, value int64, fee int64) *wire.MsgTx {
+		t.Helper()
+		tx, err := regtest.Pay(coins, []regtest.Output{{Script: to, Value: value}}, hot.Script, fee)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tx
+	}
+	sendTx := func(tx *wire.MsgTx) string {
+		t.Helper()
+		if _, err := node.Send(ctx, tx); err != nil {
+			t.Fatal(err)
+		}
+		return tx.TxHash().String()
+	}
+	// Wait until keywatch has started on the chain (its start block is the
+	// head when it first runs), so the payment is after it.
+	waitFor(t, func() bool { return started(t, redisURL, "itbtc:", "btc") }, "the bitcoin watcher to start")
+
+	// 2 BTC (120,000 USD) to the first OFAC address, change back.
+	first1 := pay([]regtest.Coin{coin}, script0, regtest.Amount(2), 2000)
+	tx1 := sendTx(first1)
+	waitFor(t, func() bool { _, ok := c.find(tx1, "sanctioned-counterparty", "pending", "firing"); return ok }, "pending sanctions alert")
+	a, _ := c.find(tx1, "sanctioned-counterparty", "pending", "firing")
+	regtestForm := bitcoin.AddressOf(script0, &chaincfg.RegressionNetParams)
+	if a.Event.Counterparty != regtestForm || a.Severity != alerts.Critical || a.Wallet != "btc-hot" || a.Event.Amount.String() != "2" {
+		t.Errorf("alert: counterparty %s severity %s wallet %s amount %s", a.Event.Counterparty, a.Severity, a.Wallet, a.Event.Amount)
+	}
+	if len(a.Reasons) == 0 || !strings.Contains(a.Reasons[0], "is on list sanctioned") || !strings.Contains(a.Reasons[0], regtestForm) {
+		t.Errorf("reasons %q", a.Reasons)
+	}
+	if got := c.subjectOf(tx1, "sanctioned-counterparty", "pending"); got != "keywatch.alert.critical.btc" {
+		t.Errorf("subject %q", got)
+	}
+	waitFor(t, func() bool { _, ok := c.find(tx1, "big-outflow", "pending", "firing"); return ok }, "pending big-outflow alert")
+	if _, err := node.Generate(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { _, ok := c.find(tx1, "sanctioned-counterparty", "confirmed", "firing"); return ok }, "confirmed sanctions alert")
+
+	// A second payment, to the bech32 OFAC address, replaced by fee with a
+	// payment to a fresh address before any block.
+	change := regtest.Coin{OutPoint: wire.OutPoint{Hash: first1.TxHash(), Index: 1}, Value: first1.TxOut[1].Value, Key: hot}
+	script1, _ := regtest.ScriptOf(targets[1])
+	tx2 := sendTx(pay([]regtest.Coin{change}, script1, regtest.Amount(1), 2000))
+	waitFor(t, func() bool { _, ok := c.find(tx2, "sanctioned-counterparty", "pending", "firing"); return ok }, "pending alert for the second payment")
+	fresh, _ := regtest.NewKey("fresh", regtest.P2WPKH)
+	repl := pay([]regtest.Coin{change}, fresh.Script, regtest.Amount(1), 50000)
+	tx3 := sendTx(repl)
+	waitFor(t, func() bool { _, ok := c.find(tx2, "sanctioned-counterparty", "retracted", "resolved"); return ok }, "the replaced payment's alert to resolve")
+	r, _ := c.find(tx2, "sanctioned-counterparty", "retracted", "resolved")
+	if last := r.Reasons[len(r.Reasons)-1]; !strings.Contains(last, "replaced") || !strings.Contains(last, tx3) {
+		t.Errorf("resolution reason %q, want the replacement named", last)
+	}
+
+	// keywatch restarts while the replacement is mined; the next payment
+	// to a sanctioned script is caught by the new process.
+	first.stop(t)
+	if _, err := node.Generate(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	second := start(t, path)
+	defer second.stop(t)
+	left := regtest.Coin{OutPoint: wire.OutPoint{Hash: repl.TxHash(), Index: 1}, Value: repl.TxOut[1].Value, Key: hot}
+	tx4 := sendTx(pay([]regtest.Coin{left}, script1, regtest.Amount(0.5), 2000))
+	waitFor(t, func() bool { _, ok := c.find(tx4, "sanctioned-counterparty", "pending", "firing"); return ok }, "pending alert after the restart")
+	if _, err := node.Generate(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { _, ok := c.find(tx4, "sanctioned-counterparty", "confirmed", "firing"); return ok }, "confirmed alert after the restart")
+
+	for id, n := range c.msgIDs() {
+		if n != 1 {
+			t.Errorf("message %s published %d times", id, n)
+		}
+	}
+	for _, tx := range []string{tx1, tx4} {
+		if got := c.forTxID(tx, "sanctioned-counterparty"); len(got) != 2 {
+			t.Errorf("sanctions alerts for %s: %v, want pending and confirmed once each", tx, got)
+		}
+	}
+	if got := c.forTxID(tx3, ""); len(got) != 0 {
+		t.Errorf("the payment to a fresh address raised %v", got)
+	}
+}
+
+func (c *collector) forTxID(tx, policy string) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []string
+	for _, a := range c.seen {
+		if a.Event.Tx == tx && (policy == "" || a.Policy == policy) {
+			out = append(out, a.MsgID())
+		}
+	}
+	return out
+}
+
+// started reports whether the chain's watcher has written its checkpoint.
+func started(t *testing.T, url, prefix, chain string) bool {
+	t.Helper()
+	st, err := redisstore.Open(context.Background(), url, redisstore.WithPrefix(prefix))
+	if err != nil {
+		return false
+	}
+	defer st.Close()
+	_, err = st.Get(context.Background(), "watch:"+chain+":checkpoint")
+	return err == nil
+}
