@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/btcsuite/btcd/blockchain"
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/wire"
 
 	"github.com/keywatch/keywatch/chains"
@@ -82,19 +83,29 @@ func (d *decoder) decodeTx(tx *wire.MsgTx, meta txMeta, lookup lookupFunc, sende
 			}
 		}
 	}
-	var txid string
+	// The hash and the spender's address cost a double SHA-256 and an
+	// encoding each: made once, and only for transactions that matter.
+	var hash *chainhash.Hash
+	var txid, spenderAddr string
 	id := func() string {
-		if txid == "" {
-			txid = tx.TxHash().String()
+		if hash == nil {
+			h := tx.TxHash()
+			hash, txid = &h, h.String()
 		}
 		return txid
+	}
+	from := func() string {
+		if spenderAddr == "" {
+			spenderAddr = AddressOf(spenderScript, d.watch.net)
+		}
+		return spenderAddr
 	}
 	for vout, o := range tx.TxOut {
 		h, watched := d.watch.scripts[string(o.PkScript)]
 		if watched {
-			hash := tx.TxHash()
+			id()
 			r.creates = append(r.creates, createdOut{
-				op: wire.OutPoint{Hash: hash, Index: uint32(vout)},
+				op: wire.OutPoint{Hash: *hash, Index: uint32(vout)},
 				u:  utxo{Wallet: h.wallet.Name, Script: o.PkScript, Value: o.Value},
 				h:  h,
 			})
@@ -110,7 +121,7 @@ func (d *decoder) decodeTx(tx *wire.MsgTx, meta txMeta, lookup lookupFunc, sende
 			ev.To = AddressOf(o.PkScript, d.watch.net)
 			switch {
 			case spender != nil:
-				ev.From = AddressOf(spenderScript, d.watch.net)
+				ev.From = from()
 				ev.Detail["script"] = scriptHex(spenderScript)
 				ev.Detail["from_wallet"] = spender.Name
 			case coinbase:
@@ -127,7 +138,7 @@ func (d *decoder) decodeTx(tx *wire.MsgTx, meta txMeta, lookup lookupFunc, sende
 			r.events = append(r.events, ev)
 		case o.Value > 0:
 			ev := d.event(id(), vout, meta, o, chains.Out, spender)
-			ev.From = AddressOf(spenderScript, d.watch.net)
+			ev.From = from()
 			ev.To = AddressOf(o.PkScript, d.watch.net)
 			ev.Counterparty = ev.To
 			ev.Detail["script"] = scriptHex(o.PkScript)
