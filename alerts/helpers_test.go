@@ -1,6 +1,7 @@
 package alerts_test
 
 import (
+	"github.com/keywatch/keywatch/internal/testenv"
 	"log/slog"
 	"testing"
 	"time"
@@ -20,11 +21,5 @@ func (w testWriter) Write(p []byte) (int, error) {
 
 func waitFor(t *testing.T, cond func() bool, what string) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testenv.WaitFor(t, 20*time.Second, cond, what)
 }

@@ -28,7 +28,14 @@ const (
 	KindTransfer Kind = "transfer" // value moved
 	KindApproval Kind = "approval" // ERC-20 approve / setApprovalForAll
 	KindAdmin    Kind = "admin"    // Upgraded, AdminChanged, OwnershipTransferred, RoleGranted
+	KindSystem   Kind = "system"   // keywatch about itself (alerts.System): no chain movement
 )
+
+// RoleFollowed is the wallet_role of events from addresses keywatch follows
+// because funds that left a watched wallet reached them (see package hops).
+// Such an address is not the firm's: only the forwarding detector judges
+// these events; every other policy leaves them alone.
+const RoleFollowed = "followed"
 
 // Direction is relative to the watched wallet.
 type Direction string

@@ -33,9 +33,12 @@ type Config struct {
 	Wallets  []Wallet `yaml:"wallets"`
 	// Lists maps a list name to its files (plain or CSV). Relative paths are
 	// resolved against the configuration file's folder.
-	Lists    map[string][]string `yaml:"lists"`
-	Policies []Policy            `yaml:"policies"`
-	Alerts   Alerts              `yaml:"alerts"`
+	Lists map[string][]string `yaml:"lists"`
+	// Intents names CSV files of approved withdrawals, registered at start
+	// and on reload (see package intents).
+	Intents  []string `yaml:"intents"`
+	Policies []Policy `yaml:"policies"`
+	Alerts   Alerts   `yaml:"alerts"`
 
 	file string
 	dir  string
@@ -164,12 +167,30 @@ type Policy struct {
 	// Roles limits the policy to wallets with these roles (default: all).
 	Roles []string `yaml:"roles"`
 
-	// threshold and velocity
+	// threshold, velocity and structuring
 	USDOver    *float64 `yaml:"usd_over"`
 	AmountOver string   `yaml:"amount_over"`
 	Asset      string   `yaml:"asset"`
-	Scope      string   `yaml:"scope"`
-	Window     Duration `yaml:"window"`
+	// velocity and structuring: what is summed or counted together
+	// (wallet, owner, chain or all).
+	Scope string `yaml:"scope"`
+	// Window: velocity's sliding window, structuring's, forwarding's
+	// following time, unapproved-outflow's intent lifetime.
+	Window Duration `yaml:"window"`
+	// unapproved-outflow: accepted relative difference between an intent's
+	// amount and the outflow's (0.01 = 1%).
+	Tolerance *float64 `yaml:"tolerance"`
+	// drain: share of the wallet's balance, in percent, over which one
+	// outflow fires.
+	PercentOver *float64 `yaml:"percent_over"`
+	// structuring: how many outflows just under the threshold fire, and how
+	// far under counts as "just" (0.1 = within 10% of it).
+	Count  int      `yaml:"count"`
+	Margin *float64 `yaml:"margin"`
+	// forwarding: how many movements from the watched wallet are followed.
+	Hops int `yaml:"hops"`
+	// off-hours: working hours for keys whose wallet sets none.
+	Hours string `yaml:"hours"`
 }
 
 // Alerts configures where alerts go after NATS.

@@ -571,6 +571,12 @@ func ParseHours(s string) (Hours, error) {
 	return h, nil
 }
 
+// String writes the hours as ParseHours reads them.
+func (h Hours) String() string {
+	hm := func(d time.Duration) string { return fmt.Sprintf("%02d:%02d", int(d.Hours()), int(d.Minutes())%60) }
+	return hm(h.Start) + "-" + hm(h.End) + " " + h.Loc.String()
+}
+
 // Contains reports whether t falls inside the working hours (a span may run
 // past midnight, as in 22:00-06:00).
 func (h Hours) Contains(t time.Time) bool {

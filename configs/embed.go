@@ -6,7 +6,7 @@ package configs
 import "embed"
 
 // Files holds demo.yaml (with the demo btcd's password file),
-// keywatch.example.yaml and lists/.
+// keywatch.example.yaml, lists/ and intents/.
 //
-//go:embed demo.yaml demo-btcd.password keywatch.example.yaml lists/*.csv
+//go:embed demo.yaml demo-btcd.password keywatch.example.yaml lists/*.csv intents/*.csv
 var Files embed.FS

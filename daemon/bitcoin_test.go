@@ -79,26 +79,26 @@ func ofacBitcoin(t *testing.T, path string, prefixes ...string) []string {
 	return out
 }
 
-func (c *collector) find(tx, policy, eventStatus, status string) (alerts.Alert, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, a := range c.seen {
+// findAlert returns the alert of policy on tx with the given event and alert
+// status, with the subject it arrived on.
+func findAlert(c *testenv.AlertStream, tx, policy, eventStatus, status string) (testenv.StreamedAlert, bool) {
+	for _, m := range c.All() {
+		a := m.Alert
 		if a.Event.Tx == tx && a.Policy == policy && string(a.Event.Status) == eventStatus && string(a.Status) == status {
-			return a, true
+			return m, true
 		}
 	}
-	return alerts.Alert{}, false
+	return testenv.StreamedAlert{}, false
 }
 
-func (c *collector) subjectOf(tx, policy, eventStatus string) string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for i, a := range c.seen {
-		if a.Event.Tx == tx && a.Policy == policy && string(a.Event.Status) == eventStatus {
-			return c.msgs[i].Subject()
+func forPolicy(c *testenv.AlertStream, tx, policy string) []string {
+	var out []string
+	for _, m := range c.All() {
+		if m.Alert.Event.Tx == tx && m.Alert.Policy == policy {
+			out = append(out, m.MsgID)
 		}
 	}
-	return ""
+	return out
 }
 
 // TestDaemonOnBtcdRegtest runs the whole daemon against btcd regtest, redis
@@ -142,7 +142,7 @@ func TestDaemonOnBtcdRegtest(t *testing.T) {
 		t.Fatal(err)
 	}
 	first := start(t, path)
-	c := collect(t, ns.URL())
+	c := testenv.ReadAlerts(t, ns.URL())
 
 	script0, _ := regtest.ScriptOf(targets[0])
 	pay := func(coins []regtest.Coin, to []byte, value int64, fee int64) *wire.MsgTx {
@@ -162,13 +162,14 @@ func TestDaemonOnBtcdRegtest(t *testing.T) {
 	}
 	// Wait until keywatch has started on the chain (its start block is the
 	// head when it first runs), so the payment is after it.
-	waitFor(t, func() bool { return started(t, redisURL, "itbtc:", "btc") }, "the bitcoin watcher to start")
+	testenv.WaitFor(t, 0, func() bool { return started(t, redisURL, "itbtc:", "btc") }, "the bitcoin watcher to start")
 
 	// 2 BTC (120,000 USD) to the first OFAC address, change back.
 	first1 := pay([]regtest.Coin{coin}, script0, regtest.Amount(2), 2000)
 	tx1 := sendTx(first1)
-	waitFor(t, func() bool { _, ok := c.find(tx1, "sanctioned-counterparty", "pending", "firing"); return ok }, "pending sanctions alert")
-	a, _ := c.find(tx1, "sanctioned-counterparty", "pending", "firing")
+	testenv.WaitFor(t, 0, func() bool { _, ok := findAlert(c, tx1, "sanctioned-counterparty", "pending", "firing"); return ok }, "pending sanctions alert")
+	m, _ := findAlert(c, tx1, "sanctioned-counterparty", "pending", "firing")
+	a := m.Alert
 	regtestForm := bitcoin.AddressOf(script0, &chaincfg.RegressionNetParams)
 	if a.Event.Counterparty != regtestForm || a.Severity != alerts.Critical || a.Wallet != "btc-hot" || a.Event.Amount.String() != "2" {
 		t.Errorf("alert: counterparty %s severity %s wallet %s amount %s", a.Event.Counterparty, a.Severity, a.Wallet, a.Event.Amount)
@@ -176,26 +177,27 @@ func TestDaemonOnBtcdRegtest(t *testing.T) {
 	if len(a.Reasons) == 0 || !strings.Contains(a.Reasons[0], "is on list sanctioned") || !strings.Contains(a.Reasons[0], regtestForm) {
 		t.Errorf("reasons %q", a.Reasons)
 	}
-	if got := c.subjectOf(tx1, "sanctioned-counterparty", "pending"); got != "keywatch.alert.critical.btc" {
-		t.Errorf("subject %q", got)
+	if m.Subject != "keywatch.alert.critical.btc" {
+		t.Errorf("subject %q", m.Subject)
 	}
-	waitFor(t, func() bool { _, ok := c.find(tx1, "big-outflow", "pending", "firing"); return ok }, "pending big-outflow alert")
+	testenv.WaitFor(t, 0, func() bool { _, ok := findAlert(c, tx1, "big-outflow", "pending", "firing"); return ok }, "pending big-outflow alert")
 	if _, err := node.Generate(ctx, 2); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { _, ok := c.find(tx1, "sanctioned-counterparty", "confirmed", "firing"); return ok }, "confirmed sanctions alert")
+	testenv.WaitFor(t, 0, func() bool { _, ok := findAlert(c, tx1, "sanctioned-counterparty", "confirmed", "firing"); return ok }, "confirmed sanctions alert")
 
 	// A second payment, to the bech32 OFAC address, replaced by fee with a
 	// payment to a fresh address before any block.
 	change := regtest.Coin{OutPoint: wire.OutPoint{Hash: first1.TxHash(), Index: 1}, Value: first1.TxOut[1].Value, Key: hot}
 	script1, _ := regtest.ScriptOf(targets[1])
 	tx2 := sendTx(pay([]regtest.Coin{change}, script1, regtest.Amount(1), 2000))
-	waitFor(t, func() bool { _, ok := c.find(tx2, "sanctioned-counterparty", "pending", "firing"); return ok }, "pending alert for the second payment")
+	testenv.WaitFor(t, 0, func() bool { _, ok := findAlert(c, tx2, "sanctioned-counterparty", "pending", "firing"); return ok }, "pending alert for the second payment")
 	fresh, _ := regtest.NewKey("fresh", regtest.P2WPKH)
 	repl := pay([]regtest.Coin{change}, fresh.Script, regtest.Amount(1), 50000)
 	tx3 := sendTx(repl)
-	waitFor(t, func() bool { _, ok := c.find(tx2, "sanctioned-counterparty", "retracted", "resolved"); return ok }, "the replaced payment's alert to resolve")
-	r, _ := c.find(tx2, "sanctioned-counterparty", "retracted", "resolved")
+	testenv.WaitFor(t, 0, func() bool { _, ok := findAlert(c, tx2, "sanctioned-counterparty", "retracted", "resolved"); return ok }, "the replaced payment's alert to resolve")
+	rm, _ := findAlert(c, tx2, "sanctioned-counterparty", "retracted", "resolved")
+	r := rm.Alert
 	if last := r.Reasons[len(r.Reasons)-1]; !strings.Contains(last, "replaced") || !strings.Contains(last, tx3) {
 		t.Errorf("resolution reason %q, want the replacement named", last)
 	}
@@ -210,37 +212,25 @@ func TestDaemonOnBtcdRegtest(t *testing.T) {
 	defer second.stop(t)
 	left := regtest.Coin{OutPoint: wire.OutPoint{Hash: repl.TxHash(), Index: 1}, Value: repl.TxOut[1].Value, Key: hot}
 	tx4 := sendTx(pay([]regtest.Coin{left}, script1, regtest.Amount(0.5), 2000))
-	waitFor(t, func() bool { _, ok := c.find(tx4, "sanctioned-counterparty", "pending", "firing"); return ok }, "pending alert after the restart")
+	testenv.WaitFor(t, 0, func() bool { _, ok := findAlert(c, tx4, "sanctioned-counterparty", "pending", "firing"); return ok }, "pending alert after the restart")
 	if _, err := node.Generate(ctx, 2); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { _, ok := c.find(tx4, "sanctioned-counterparty", "confirmed", "firing"); return ok }, "confirmed alert after the restart")
+	testenv.WaitFor(t, 0, func() bool { _, ok := findAlert(c, tx4, "sanctioned-counterparty", "confirmed", "firing"); return ok }, "confirmed alert after the restart")
 
-	for id, n := range c.msgIDs() {
+	for id, n := range c.MsgIDCounts() {
 		if n != 1 {
 			t.Errorf("message %s published %d times", id, n)
 		}
 	}
 	for _, tx := range []string{tx1, tx4} {
-		if got := c.forTxID(tx, "sanctioned-counterparty"); len(got) != 2 {
+		if got := forPolicy(c, tx, "sanctioned-counterparty"); len(got) != 2 {
 			t.Errorf("sanctions alerts for %s: %v, want pending and confirmed once each", tx, got)
 		}
 	}
-	if got := c.forTxID(tx3, ""); len(got) != 0 {
+	if got := c.ForTx(tx3); len(got) != 0 {
 		t.Errorf("the payment to a fresh address raised %v", got)
 	}
-}
-
-func (c *collector) forTxID(tx, policy string) []string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var out []string
-	for _, a := range c.seen {
-		if a.Event.Tx == tx && (policy == "" || a.Policy == policy) {
-			out = append(out, a.MsgID())
-		}
-	}
-	return out
 }
 
 // started reports whether the chain's watcher has written its checkpoint.

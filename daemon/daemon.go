@@ -29,9 +29,12 @@ import (
 	"github.com/keywatch/keywatch/alerts"
 	"github.com/keywatch/keywatch/alerts/embedded"
 	"github.com/keywatch/keywatch/alerts/logsink"
+	"github.com/keywatch/keywatch/api"
 	"github.com/keywatch/keywatch/chains/bitcoin"
 	"github.com/keywatch/keywatch/chains/ethereum"
 	"github.com/keywatch/keywatch/config"
+	"github.com/keywatch/keywatch/hops"
+	"github.com/keywatch/keywatch/intents"
 	"github.com/keywatch/keywatch/policies"
 	"github.com/keywatch/keywatch/policies/lists"
 	"github.com/keywatch/keywatch/store"
@@ -69,14 +72,19 @@ type Daemon struct {
 	JS     jetstream.JetStream
 	Engine *policies.Engine
 	Outbox *alerts.Outbox
+	// Intents are the approved withdrawals (the screening API and the
+	// intents files register them); Hops the addresses forwarding follows.
+	Intents *intents.Registry
+	Hops    *hops.Registry
 
+	balances map[string]policies.BalanceReader
+
+	api        *api.Server
 	natsServer *server.Server
 	stream     jetstream.StreamConfig
 	listener   net.Listener
 	closers    []func()
 	reloadMu   sync.Mutex
-	btcMu      sync.Mutex
-	btcNodes   map[string]bitcoin.Node
 }
 
 // Load checks a configuration and everything it names (lists, policies,
@@ -127,12 +135,50 @@ func Build(cfg *config.Config) (*policies.Set, error) {
 		}
 		errs = append(errs, pe...)
 	}
+	if _, err := intents.Load(cfg); err != nil {
+		var ie config.Errors
+		if !errors.As(err, &ie) {
+			return nil, err
+		}
+		errs = append(errs, ie...)
+	}
 	errs = append(errs, bitcoin.CheckConfig(cfg)...)
 	errs = append(errs, checkSinks(cfg)...)
 	if len(errs) > 0 {
 		return nil, errs
 	}
 	return set, nil
+}
+
+// OpenStore opens the store the configuration names.
+func OpenStore(ctx context.Context, cfg *config.Config) (store.Store, error) {
+	if cfg.Store.Memory {
+		return memory.New(), nil
+	}
+	st, err := redis.Open(ctx, cfg.Store.RedisURL().Reveal(), redis.WithPrefix(cfg.Store.Prefix))
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	return st, nil
+}
+
+// registerIntents registers the approved withdrawals of the intents files.
+// Registering is idempotent: an intent already registered (and perhaps
+// already used) is kept as it is.
+func (d *Daemon) registerIntents(ctx context.Context, cfg *config.Config) error {
+	ins, err := intents.Load(cfg)
+	if err != nil {
+		return err
+	}
+	for _, in := range ins {
+		if err := d.Intents.Register(ctx, in); err != nil {
+			return fmt.Errorf("intent %s: %w", in.ID, err)
+		}
+	}
+	if len(ins) > 0 {
+		d.log.Info("approved withdrawals registered from intents files", "intents", len(ins))
+	}
+	return nil
 }
 
 // checkSinks validates the alert sinks this version can run.
@@ -180,18 +226,21 @@ func New(ctx context.Context, cfg *config.Config, set *policies.Set, opts Option
 		}
 	}()
 
-	switch {
-	case cfg.Store.Memory:
-		d.Store = memory.New()
-		d.log.Warn("store: memory (single process; checkpoints and outbox are lost on exit)")
-	default:
-		st, err := redis.Open(ctx, cfg.Store.RedisURL().Reveal(), redis.WithPrefix(cfg.Store.Prefix))
-		if err != nil {
-			return nil, fmt.Errorf("store: %w", err)
-		}
-		d.Store = st
+	st, err := OpenStore(ctx, cfg)
+	if err != nil {
+		return nil, err
 	}
+	if cfg.Store.Memory {
+		d.log.Warn("store: memory (single process; checkpoints and outbox are lost on exit)")
+	}
+	d.Store = st
 	d.closers = append(d.closers, func() { d.Store.Close() })
+	d.Intents = intents.New(d.Store, opts.Now)
+	d.Hops = hops.New(d.Store)
+	d.balances = map[string]policies.BalanceReader{}
+	if err := d.registerIntents(ctx, cfg); err != nil {
+		return nil, err
+	}
 
 	natsURL := cfg.NATS.URL
 	if cfg.NATS.Embedded {
@@ -216,9 +265,19 @@ func New(ctx context.Context, cfg *config.Config, set *policies.Set, opts Option
 	d.JS = js
 	d.stream = alerts.StreamConfig(cfg.NATS.SubjectPrefix, cfg.NATS.DuplicateWindow.D(), cfg.NATS.MaxAge.D())
 
+	auth, err := api.NewAuthenticator(cfg.API.Tokens, opts.Now)
+	if err != nil {
+		return nil, err
+	}
+	d.api = api.NewServer(auth, d.log.With("part", "api"))
+	d.registerHealth()
+
 	d.Outbox = alerts.NewOutbox(d.Store, 0)
 	d.Engine = policies.New(set, policies.Options{
 		Store:      d.Store,
+		Intents:    d.Intents,
+		Hops:       d.Hops,
+		Balances:   d.balances,
 		Notify:     d.Outbox.Enqueue,
 		Now:        opts.Now,
 		Logger:     d.log,
@@ -257,7 +316,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 			return err
 		}
 	}
-	srv := &http.Server{Handler: d.httpHandler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: d.api, ReadHeaderTimeout: 10 * time.Second}
 	g.Go(func() error {
 		if err := srv.Serve(d.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			return fmt.Errorf("http: %w", err)
@@ -291,12 +350,30 @@ func (d *Daemon) Run(ctx context.Context) error {
 
 	metrics := watchers.NewMetrics(d.reg)
 	for _, ch := range d.cfg.Chains {
-		f, err := d.follower(ctx, ch, metrics)
-		if err != nil {
-			return err
+		var f *watchers.Follower
+		var check func(context.Context) error
+		switch ch.Kind {
+		case "bitcoin":
+			node, err := d.dialBTC(ctx, ch)
+			if err != nil {
+				return err
+			}
+			if f, err = d.btcFollower(ch, node, metrics); err != nil {
+				return err
+			}
+			check = func(ctx context.Context) error { return d.checkBTCNetwork(ctx, ch, node) }
+		default:
+			client, err := d.dial(ctx, ch)
+			if err != nil {
+				return err
+			}
+			if f, err = d.follower(ch, client, metrics); err != nil {
+				return err
+			}
+			check = func(ctx context.Context) error { return d.checkChainID(ctx, ch, client) }
 		}
 		g.Go(func() error {
-			if err := d.checkNetwork(ctx, ch); err != nil {
+			if err := check(ctx); err != nil {
 				return err
 			}
 			return f.Run(ctx)
@@ -308,17 +385,43 @@ func (d *Daemon) Run(ctx context.Context) error {
 }
 
 // follower builds the watcher of one chain.
-func (d *Daemon) follower(ctx context.Context, ch config.Chain, m *watchers.Metrics) (*watchers.Follower, error) {
-	var src watchers.Source
-	var err error
-	switch ch.Kind {
-	case "ethereum":
-		src, err = d.ethSource(ctx, ch)
-	case "bitcoin":
-		src, err = d.btcSource(ctx, ch)
-	default:
-		err = fmt.Errorf("chain %s: kind %q is not supported", ch.Name, ch.Kind)
+func (d *Daemon) follower(ch config.Chain, client ethereum.Client, m *watchers.Metrics) (*watchers.Follower, error) {
+	if ch.Kind != "ethereum" {
+		return nil, fmt.Errorf("chain %s: kind %q is not supported", ch.Name, ch.Kind)
 	}
+	opts := ethereum.Options{Chain: ch.Name, NativeSymbol: ch.NativeSymbol, NativeUSD: ch.NativeUSD, Followed: d.Hops}
+	for _, w := range d.cfg.Wallets {
+		if w.Chain == ch.Name {
+			opts.Wallets = append(opts.Wallets, ethereum.Wallet{Name: w.Name, Address: gethcommon.HexToAddress(w.Address), Role: w.Role, Owner: w.Owner})
+		}
+	}
+	for _, t := range ch.Tokens {
+		opts.Tokens = append(opts.Tokens, ethereum.Token{Symbol: t.Symbol, Address: gethcommon.HexToAddress(t.Address), Decimals: t.Decimals, USD: t.USD})
+	}
+	if bc, ok := client.(ethereum.BalanceClient); ok {
+		d.balances[ch.Name] = ethereum.NewBalances(bc, opts.Tokens)
+	}
+	return watchers.New(ethereum.NewSource(client, opts), watchers.Options{
+		Chain:         ch.Name,
+		Confirmations: ch.Confirmations,
+		ReorgDepth:    ch.ReorgDepth,
+		PollInterval:  ch.PollInterval.D(),
+		StartBlock:    ch.StartBlock,
+		Store:         d.Store,
+		Deliver:       d.Engine.Process,
+		Logger:        d.log.With("part", "watcher"),
+		Metrics:       m,
+	})
+}
+
+// btcFollower builds the watcher of a bitcoin chain.
+func (d *Daemon) btcFollower(ch config.Chain, node bitcoin.Node, m *watchers.Metrics) (*watchers.Follower, error) {
+	_, opts, err := bitcoin.FromConfig(d.cfg, ch)
+	if err != nil {
+		return nil, err
+	}
+	opts.Store, opts.Logger, opts.Now = d.Store, d.log.With("part", "watcher"), d.opts.Now
+	src, err := bitcoin.NewSource(node, opts)
 	if err != nil {
 		return nil, err
 	}
@@ -335,38 +438,7 @@ func (d *Daemon) follower(ctx context.Context, ch config.Chain, m *watchers.Metr
 	})
 }
 
-// btcSource builds the source of a bitcoin chain.
-func (d *Daemon) btcSource(ctx context.Context, ch config.Chain) (*bitcoin.Source, error) {
-	node, err := d.btcNode(ctx, ch)
-	if err != nil {
-		return nil, err
-	}
-	_, opts, err := bitcoin.FromConfig(d.cfg, ch)
-	if err != nil {
-		return nil, err
-	}
-	opts.Store, opts.Logger, opts.Now = d.Store, d.log.With("part", "watcher"), d.opts.Now
-	return bitcoin.NewSource(node, opts)
-}
-
-// btcNode returns the chain's node client, made once.
-func (d *Daemon) btcNode(ctx context.Context, ch config.Chain) (bitcoin.Node, error) {
-	d.btcMu.Lock()
-	defer d.btcMu.Unlock()
-	if n, ok := d.btcNodes[ch.Name]; ok {
-		return n, nil
-	}
-	n, err := d.dialBTC(ctx, ch)
-	if err != nil {
-		return nil, err
-	}
-	if d.btcNodes == nil {
-		d.btcNodes = map[string]bitcoin.Node{}
-	}
-	d.btcNodes[ch.Name] = n
-	return n, nil
-}
-
+// dialBTC makes a bitcoin chain's node client.
 func (d *Daemon) dialBTC(ctx context.Context, ch config.Chain) (bitcoin.Node, error) {
 	if d.opts.BTCDial != nil {
 		return d.opts.BTCDial(ctx, ch)
@@ -384,49 +456,9 @@ func (d *Daemon) dialBTC(ctx context.Context, ch config.Chain) (bitcoin.Node, er
 	return c, nil
 }
 
-// ethSource builds the source of an EVM chain.
-func (d *Daemon) ethSource(ctx context.Context, ch config.Chain) (*ethereum.Source, error) {
-	client, err := d.dial(ctx, ch)
-	if err != nil {
-		return nil, err
-	}
-	opts := ethereum.Options{Chain: ch.Name, NativeSymbol: ch.NativeSymbol, NativeUSD: ch.NativeUSD}
-	for _, w := range d.cfg.Wallets {
-		if w.Chain == ch.Name {
-			opts.Wallets = append(opts.Wallets, ethereum.Wallet{Name: w.Name, Address: gethcommon.HexToAddress(w.Address), Role: w.Role, Owner: w.Owner})
-		}
-	}
-	for _, t := range ch.Tokens {
-		opts.Tokens = append(opts.Tokens, ethereum.Token{Symbol: t.Symbol, Address: gethcommon.HexToAddress(t.Address), Decimals: t.Decimals, USD: t.USD})
-	}
-	return ethereum.NewSource(client, opts), nil
-}
-
-func (d *Daemon) dial(ctx context.Context, ch config.Chain) (ethereum.Client, error) {
-	if d.opts.EthDial != nil {
-		return d.opts.EthDial(ctx, ch)
-	}
-	p := ethereum.NewPool(ch.RPC, 0, d.log.With("chain", ch.Name))
-	d.closers = append(d.closers, p.Close)
-	return p, nil
-}
-
-// checkNetwork refuses a node on another network than configured (an EVM
-// chain's chain_id, a bitcoin chain's network). It waits (with backoff) for
-// the node to answer.
-func (d *Daemon) checkNetwork(ctx context.Context, ch config.Chain) error {
-	if ch.Kind == "bitcoin" {
-		return d.checkBTCNetwork(ctx, ch)
-	}
-	return d.checkChainID(ctx, ch)
-}
-
-// checkBTCNetwork asks a bitcoin node which network it is on.
-func (d *Daemon) checkBTCNetwork(ctx context.Context, ch config.Chain) error {
-	node, err := d.btcNode(ctx, ch)
-	if err != nil {
-		return err
-	}
+// checkBTCNetwork refuses a bitcoin node on another network than
+// configured. It waits (with backoff) for the node to answer.
+func (d *Daemon) checkBTCNetwork(ctx context.Context, ch config.Chain, node bitcoin.Node) error {
 	nr, ok := node.(interface {
 		Network(ctx context.Context) (string, error)
 	})
@@ -436,11 +468,11 @@ func (d *Daemon) checkBTCNetwork(ctx context.Context, ch config.Chain) error {
 	backoff := time.Second
 	for {
 		err := bitcoin.CheckNetwork(ctx, nr, ch.Network)
-		if err == nil || errors.Is(err, bitcoin.ErrWrongNetwork) {
-			if err != nil {
-				return fmt.Errorf("chain %s: %w", ch.Name, err)
-			}
+		switch {
+		case err == nil:
 			return nil
+		case errors.Is(err, bitcoin.ErrWrongNetwork):
+			return fmt.Errorf("chain %s: %w", ch.Name, err)
 		}
 		d.log.Warn("cannot ask the bitcoin node for its network; retrying", "chain", ch.Name, "err", err, "retry_in", backoff)
 		select {
@@ -452,14 +484,20 @@ func (d *Daemon) checkBTCNetwork(ctx context.Context, ch config.Chain) error {
 	}
 }
 
-// checkChainID refuses an EVM node on another chain than configured.
-func (d *Daemon) checkChainID(ctx context.Context, ch config.Chain) error {
+func (d *Daemon) dial(ctx context.Context, ch config.Chain) (ethereum.Client, error) {
+	if d.opts.EthDial != nil {
+		return d.opts.EthDial(ctx, ch)
+	}
+	p := ethereum.NewPool(ch.RPC, 0, d.log.With("chain", ch.Name))
+	d.closers = append(d.closers, p.Close)
+	return p, nil
+}
+
+// checkChainID refuses a node on another network than configured. It waits
+// (with backoff) for the node to answer.
+func (d *Daemon) checkChainID(ctx context.Context, ch config.Chain, client ethereum.Client) error {
 	if ch.ChainID == 0 {
 		return nil
-	}
-	client, err := d.dial(ctx, ch)
-	if err != nil {
-		return err
 	}
 	backoff := time.Second
 	for {
@@ -480,13 +518,17 @@ func (d *Daemon) checkChainID(ctx context.Context, ch config.Chain) error {
 	}
 }
 
-func (d *Daemon) httpHandler() http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(d.reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+// API is the HTTP API; feature packages register their handlers on it
+// before Run.
+func (d *Daemon) API() *api.Server { return d.api }
+
+// registerHealth serves /metrics, /healthz and /readyz without a token.
+func (d *Daemon) registerHealth() {
+	d.api.HandlePublic("GET /metrics", promhttp.HandlerFor(d.reg, promhttp.HandlerOpts{}))
+	d.api.HandlePublic("GET /healthz", http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		w.Write([]byte("ok\n"))
-	})
-	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+	}))
+	d.api.HandlePublic("GET /readyz", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var problems []string
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
@@ -502,8 +544,7 @@ func (d *Daemon) httpHandler() http.Handler {
 			return
 		}
 		w.Write([]byte("ready\n"))
-	})
-	return mux
+	}))
 }
 
 // Reload rereads the configuration file's lists and policies. On any error
@@ -515,6 +556,9 @@ func (d *Daemon) Reload() error {
 	cfg, set, err := Load(d.cfg.File())
 	if err != nil {
 		return fmt.Errorf("reload refused, previous policies and lists stay in force:\n%w", err)
+	}
+	if err := d.registerIntents(context.Background(), cfg); err != nil {
+		return fmt.Errorf("reload: %w", err)
 	}
 	d.Engine.Reload(set)
 	d.log.Info("policies and lists reloaded", "policies", len(cfg.Policies), "lists", len(cfg.Lists))

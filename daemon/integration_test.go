@@ -2,23 +2,18 @@ package daemon_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/ethclient"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/keywatch/keywatch/alerts"
 	"github.com/keywatch/keywatch/contracts"
 	"github.com/keywatch/keywatch/daemon"
 	"github.com/keywatch/keywatch/internal/simchain"
@@ -57,83 +52,6 @@ alerts:
   sinks:
     - {name: log, kind: log}
 `
-
-// collector reads the alert stream like any sink would.
-type collector struct {
-	mu   sync.Mutex
-	msgs []jetstream.Msg
-	seen []alerts.Alert
-}
-
-func collect(t *testing.T, url string) *collector {
-	t.Helper()
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	var cons jetstream.Consumer
-	waitFor(t, func() bool {
-		cons, err = js.OrderedConsumer(ctx, alerts.StreamName, jetstream.OrderedConsumerConfig{})
-		return err == nil
-	}, "the alert stream to exist")
-	c := &collector{}
-	cc, err := cons.Consume(func(m jetstream.Msg) {
-		var a alerts.Alert
-		if err := json.Unmarshal(m.Data(), &a); err != nil {
-			t.Errorf("alert body is not JSON: %v", err)
-			return
-		}
-		c.mu.Lock()
-		c.msgs = append(c.msgs, m)
-		c.seen = append(c.seen, a)
-		c.mu.Unlock()
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cc.Stop)
-	return c
-}
-
-func (c *collector) has(tx common.Hash, policy, status string) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for _, a := range c.seen {
-		if strings.EqualFold(a.Event.Tx, tx.Hex()) && a.Policy == policy && string(a.Event.Status) == status {
-			return true
-		}
-	}
-	return false
-}
-
-// msgIDs counts each Nats-Msg-Id in the stream.
-func (c *collector) msgIDs() map[string]int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := map[string]int{}
-	for _, m := range c.msgs {
-		out[m.Headers().Get("Nats-Msg-Id")]++
-	}
-	return out
-}
-
-func (c *collector) forTx(tx common.Hash) []string {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var out []string
-	for _, a := range c.seen {
-		if strings.EqualFold(a.Event.Tx, tx.Hex()) {
-			out = append(out, a.MsgID())
-		}
-	}
-	return out
-}
 
 type running struct {
 	cancel context.CancelFunc
@@ -243,18 +161,18 @@ func testDaemonOnGeth(t *testing.T, transport string) {
 	}
 
 	first := start(t, path)
-	c := collect(t, ns.URL())
+	c := testenv.ReadAlerts(t, ns.URL())
 
 	// An ordinary payment to the vendor in the address book: no alert.
 	ordinary := send("treasury-hot", simchain.Addr("vendor"), simchain.Ether(1), nil)
 	// Straight into the Tornado Cash 1 ETH pool's address.
 	mix := send("treasury-hot", contracts.TornadoPool1ETH, simchain.Ether(1), nil)
-	waitFor(t, func() bool { return c.has(mix, "mixer-counterparty", "pending") }, "pending mixer alert")
-	waitFor(t, func() bool { return c.has(mix, "mixer-counterparty", "confirmed") }, "confirmed mixer alert")
+	testenv.WaitFor(t, 0, func() bool { return c.Has(mix.Hex(), "mixer-counterparty", "pending") }, "pending mixer alert")
+	testenv.WaitFor(t, 0, func() bool { return c.Has(mix.Hex(), "mixer-counterparty", "confirmed") }, "confirmed mixer alert")
 	// 200,000 USDC to a fresh address, over the 100,000 USDC threshold.
 	data, _ := tokenABI.Pack("transfer", simchain.Addr("fresh"), big.NewInt(200_000_000_000))
 	big1 := send("treasury-hot", token, nil, data)
-	waitFor(t, func() bool { return c.has(big1, "big-usdc-outflow", "confirmed") }, "confirmed threshold alert")
+	testenv.WaitFor(t, 0, func() bool { return c.Has(big1.Hex(), "big-usdc-outflow", "confirmed") }, "confirmed threshold alert")
 
 	// keywatch goes down; three deposits land while it is away.
 	first.stop(t)
@@ -271,23 +189,23 @@ func testDaemonOnGeth(t *testing.T, transport string) {
 	second := start(t, path)
 	defer second.stop(t)
 	for _, tx := range missed {
-		waitFor(t, func() bool { return c.has(tx, "mixer-counterparty", "confirmed") }, "alert for a deposit made while keywatch was down")
+		testenv.WaitFor(t, 0, func() bool { return c.Has(tx.Hex(), "mixer-counterparty", "confirmed") }, "alert for a deposit made while keywatch was down")
 	}
 
-	for id, n := range c.msgIDs() {
+	for id, n := range c.MsgIDCounts() {
 		if n != 1 {
 			t.Errorf("message %s published %d times", id, n)
 		}
 	}
-	if got := c.forTx(ordinary); len(got) != 0 {
+	if got := c.ForTx(ordinary.Hex()); len(got) != 0 {
 		t.Errorf("the ordinary payment raised %v", got)
 	}
-	if got := c.forTx(mix); len(got) != 2 {
+	if got := c.ForTx(mix.Hex()); len(got) != 2 {
 		t.Errorf("the mixer deposit raised %v, want pending and confirmed once each", got)
 	}
 	for _, tx := range missed {
 		// Already deep when the second process caught up: confirmed at once.
-		if got := c.forTx(tx); len(got) != 1 {
+		if got := c.ForTx(tx.Hex()); len(got) != 1 {
 			t.Errorf("deposit %s raised %v, want one confirmed alert", tx.Hex(), got)
 		}
 	}
@@ -317,15 +235,3 @@ func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
 }
-
-func waitFor(t *testing.T, cond func() bool, what string) {
-	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-

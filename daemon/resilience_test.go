@@ -49,7 +49,7 @@ policies:
 	}
 	d := start(t, path)
 	defer d.stop(t)
-	c := collect(t, ns.URL())
+	c := testenv.ReadAlerts(t, ns.URL())
 
 	g.Stop()
 	g.Start()
@@ -66,8 +66,8 @@ policies:
 	if _, err := g.WaitForReceipt(ctx, tx.Hash()); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, func() bool { return c.has(tx.Hash(), "mixer-counterparty", "confirmed") }, "an alert after the node came back")
-	if got := c.forTx(tx.Hash()); len(got) != 1 || !strings.HasSuffix(got[0], ":confirmed:firing") { // confirmations: 1 = confirmed on inclusion
+	testenv.WaitFor(t, 0, func() bool { return c.Has(tx.Hash().Hex(), "mixer-counterparty", "confirmed") }, "an alert after the node came back")
+	if got := c.ForTx(tx.Hash().Hex()); len(got) != 1 || !strings.HasSuffix(got[0], ":confirmed:firing") { // confirmations: 1 = confirmed on inclusion
 		t.Fatalf("alerts for the deposit: %v", got)
 	}
 }

@@ -2,7 +2,6 @@ package demo
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"time"
@@ -19,7 +18,9 @@ import (
 // same output script is paid; the sanctions list matches it by script.
 const hydraMarket = "123WBUDmSJv4GctdVEz6Qq6z8nXSKrJ4KX"
 
-var errNoBtcd = errors.New("btcd is not installed")
+// bitcoinPolicies are the policies of demo.yaml the Bitcoin payment
+// raises: the sanctioned script first.
+var bitcoinPolicies = []string{"sanctioned-counterparty", "unapproved-outflow", "big-outflow"}
 
 // bitcoinLeg is the demo's Bitcoin network and the hot wallet's key.
 type bitcoinLeg struct {
@@ -30,9 +31,9 @@ type bitcoinLeg struct {
 }
 
 // startBitcoin starts btcd in regtest mode, funds the demo's hot wallet and
-// points the btc chain of cfg at the node. It returns nil, nil when btcd is
-// not installed.
-func startBitcoin(ctx context.Context, cfg *config.Config, dir string) (*bitcoinLeg, error) {
+// points the btc chain of cfg at the node. When btcd is not installed it
+// returns no leg and says why in skip.
+func startBitcoin(ctx context.Context, cfg *config.Config, dir string) (leg *bitcoinLeg, skip string, err error) {
 	var ch *config.Chain
 	for i := range cfg.Chains {
 		if cfg.Chains[i].Kind == "bitcoin" {
@@ -40,26 +41,25 @@ func startBitcoin(ctx context.Context, cfg *config.Config, dir string) (*bitcoin
 		}
 	}
 	if ch == nil {
-		return nil, nil
+		return nil, "demo.yaml has no bitcoin chain", nil
 	}
 	bin, err := regtest.FindBinary()
 	if err != nil {
-		errNoBtcd = err
-		return nil, nil
+		return nil, err.Error(), nil
 	}
 	hot, err := regtest.NewKey("demo btc-treasury-hot", regtest.P2WPKH)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	if w, ok := walletOn(cfg, ch.Name); !ok || w.Address != hot.Address {
-		return nil, fmt.Errorf("demo.yaml watches %q on %s, but the demo's hot wallet key pays %s", w.Address, ch.Name, hot.Address)
+		return nil, "", fmt.Errorf("demo.yaml watches %q on %s, but the demo's hot wallet key pays %s", w.Address, ch.Name, hot.Address)
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	node, err := regtest.Start(ctx, regtest.Options{Bin: bin, Dir: dir, Password: ch.RPCPassword().Reveal()})
 	if err != nil {
-		return nil, fmt.Errorf("start btcd: %w", err)
+		return nil, "", fmt.Errorf("start btcd: %w", err)
 	}
 	coin, _, err := node.Fund(ctx, hot, btcutil.Amount(regtest.Amount(3)))
 	if err == nil {
@@ -67,11 +67,11 @@ func startBitcoin(ctx context.Context, cfg *config.Config, dir string) (*bitcoin
 	}
 	if err != nil {
 		node.Stop()
-		return nil, fmt.Errorf("fund the demo's bitcoin hot wallet: %w", err)
+		return nil, "", fmt.Errorf("fund the demo's bitcoin hot wallet: %w", err)
 	}
 	ch.RPC = []string{node.WSURL}
 	ch.RPCCert = node.CertPath
-	return &bitcoinLeg{node: node, hot: hot, coin: coin, funded: "3"}, nil
+	return &bitcoinLeg{node: node, hot: hot, coin: coin, funded: "3"}, "", nil
 }
 
 func walletOn(cfg *config.Config, chain string) (config.Wallet, bool) {
@@ -125,12 +125,18 @@ func (s *story) bitcoinScene(n int) error {
 	if err := s.expectTx(id, "sanctioned-counterparty", "pending"); err != nil {
 		return err
 	}
-	s.out.printf("   caught in the mempool %s after broadcast, before any block\n", time.Since(sent).Round(time.Millisecond))
+	caught := time.Since(sent)
+	for _, policy := range bitcoinPolicies[1:] {
+		if err := s.expectTx(id, policy, "pending"); err != nil {
+			return err
+		}
+	}
+	s.out.printf("   caught in the mempool %s after broadcast, before any block\n", caught.Round(time.Millisecond))
 	s.out.printf("   two blocks are mined: the payment reaches the confirmation depth\n")
 	if _, err := s.btc.node.Generate(s.ctx, 2); err != nil {
 		return err
 	}
-	for _, policy := range []string{"sanctioned-counterparty", "big-outflow"} {
+	for _, policy := range bitcoinPolicies {
 		if err := s.expectTx(id, policy, "confirmed"); err != nil {
 			return err
 		}

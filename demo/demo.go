@@ -74,14 +74,14 @@ func Run(ctx context.Context, o Options) error {
 
 	// The Bitcoin leg: a real btcd in regtest mode, its hot wallet funded
 	// before keywatch starts (the wallet's birthday finds the coins).
-	btc, err := startBitcoin(ctx, cfg, filepath.Join(dir, "btcd"))
+	btc, skip, err := startBitcoin(ctx, cfg, filepath.Join(dir, "btcd"))
 	if err != nil {
 		return err
 	}
 	if btc != nil {
 		defer btc.node.Stop()
 	} else {
-		out.printf("note: %v\n      The Bitcoin leg is skipped; `make demo` builds btcd before running the demo.\n\n", errNoBtcd)
+		out.printf("note: %s\n      The Bitcoin leg is skipped; `make demo` builds btcd before running the demo.\n\n", skip)
 		dropChain(cfg, "btc")
 	}
 
@@ -150,6 +150,7 @@ func (s *story) play(cfg *config.Config) error {
 	s.out.printf("keywatch demo: an in-process Ethereum chain with a Tornado Cash 1 ETH pool at its mainnet address %s,\n", contracts.TornadoPool1ETH.Hex())
 	s.out.printf("the real NATS server in-process, the memory store, and %d policies. Alerts below come off NATS as they arrive.\n", len(cfg.Policies))
 	s.out.printf("Watched: treasury-hot (hot wallet), dev-deployer (a key an employee can use), decoy (a honeytoken).\n")
+	s.out.printf("Outflows from treasury-hot and dev-deployer must match an approved withdrawal; funds leaving for unknown addresses are followed.\n")
 	if s.btc != nil {
 		s.out.printf("Bitcoin: a btcd node in regtest mode; watched: btc-treasury-hot (hot wallet, %s BTC on it before keywatch started).\n", s.btc.funded)
 	}
@@ -163,7 +164,7 @@ func (s *story) play(cfg *config.Config) error {
 		return fmt.Errorf("demo token deployed at %s, but demo.yaml follows %s", usdc.Hex(), want.Hex())
 	}
 
-	s.scene(1, "An ordinary payment: treasury-hot pays 25,000 USDC to Acme Hosting, a vendor in the address book.")
+	s.scene(1, "An ordinary payment: treasury-hot pays 25,000 USDC to Acme Hosting, a vendor in the address book,\n   under approved withdrawal demo-w-1 (intents/demo.csv).")
 	tokenABI, _ := contracts.Load(contracts.NameTestToken)
 	data, _ := tokenABI.Pack("transfer", simchain.Addr("vendor"), big.NewInt(25_000_000_000))
 	ordinary, err := s.send("treasury-hot", &usdc, nil, data)
@@ -171,7 +172,7 @@ func (s *story) play(cfg *config.Config) error {
 		return err
 	}
 	s.confirm()
-	s.out.printf("   expected: no alert.\n")
+	s.out.printf("   expected: no alert (the outflow matches its approved withdrawal).\n")
 
 	s.scene(2, "An employee-accessible key sends 1 ETH straight into the Tornado Cash 1 ETH pool.")
 	poolABI, _ := contracts.Load(contracts.NameTornadoPool)
@@ -181,44 +182,45 @@ func (s *story) play(cfg *config.Config) error {
 	if err != nil {
 		return err
 	}
-	if err := s.expect(mix, "mixer-counterparty", "pending"); err != nil {
-		return err
-	}
-	s.confirm()
-	if err := s.expect(mix, "mixer-counterparty", "confirmed"); err != nil {
+	if err := s.expectAll(mix, []string{"mixer-counterparty", "unapproved-outflow"}); err != nil {
 		return err
 	}
 
-	s.scene(3, "A large outflow: treasury-hot sends 60 ETH (180,000 USD) to an address no one has seen before.")
+	s.scene(3, "The theft: treasury-hot sends 60 ETH (180,000 USD) to a fresh address no one approved.")
 	fresh := simchain.Addr("fresh")
-	big1, err := s.send("treasury-hot", &fresh, simchain.Ether(60), nil)
+	theft, err := s.send("treasury-hot", &fresh, simchain.Ether(60), nil)
 	if err != nil {
 		return err
 	}
-	if err := s.expect(big1, "big-outflow", "pending"); err != nil {
+	if err := s.expectAll(theft, []string{"unapproved-outflow", "big-outflow"}); err != nil {
 		return err
 	}
-	s.confirm()
-	if err := s.expect(big1, "big-outflow", "confirmed"); err != nil {
+	s.out.printf("   keywatch now follows %s (hop 1) for 3 hops and 72h.\n", strings.ToLower(fresh.Hex()))
+
+	s.scene(4, "Two hops on: the fresh address deposits 1 ETH into Tornado Cash through the router (deposit(address,bytes32,bytes)).")
+	routerABI, _ := contracts.Load(contracts.NameTornadoRouter)
+	data, _ = routerABI.Pack("deposit", pool, crypto.Keccak256Hash([]byte("demo commitment 2")), []byte("note"))
+	router := contracts.TornadoRouter
+	laundry, err := s.send("fresh", &router, simchain.Ether(1), data)
+	if err != nil {
+		return err
+	}
+	if err := s.expectAll(laundry, []string{"funds-to-mixer"}); err != nil {
 		return err
 	}
 
-	s.scene(4, "Someone uses the decoy wallet's key, which no one should ever touch.")
+	s.scene(5, "Someone uses the decoy wallet's key, which no one should ever touch.")
 	mule := simchain.Addr("mule")
 	decoy, err := s.send("decoy", &mule, simchain.Ether(1), nil)
 	if err != nil {
 		return err
 	}
-	if err := s.expect(decoy, "decoy-touched", "pending"); err != nil {
-		return err
-	}
-	s.confirm()
-	if err := s.expect(decoy, "decoy-touched", "confirmed"); err != nil {
+	if err := s.expectAll(decoy, []string{"decoy-touched"}); err != nil {
 		return err
 	}
 
 	if s.btc != nil {
-		if err := s.bitcoinScene(5); err != nil {
+		if err := s.bitcoinScene(6); err != nil {
 			return err
 		}
 	}
@@ -279,6 +281,23 @@ func (s *story) send(from string, to *common.Address, value *big.Int, data []byt
 // confirm seals one more block: with confirmations: 2 the previous block is
 // now confirmed.
 func (s *story) confirm() { s.chain.Backend.Commit() }
+
+// expectAll waits for the alerts of the policies on tx, pending, then (after
+// one more block) confirmed.
+func (s *story) expectAll(tx common.Hash, policies []string) error {
+	for _, p := range policies {
+		if err := s.expect(tx, p, "pending"); err != nil {
+			return err
+		}
+	}
+	s.confirm()
+	for _, p := range policies {
+		if err := s.expect(tx, p, "confirmed"); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
 // expect waits for the alert policy raises on tx with the given event status.
 func (s *story) expect(tx common.Hash, policy, status string) error {
@@ -359,11 +378,15 @@ func (p *printer) print(subject string, a *alerts.Alert) {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "   ALERT %-8s %-20s %s (event %s) on %s\n", strings.ToUpper(string(a.Severity)), a.Policy, a.Status, ev.Status, subject)
+	who := a.Wallet
+	if ev.WalletRole == "followed" {
+		who = "followed address " + ev.Wallet + " (funds of " + a.Wallet + ")"
+	}
 	where := fmt.Sprintf("block %d", ev.Block)
 	if ev.Block == 0 {
 		where = "mempool"
 	}
-	fmt.Fprintf(&b, "         %s %s %s %s %s  [tx %s, %s]\n", a.Wallet, ev.Direction, ev.Amount, ev.Asset, dir+" "+ev.Counterparty, short(ev.Tx), where)
+	fmt.Fprintf(&b, "         %s %s %s %s %s  [tx %s, %s]\n", who, ev.Direction, ev.Amount, ev.Asset, dir+" "+ev.Counterparty, short(ev.Tx), where)
 	for _, r := range a.Reasons {
 		fmt.Fprintf(&b, "         - %s\n", r)
 	}

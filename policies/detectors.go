@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/big"
 	"strings"
+	"time"
 
 	"github.com/keywatch/keywatch/chains"
 	"github.com/keywatch/keywatch/config"
@@ -17,6 +18,7 @@ import (
 type listMatch struct{ lists []string }
 
 func buildListMatch(b *builder, path string, p config.Policy) Detector {
+	b.unused(path, p, "lists")
 	if len(p.Lists) == 0 {
 		b.errorf(path+".lists", "required: the lists whose addresses this policy matches")
 	}
@@ -39,9 +41,40 @@ func (d *listMatch) Detect(_ context.Context, ev *chains.Event, in *Input) (Find
 		if e, ok := l.Lookup(fam, ev.Counterparty); ok {
 			f.Hit = true
 			f.Reasons = append(f.Reasons, fmt.Sprintf("counterparty %s is on list %s (%s)", ev.Counterparty, name, e.Evidence()))
+		} else if via := ev.Detail[DetailVia]; via != "" {
+			if e, ok := l.Lookup(fam, via); ok {
+				f.Hit = true
+				f.Reasons = append(f.Reasons, fmt.Sprintf("the movement went through %s, which is on list %s (%s)", via, name, e.Evidence()))
+			}
 		}
 	}
 	return f, nil
+}
+
+// DetailVia is the event detail naming a contract the movement went through
+// (the Tornado Cash router, whose deposit sends the funds on to a pool: the
+// pool is the counterparty).
+const DetailVia = "via"
+
+// lookup finds the event's counterparty (or the router it went through) on
+// one of the named lists.
+func lookup(ev *chains.Event, in *Input, names []string) (lists.Entry, string, string, bool, error) {
+	fam := familyOf(ev, in)
+	for _, name := range names {
+		l, ok := in.Lists.Get(name)
+		if !ok {
+			return lists.Entry{}, "", "", false, fmt.Errorf("list %s is not loaded", name)
+		}
+		for _, a := range []string{ev.Counterparty, ev.Detail[DetailVia]} {
+			if a == "" {
+				continue
+			}
+			if e, ok := l.Lookup(fam, a); ok {
+				return e, name, a, true, nil
+			}
+		}
+	}
+	return lists.Entry{}, "", "", false, nil
 }
 
 // familyOf is the list family of the event's chain.
@@ -64,6 +97,7 @@ type threshold struct {
 }
 
 func buildThreshold(b *builder, path string, p config.Policy) Detector {
+	b.unused(path, p, "usd_over", "amount_over", "asset")
 	d := &threshold{usdOver: p.USDOver, asset: p.Asset}
 	switch {
 	case p.USDOver == nil && p.AmountOver == "":
@@ -107,7 +141,10 @@ func (d *threshold) Detect(_ context.Context, ev *chains.Event, _ *Input) (Findi
 // one should ever touch it, so any use means its key has leaked.
 type honeytoken struct{}
 
-func buildHoneytoken(*builder, string, config.Policy) Detector { return honeytoken{} }
+func buildHoneytoken(b *builder, path string, p config.Policy) Detector {
+	b.unused(path, p)
+	return honeytoken{}
+}
 
 func (honeytoken) Detect(_ context.Context, ev *chains.Event, _ *Input) (Finding, error) {
 	if ev.WalletRole != "honeytoken" {
@@ -151,3 +188,51 @@ func formatUSD(v float64) string {
 	}
 	return out
 }
+
+// describe names a wallet for reasons: "dev-deployer (employee key of kim@firm.example)".
+func describe(w config.Wallet) string {
+	switch {
+	case w.Owner != "" && w.Role != "":
+		return fmt.Sprintf("%s (%s of %s)", w.Name, roleWords(w.Role), w.Owner)
+	case w.Role != "":
+		return fmt.Sprintf("%s (%s)", w.Name, roleWords(w.Role))
+	}
+	return w.Name
+}
+
+func roleWords(role string) string {
+	switch role {
+	case "employee-key":
+		return "employee key"
+	case "hot", "warm", "cold":
+		return role + " wallet"
+	}
+	return role
+}
+
+// eventTime is when the event happened (its block's time), or now when the
+// chain gave none.
+func eventTime(ev *chains.Event, in *Input) time.Time {
+	if !ev.Time.IsZero() {
+		return ev.Time
+	}
+	if in.Now != nil {
+		return in.Now()
+	}
+	return time.Now()
+}
+
+// fmtDuration prints 1h, 90m, 72h or 1h30m rather than 1h0m0s.
+func fmtDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
+}
+
+// needStore is the error of a stateful detector run without a store.
+var errNoStore = fmt.Errorf("no store to keep its state in")

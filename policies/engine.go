@@ -14,6 +14,8 @@ import (
 
 	"github.com/keywatch/keywatch/alerts"
 	"github.com/keywatch/keywatch/chains"
+	"github.com/keywatch/keywatch/hops"
+	"github.com/keywatch/keywatch/intents"
 	"github.com/keywatch/keywatch/store"
 )
 
@@ -24,8 +26,19 @@ type NotifyFunc func(ctx context.Context, as ...alerts.Alert) error
 // Options are the engine's dependencies, given from outside so that tests
 // drive time and capture alerts.
 type Options struct {
-	Store      store.Store // remembers fired alerts, to resolve them on retraction
-	Notify     NotifyFunc
+	// Store remembers fired alerts (to resolve them on retraction) and holds
+	// the detectors' state: window sums, seen counterparties, followed
+	// addresses. Without it, stateful detectors cannot decide (and so fire).
+	Store  store.Store
+	Notify NotifyFunc
+	// Intents are the approved withdrawals unapproved-outflow reconciles
+	// against (default: a registry over Store).
+	Intents *intents.Registry
+	// Hops are the addresses forwarding follows (default: over Store).
+	Hops *hops.Registry
+	// Balances read wallet balances from each chain's node, by chain name,
+	// for the drain detector.
+	Balances   map[string]BalanceReader
 	Now        func() time.Time
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer // may be nil
@@ -36,7 +49,7 @@ type Options struct {
 
 // Engine evaluates a policy set on events.
 type Engine struct {
-	set  atomic.Pointer[Set]
+	cur  atomic.Pointer[bound]
 	opts Options
 
 	evaluated *prometheus.CounterVec
@@ -63,16 +76,47 @@ func New(set *Set, opts Options) *Engine {
 	if opts.Registerer != nil {
 		opts.Registerer.MustRegister(e.evaluated, e.fired, e.failures)
 	}
-	e.set.Store(set)
+	if opts.Store != nil {
+		if opts.Intents == nil {
+			e.opts.Intents = intents.New(opts.Store, opts.Now)
+		}
+		if opts.Hops == nil {
+			e.opts.Hops = hops.New(opts.Store)
+		}
+	}
+	e.Reload(set)
 	return e
+}
+
+// bound is a policy set with the engine's dependencies filled into its
+// input, and the lists as rule values.
+type bound struct {
+	set   *Set
+	in    Input
+	lists map[string]listVal
+	rules bool // some policy has a when: expression
 }
 
 // Reload replaces the policy set. The caller builds the new set first; a set
 // that failed to build never reaches here, so the old one stays in force.
-func (e *Engine) Reload(set *Set) { e.set.Store(set) }
+// State kept in the store (windows, seen counterparties, followed addresses,
+// intents) belongs to policy names, so it carries over to the new set.
+func (e *Engine) Reload(set *Set) {
+	b := &bound{set: set, in: set.input}
+	b.in.Store, b.in.Intents, b.in.Hops, b.in.Balances, b.in.Now = e.opts.Store, e.opts.Intents, e.opts.Hops, e.opts.Balances, e.opts.Now
+	for _, p := range set.Policies {
+		if p.When != nil {
+			b.rules = true
+		}
+	}
+	if b.rules && set.input.Lists != nil {
+		b.lists = listValues(set.input.Lists)
+	}
+	e.cur.Store(b)
+}
 
 // Set returns the policy set in force.
-func (e *Engine) Set() *Set { return e.set.Load() }
+func (e *Engine) Set() *Set { return e.cur.Load().set }
 
 // Process evaluates events in order and hands the resulting alerts to
 // Notify. An error means the alerts were not handed over: the caller must
@@ -94,20 +138,39 @@ func (e *Engine) Process(ctx context.Context, events []chains.Event) error {
 }
 
 // Evaluate judges one event and returns its alerts without notifying.
-// Retracted events resolve the alerts their earlier states raised.
+// Retracted events resolve the alerts their earlier states raised. The event
+// may be annotated (its intent field) on the way.
 func (e *Engine) Evaluate(ctx context.Context, ev *chains.Event) ([]alerts.Alert, error) {
 	e.evaluated.WithLabelValues(ev.Chain, string(ev.Status)).Inc()
+	b := e.cur.Load()
 	if ev.Status == chains.StatusRetracted {
-		return e.resolveRetracted(ctx, ev)
+		return e.retract(ctx, b, ev)
 	}
-	set := e.set.Load()
 	now := e.opts.Now().UTC()
+	var vars *ruleVars
 	var out []alerts.Alert
-	for _, p := range set.Policies {
-		if !p.applies(ev) || p.Detector == nil {
+	for _, p := range b.set.Policies {
+		if !p.applies(ev) {
 			continue
 		}
-		f, err := p.Detector.Detect(ctx, ev, &set.input)
+		var f Finding
+		var err error
+		if p.When != nil {
+			if vars == nil {
+				vars = &ruleVars{event: ruleEvent(ev), lists: b.lists}
+			}
+			var ok bool
+			ok, err = p.When.eval(vars)
+			if err == nil && !ok {
+				continue
+			}
+			if err == nil && p.Detector == nil {
+				f = Finding{Hit: true, Reasons: []string{"rule holds: " + p.When.Source}}
+			}
+		}
+		if err == nil && p.Detector != nil {
+			f, err = p.Detector.Detect(ctx, ev, &b.in)
+		}
 		if err != nil {
 			// Fail closed: a policy that cannot decide raises its alert.
 			e.failures.WithLabelValues(p.Name).Inc()
@@ -118,13 +181,17 @@ func (e *Engine) Evaluate(ctx context.Context, ev *chains.Event) ([]alerts.Alert
 			continue
 		}
 		e.fired.WithLabelValues(p.Name, string(p.Severity)).Inc()
+		wallet := ev.Wallet
+		if f.Wallet != "" {
+			wallet = f.Wallet
+		}
 		out = append(out, alerts.Alert{
 			ID:         alerts.AlertID(ev.ID, p.Name),
 			Policy:     p.Name,
 			Severity:   p.Severity,
 			Status:     alerts.Firing,
 			Chain:      ev.Chain,
-			Wallet:     ev.Wallet,
+			Wallet:     wallet,
 			Event:      *ev,
 			Reasons:    f.Reasons,
 			Actions:    p.Actions,
@@ -132,11 +199,30 @@ func (e *Engine) Evaluate(ctx context.Context, ev *chains.Event) ([]alerts.Alert
 		})
 	}
 	if len(out) > 0 {
+		// A later policy may have annotated the event (its matched intent).
+		for i := range out {
+			out[i].Event.Intent = ev.Intent
+		}
 		if err := e.remember(ctx, ev.ID, out); err != nil {
 			return nil, err
 		}
 	}
 	return out, nil
+}
+
+// retract makes stateful detectors forget a retracted event and resolves
+// the alerts it raised.
+func (e *Engine) retract(ctx context.Context, b *bound, ev *chains.Event) ([]alerts.Alert, error) {
+	for _, p := range b.set.Policies {
+		r, ok := p.Detector.(Retractor)
+		if !ok {
+			continue
+		}
+		if err := r.Retract(ctx, ev, &b.in); err != nil {
+			return nil, fmt.Errorf("policy %s: forget retracted event %s: %w", p.Name, ev.ID, err)
+		}
+	}
+	return e.resolveRetracted(ctx, ev)
 }
 
 func firedKey(eventID string) string { return "alerts:event:" + eventID }
@@ -232,5 +318,3 @@ func (e *Engine) resolveRetracted(ctx context.Context, ev *chains.Event) ([]aler
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out, nil
 }
-
-func sortStrings(s []string) { sort.Strings(s) }

@@ -16,6 +16,8 @@ import (
 	"github.com/keywatch/keywatch/alerts"
 	"github.com/keywatch/keywatch/chains"
 	"github.com/keywatch/keywatch/config"
+	"github.com/keywatch/keywatch/intents"
+	"github.com/keywatch/keywatch/internal/testenv"
 	"github.com/keywatch/keywatch/policies"
 	"github.com/keywatch/keywatch/policies/lists"
 	"github.com/keywatch/keywatch/store/memory"
@@ -29,6 +31,9 @@ const (
 	tornado1ETH = "0x47ce0c6ed5b0ce3d3a51fdb1c52dc66a7c3c2936" // on mixers.csv, line 4
 	vendor      = "0xb374907d35f61de043bedb18ee35f7228c83c3e4" // address book only
 	stranger    = "0x00000000000000000000000000000000deadbeef"
+	devDeployer = "0x66d4e1366afe153f811e5ad4f0d37a2335273d14"
+	vaultProxy  = "0x3333333333333333333333333333333333333333"
+	coldStore   = "0x5555555555555555555555555555555555555555"
 )
 
 var observedAt = time.Date(2026, 3, 2, 10, 30, 0, 0, time.UTC)
@@ -135,6 +140,9 @@ type event struct {
 	amount       string // in asset units; default 1
 	usd          float64
 	status       chains.Status
+	initiator    string // default: the wallet's address
+	at           time.Time
+	detail       map[string]string
 }
 
 func (e event) build(t testing.TB) chains.Event {
@@ -160,11 +168,23 @@ func (e event) build(t testing.TB) chains.Event {
 	if e.status == "" {
 		e.status = chains.StatusConfirmed
 	}
-	roles := map[string]string{"treasury-hot": "hot", "dev-deployer": "employee-key", "decoy": "honeytoken"}
-	addrs := map[string]string{"treasury-hot": treasuryHot, "dev-deployer": "0x66d4e1366afe153f811e5ad4f0d37a2335273d14", "decoy": decoy}
+	roles := map[string]string{"treasury-hot": "hot", "dev-deployer": "employee-key", "decoy": "honeytoken", "vault-proxy": "contract", "cold-store": "cold"}
+	addrs := map[string]string{"treasury-hot": treasuryHot, "dev-deployer": devDeployer, "decoy": decoy, "vault-proxy": vaultProxy, "cold-store": coldStore}
 	role, ok := roles[e.wallet]
+	if strings.HasPrefix(e.wallet, "0x") {
+		// An address keywatch follows after funds reached it.
+		role, ok = chains.RoleFollowed, true
+		addrs[e.wallet] = e.wallet
+	}
 	if !ok {
 		t.Fatalf("no wallet %s", e.wallet)
+	}
+	if e.at.IsZero() {
+		e.at = observedAt.Add(-time.Minute)
+	}
+	initiator := addrs[e.wallet]
+	if e.initiator != "" {
+		initiator = e.initiator
 	}
 	decimals, token := 18, ""
 	if e.asset == "USDC" {
@@ -173,9 +193,12 @@ func (e event) build(t testing.TB) chains.Event {
 	parts := strings.Split(e.id, ":")
 	ev := chains.Event{
 		ID: e.id, Chain: parts[0], Tx: parts[1], Block: 100, BlockHash: "0xb100",
-		Time: observedAt.Add(-time.Minute), Status: e.status, Kind: e.kind, Direction: e.dir,
-		Wallet: e.wallet, WalletRole: role, Counterparty: e.counterparty, Initiator: addrs[e.wallet],
-		Asset: e.asset, Token: token, Amount: amount(t, e.amount, decimals), USD: e.usd,
+		Time: e.at, Status: e.status, Kind: e.kind, Direction: e.dir,
+		Wallet: e.wallet, WalletRole: role, Counterparty: e.counterparty, Initiator: initiator,
+		Asset: e.asset, Token: token, Amount: amount(t, e.amount, decimals), USD: e.usd, Detail: e.detail,
+	}
+	if e.wallet == "dev-deployer" {
+		ev.Owner = "kim@firm.example"
 	}
 	ev.From, ev.To = addrs[e.wallet], e.counterparty
 	if e.dir == chains.In {
@@ -222,12 +245,12 @@ func TestBuildErrors(t *testing.T) {
 		{
 			name:   "unknown detector",
 			policy: `{name: p, detector: list-mtach, lists: [mixers], severity: high}`,
-			want:   []string{`testdata/policies.yaml:%d:25: policies[0].detector: unknown detector "list-mtach" (want one of honeytoken, list-match, threshold)`},
+			want:   []string{`testdata/policies.yaml:%d:25: policies[0].detector: unknown detector "list-mtach" (want one of admin-change, approval, drain, forwarding, honeytoken, list-match, new-counterparty, off-hours, structuring, threshold, unapproved-outflow, velocity)`},
 		},
 		{
 			name:   "no detector",
 			policy: `{name: p, severity: high}`,
-			want:   []string{`testdata/policies.yaml:%d:5: policies[0].detector: required (one of honeytoken, list-match, threshold), or a when: expression`},
+			want:   []string{`testdata/policies.yaml:%d:5: policies[0].detector: required (one of admin-change, approval, drain, forwarding, honeytoken, list-match, new-counterparty, off-hours, structuring, threshold, unapproved-outflow, velocity), or a when: expression`},
 		},
 		{
 			name:   "unknown list",
@@ -285,14 +308,54 @@ func TestBuildErrors(t *testing.T) {
 			want:   []string{`testdata/policies.yaml:%d:61: policies[0].direction: unknown direction "both" (want in, out or any)`},
 		},
 		{
-			name:   "when is not supported yet",
-			policy: `{name: p, when: 'event.asset == "USDT"', severity: medium}`,
-			want:   []string{`testdata/policies.yaml:%d:21: policies[0].when: rule expressions are not supported by this version of keywatch yet`},
+			name:   "when: an unknown field, with its position in the expression",
+			policy: `{name: usdt, when: 'event.asset == "USDT" && event.wallet_rol == "hot"', severity: medium}`,
+			want: []string{"testdata/policies.yaml:%d:24: policies[0].when: policy usdt: expression does not type-check at line 1, column 31: undefined field 'wallet_rol'\n" +
+				`    | event.asset == "USDT" && event.wallet_rol == "hot"` + "\n" +
+				"    | ..............................^"},
 		},
 		{
-			name:   "when beside a detector",
-			policy: `{name: p, detector: honeytoken, when: 'event.direction == "out"', severity: medium}`,
-			want:   []string{`testdata/policies.yaml:%d:43: policies[0].when: rule expressions are not supported by this version of keywatch yet`},
+			name:   "when: a syntax error",
+			policy: `{name: p, when: 'event.usd > ', severity: medium}`,
+			want: []string{"testdata/policies.yaml:%d:21: policies[0].when: policy p: expression does not type-check at line 1, column 13: Syntax error: mismatched input '<EOF>' expecting {'[', '{', '(', '.', '-', '!', 'true', 'false', 'null', NUM_FLOAT, NUM_INT, NUM_UINT, STRING, BYTES, IDENTIFIER}\n" +
+				"    | event.usd > \n" +
+				"    | ............^"},
+		},
+		{
+			name:   "when: types that do not compare",
+			policy: `{name: p, when: 'event.usd > "100"', severity: medium}`,
+			want: []string{"testdata/policies.yaml:%d:21: policies[0].when: policy p: expression does not type-check at line 1, column 11: found no matching overload for '_>_' applied to '(double, string)'\n" +
+				`    | event.usd > "100"` + "\n" +
+				"    | ..........^"},
+		},
+		{
+			name:   "when: not a bool",
+			policy: `{name: p, when: 'event.asset', severity: medium}`,
+			want:   []string{"testdata/policies.yaml:%d:21: policies[0].when: policy p: expression gives string, want a bool (true fires the policy)"},
+		},
+		{
+			name:   "when: an unknown list",
+			policy: `{name: p, when: 'lists.mixers.contains(event.counterparty) || lists.pep.contains(event.counterparty)', severity: high}`,
+			want: []string{"testdata/policies.yaml:%d:21: policies[0].when: policy p: expression names list \"pep\" at line 1, column 51, which is not defined under lists:\n" +
+				"    | lists.mixers.contains(event.counterparty) || lists.pep.contains(event.counterparty)\n" +
+				"    | ..................................................^"},
+		},
+		{
+			name:   "when beside a detector is checked too",
+			policy: `{name: p, detector: honeytoken, when: 'event.direction == out', severity: medium}`,
+			want: []string{"testdata/policies.yaml:%d:43: policies[0].when: policy p: expression does not type-check at line 1, column 20: undeclared reference to 'out'\n" +
+				"    | event.direction == out\n" +
+				"    | ...................^"},
+		},
+		{
+			name:   "a parameter the detector does not read",
+			policy: `{name: p, detector: honeytoken, usd_over: 10, severity: medium}`,
+			want:   []string{"testdata/policies.yaml:%d:47: policies[0].usd_over: detector honeytoken does not use usd_over (its parameters: none)"},
+		},
+		{
+			name:   "a parameter beside a rule with no detector",
+			policy: `{name: p, when: 'event.usd > 10.0', window: 1h, severity: medium}`,
+			want:   []string{"testdata/policies.yaml:%d:49: policies[0].window: a policy with only a when: rule takes no detector parameters (window is one)"},
 		},
 		{
 			name:   "several mistakes in one policy",
@@ -330,7 +393,7 @@ func TestBuildReportsEveryPolicy(t *testing.T) {
 `)
 	line := strings.Count(head(t), "\n") + 2
 	want := []string{
-		fmt.Sprintf(`testdata/policies.yaml:%d:25: policies[1].detector: unknown detector "nope" (want one of honeytoken, list-match, threshold)`, line+1),
+		fmt.Sprintf(`testdata/policies.yaml:%d:25: policies[1].detector: unknown detector "nope" (want one of admin-change, approval, drain, forwarding, honeytoken, list-match, new-counterparty, off-hours, structuring, threshold, unapproved-outflow, velocity)`, line+1),
 		fmt.Sprintf(`testdata/policies.yaml:%d:45: policies[2].lists[0]: no list named "pep" under lists:`, line+2),
 		fmt.Sprintf(`testdata/policies.yaml:%d:5: policies[3].severity: required: critical, high, medium, low or info`, line+3),
 		fmt.Sprintf(`testdata/policies.yaml:%d:5: policies[3].asset: required with amount_over (amounts of different assets do not compare)`, line+3),
@@ -756,4 +819,58 @@ func BenchmarkMapLookup(b *testing.B) {
 	if mapSink {
 		b.Fatal("stranger found in the map")
 	}
+}
+
+// BenchmarkEvaluateDefaultPolicies runs the example configuration's whole
+// policy set (every detector and two rules) with every EVM address of the
+// OFAC SDN list loaded beside the configuration's sanctions list, on the
+// everyday event: an approved payment to a vendor in the address book, under
+// every threshold, so every policy runs and none fires. State lives in the
+// memory store; the drain detector's balance comes from a fixed reader (the
+// node's round trip is not the engine's cost).
+func BenchmarkEvaluateDefaultPolicies(b *testing.B) {
+	ofac := testenv.Data(b, "ofac/evm_union_lowercase_2025-11-19.txt")
+	cfg, err := config.Load("../configs/keywatch.example.yaml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	cfg.Lists["sanctioned"] = append(cfg.Lists["sanctioned"], ofac)
+	ls, err := lists.Load(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	set, err := policies.Build(cfg, ls)
+	if err != nil {
+		b.Fatal(err)
+	}
+	sanctioned, _ := ls.Get("sanctioned")
+	st := memory.New()
+	b.Cleanup(func() { st.Close() })
+	clock := func() time.Time { return observedAt }
+	e := policies.New(set, policies.Options{Store: st, Now: clock,
+		Balances: map[string]policies.BalanceReader{"eth": balances{held: map[string]string{"treasury-hot": "10000000"}}}})
+	ctx := context.Background()
+	a, _ := chains.ParseAmount("1000")
+	if err := intents.New(st, clock).Register(ctx, intents.Intent{ID: "w-1", Chain: "eth", Wallet: "treasury-hot", To: vendor, Asset: "USDC", Amount: a}); err != nil {
+		b.Fatal(err)
+	}
+	ny, _ := time.LoadLocation("America/New_York")
+	ev := chains.Event{ID: "eth:0xbench:0", Chain: "eth", Tx: "0xbench", Block: 100, BlockHash: "0xb100",
+		Time: time.Date(2026, 3, 3, 11, 0, 0, 0, ny), Status: chains.StatusConfirmed, Kind: chains.KindTransfer, Direction: chains.Out,
+		Wallet: "treasury-hot", WalletRole: "hot", From: "0x1111111111111111111111111111111111111111", To: vendor, Counterparty: vendor,
+		Initiator: "0x1111111111111111111111111111111111111111", Asset: "USDC", Token: "0xa0b86991c6218b36c1d19d4a2e9eb0ce3606eb48",
+		Amount: chains.NewAmount(big.NewInt(1_000_000_000), 6), USD: 1000}
+	b.ReportAllocs()
+	for b.Loop() {
+		as, err := e.Evaluate(ctx, &ev)
+		if err != nil || len(as) != 0 {
+			b.Fatalf("Evaluate = %v, %v", fired(as), err)
+		}
+	}
+	if ev.Intent != "w-1" {
+		b.Fatalf("the payment matched intent %q, want w-1", ev.Intent)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+	b.ReportMetric(float64(len(set.Policies)), "policies")
+	b.ReportMetric(float64(sanctioned.Len()), "sanctioned_addresses")
 }

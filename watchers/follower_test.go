@@ -16,6 +16,7 @@ import (
 	"github.com/keywatch/keywatch/chains"
 	kwe "github.com/keywatch/keywatch/chains/ethereum"
 	"github.com/keywatch/keywatch/internal/simchain"
+	"github.com/keywatch/keywatch/internal/testenv"
 	"github.com/keywatch/keywatch/store"
 	"github.com/keywatch/keywatch/store/memory"
 	"github.com/keywatch/keywatch/watchers"
@@ -328,11 +329,5 @@ func TestFollowerRunFollowsNewHeads(t *testing.T) {
 
 func waitFor(t *testing.T, cond func() bool, what string) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testenv.WaitFor(t, 20*time.Second, cond, what)
 }

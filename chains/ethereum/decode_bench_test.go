@@ -76,7 +76,7 @@ func BenchmarkDecodeMainnetBlock(b *testing.B) {
 	for b.Loop() {
 		// A fresh copy each round so signature caches do not carry over.
 		fresh := types.NewBlockWithHeader(block.Header()).WithBody(types.Body{Transactions: copyTxs(b, block)})
-		evs, err := s.decode(ctx, fresh, nil)
+		evs, err := s.decode(ctx, fresh, nil, nil)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -99,7 +99,7 @@ func BenchmarkDecodeMainnetBlockServerSenders(b *testing.B) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := s.decode(ctx, block, nil); err != nil {
+		if _, err := s.decode(ctx, block, nil, nil); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -141,11 +141,10 @@ func BenchmarkDecodeTransferLogs(b *testing.B) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
-		evs, err := s.decode(ctx, block, logs)
+		evs, err := s.decode(ctx, block, logs, nil)
 		if err != nil || len(evs) != n {
 			b.Fatalf("%d events, %v", len(evs), err)
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/event")
 }
-

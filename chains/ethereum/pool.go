@@ -165,6 +165,10 @@ func (p *Pool) BalanceAt(ctx context.Context, a common.Address, block *big.Int) 
 	return call(ctx, p, func(ctx context.Context, c *ethclient.Client) (*big.Int, error) { return c.BalanceAt(ctx, a, block) })
 }
 
+func (p *Pool) CallContract(ctx context.Context, msg ethereum.CallMsg, block *big.Int) ([]byte, error) {
+	return call(ctx, p, func(ctx context.Context, c *ethclient.Client) ([]byte, error) { return c.CallContract(ctx, msg, block) })
+}
+
 // SubscribeNewHead subscribes on a WebSocket endpoint; on http(s) it returns
 // an error and the watcher polls.
 func (p *Pool) SubscribeNewHead(ctx context.Context, ch chan<- *types.Header) (ethereum.Subscription, error) {

@@ -1,10 +1,16 @@
 // Package ethereum reads Ethereum and other EVM chains through go-ethereum's
 // ethclient and decodes their blocks into keywatch events: native value
-// transfers to and from watched wallets, and ERC-20 Transfer and Approval logs
-// of configured tokens, fetched with eth_getLogs topic filters.
+// transfers to and from watched wallets, ERC-20 Transfer and Approval logs of
+// configured tokens and ApprovalForAll of any contract, fetched with
+// eth_getLogs topic filters; admin changes (EIP-1967 Upgraded, AdminChanged
+// and BeaconUpgraded, OwnershipTransferred, RoleGranted) on watched contracts
+// and in transactions signed by employee keys; and the outflows of addresses
+// followed after funds left a watched wallet, Tornado Cash router deposits
+// included.
 package ethereum
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -45,9 +51,29 @@ type HeadSubscriber interface {
 
 // Event signatures decoded from logs.
 var (
-	TopicTransfer = crypto.Keccak256Hash([]byte("Transfer(address,address,uint256)"))
-	TopicApproval = crypto.Keccak256Hash([]byte("Approval(address,address,uint256)"))
+	TopicTransfer       = crypto.Keccak256Hash([]byte("Transfer(address,address,uint256)"))
+	TopicApproval       = crypto.Keccak256Hash([]byte("Approval(address,address,uint256)"))
+	TopicApprovalForAll = crypto.Keccak256Hash([]byte("ApprovalForAll(address,address,bool)"))
+
+	TopicUpgraded             = crypto.Keccak256Hash([]byte("Upgraded(address)"))
+	TopicBeaconUpgraded       = crypto.Keccak256Hash([]byte("BeaconUpgraded(address)"))
+	TopicAdminChanged         = crypto.Keccak256Hash([]byte("AdminChanged(address,address)"))
+	TopicOwnershipTransferred = crypto.Keccak256Hash([]byte("OwnershipTransferred(address,address)"))
+	TopicRoleGranted          = crypto.Keccak256Hash([]byte("RoleGranted(bytes32,address,address)"))
+
+	adminTopics = []common.Hash{TopicUpgraded, TopicBeaconUpgraded, TopicAdminChanged, TopicOwnershipTransferred, TopicRoleGranted}
 )
+
+// RouterDepositSelector is the Tornado Cash router's
+// deposit(address,bytes32,bytes): the first argument is the pool the value
+// goes on to.
+var RouterDepositSelector = crypto.Keccak256([]byte("deposit(address,bytes32,bytes)"))[:4]
+
+// Followed gives the addresses followed on a chain at a block's time (see
+// package hops).
+type Followed interface {
+	Addresses(ctx context.Context, chain string, at time.Time) ([]string, error)
+}
 
 // Wallet is a watched address.
 type Wallet struct {
@@ -72,6 +98,9 @@ type Options struct {
 	NativeUSD    float64
 	Wallets      []Wallet
 	Tokens       []Token
+	// Followed, when set, names addresses whose outflows are decoded as
+	// events with wallet_role "followed" (forwarding follows stolen funds).
+	Followed Followed
 }
 
 // Source decodes one EVM chain's blocks into events for watched wallets.
@@ -81,8 +110,9 @@ type Source struct {
 	wallets map[common.Address]Wallet
 	tokens  map[common.Address]Token
 	// topics holds the watched addresses as 32-byte topics for log filters.
-	topics []common.Hash
-	addrs  []common.Address // token contracts
+	topics    []common.Hash
+	addrs     []common.Address // token contracts
+	contracts []common.Address // watched contracts, for admin logs
 }
 
 // NewSource makes a Source over a connected client.
@@ -91,6 +121,9 @@ func NewSource(client Client, opts Options) *Source {
 	for _, w := range opts.Wallets {
 		s.wallets[w.Address] = w
 		s.topics = append(s.topics, common.BytesToHash(w.Address.Bytes()))
+		if w.Role == "contract" {
+			s.contracts = append(s.contracts, w.Address)
+		}
 	}
 	for _, t := range opts.Tokens {
 		s.tokens[t.Address] = t
@@ -160,28 +193,86 @@ func (s *Source) Events(ctx context.Context, b watchers.Block) ([]chains.Event, 
 	if err != nil {
 		return nil, fmt.Errorf("get block %d (%s): %w", b.Number, b.Hash, err)
 	}
+	followed, err := s.followed(ctx, time.Unix(int64(block.Time()), 0).UTC())
+	if err != nil {
+		return nil, fmt.Errorf("block %d: %w", b.Number, err)
+	}
+	from := s.topics
+	if len(followed) > 0 {
+		from = append(append([]common.Hash(nil), s.topics...), topicsOf(followed)...)
+	}
+	var queries []ethereum.FilterQuery
+	if len(s.addrs) > 0 && len(from) > 0 {
+		// One filter cannot say "topic1 OR topic2": movements from (and
+		// approvals by) watched and followed addresses, then movements to
+		// watched wallets.
+		queries = append(queries,
+			ethereum.FilterQuery{BlockHash: &hash, Addresses: s.addrs, Topics: [][]common.Hash{{TopicTransfer, TopicApproval}, from}},
+			ethereum.FilterQuery{BlockHash: &hash, Addresses: s.addrs, Topics: [][]common.Hash{{TopicTransfer}, nil, s.topics}})
+	}
+	if len(s.topics) > 0 {
+		// setApprovalForAll of any contract (NFT collections are not configured).
+		queries = append(queries, ethereum.FilterQuery{BlockHash: &hash, Topics: [][]common.Hash{{TopicApprovalForAll}, s.topics}})
+	}
+	if len(s.contracts) > 0 {
+		queries = append(queries, ethereum.FilterQuery{BlockHash: &hash, Addresses: s.contracts, Topics: [][]common.Hash{adminTopics}})
+	}
 	var logs []types.Log
-	if len(s.addrs) > 0 && len(s.topics) > 0 {
-		// Two queries because one filter cannot say "topic1 OR topic2":
-		// movements from (and approvals by) watched wallets, then movements to them.
-		for _, topics := range [][][]common.Hash{
-			{{TopicTransfer, TopicApproval}, s.topics},
-			{{TopicTransfer}, nil, s.topics},
-		} {
-			ls, err := s.client.FilterLogs(ctx, ethereum.FilterQuery{BlockHash: &hash, Addresses: s.addrs, Topics: topics})
-			if err != nil {
-				return nil, fmt.Errorf("get logs of block %d: %w", b.Number, err)
-			}
-			logs = append(logs, ls...)
+	for _, q := range queries {
+		ls, err := s.client.FilterLogs(ctx, q)
+		if err != nil {
+			return nil, fmt.Errorf("get logs of block %d: %w", b.Number, err)
+		}
+		logs = append(logs, ls...)
+	}
+	return s.decode(ctx, block, logs, followed)
+}
+
+// followed reads the addresses followed at the block's time, leaving out
+// watched wallets (whose events are the firm's).
+func (s *Source) followed(ctx context.Context, at time.Time) (map[common.Address]bool, error) {
+	if s.opts.Followed == nil {
+		return nil, nil
+	}
+	as, err := s.opts.Followed.Addresses(ctx, s.opts.Chain, at)
+	if err != nil {
+		return nil, fmt.Errorf("read followed addresses: %w", err)
+	}
+	out := map[common.Address]bool{}
+	for _, a := range as {
+		if !common.IsHexAddress(a) {
+			continue
+		}
+		addr := common.HexToAddress(a)
+		if _, watched := s.wallets[addr]; !watched {
+			out[addr] = true
 		}
 	}
-	return s.decode(ctx, block, logs)
+	return out, nil
+}
+
+func topicsOf(m map[common.Address]bool) []common.Hash {
+	out := make([]common.Hash, 0, len(m))
+	for a := range m {
+		out = append(out, common.BytesToHash(a.Bytes()))
+	}
+	return out
+}
+
+// routerPool returns the pool of a Tornado Cash router deposit.
+func routerPool(data []byte) (common.Address, bool) {
+	if len(data) < 4+32 || !bytes.Equal(data[:4], RouterDepositSelector) {
+		return common.Address{}, false
+	}
+	return common.BytesToAddress(data[4+12 : 4+32]), true
 }
 
 // Decode turns a block and its (already filtered) logs into events. It asks
-// the node for receipts only of native transfers that touch watched wallets,
-// to skip failed transactions.
-func (s *Source) decode(ctx context.Context, block *types.Block, logs []types.Log) ([]chains.Event, error) {
+// the node for receipts only of native transfers that touch watched or
+// followed addresses (to skip failed transactions) and of transactions
+// employee keys signed (for admin changes on contracts keywatch does not
+// watch).
+func (s *Source) decode(ctx context.Context, block *types.Block, logs []types.Log, followed map[common.Address]bool) ([]chains.Event, error) {
 	base := chains.Event{
 		Chain:     s.opts.Chain,
 		Block:     block.NumberU64(),
@@ -204,16 +295,16 @@ func (s *Source) decode(ctx context.Context, block *types.Block, logs []types.Lo
 			return nil, fmt.Errorf("sender of tx %s: %w", tx.Hash().Hex(), err)
 		}
 		senders[tx.Hash()] = from
-		if tx.Value().Sign() == 0 {
-			continue
-		}
 		to := tx.To()
-		_, fromWatched := s.wallets[from]
+		sender, fromWatched := s.wallets[from]
+		fromFollowed := followed[from]
 		toWatched := false
 		if to != nil {
 			_, toWatched = s.wallets[*to]
 		}
-		if !fromWatched && !toWatched {
+		employee := fromWatched && sender.Role == "employee-key"
+		moves := tx.Value().Sign() > 0 && (fromWatched || fromFollowed || toWatched)
+		if !moves && !employee {
 			continue
 		}
 		rcpt, err := s.client.TransactionReceipt(ctx, tx.Hash())
@@ -222,6 +313,12 @@ func (s *Source) decode(ctx context.Context, block *types.Block, logs []types.Lo
 		}
 		if rcpt.Status != types.ReceiptStatusSuccessful {
 			continue // a failed transaction moved nothing
+		}
+		if employee {
+			out = append(out, s.employeeAdmin(base, tx, from, sender, rcpt)...)
+		}
+		if !moves {
+			continue
 		}
 		dest := rcpt.ContractAddress
 		if to != nil {
@@ -235,19 +332,42 @@ func (s *Source) decode(ctx context.Context, block *types.Block, logs []types.Lo
 		ev.Asset, ev.Token = s.opts.NativeSymbol, ""
 		ev.Amount = amount
 		ev.USD = amount.Float64() * s.opts.NativeUSD
-		out = append(out, s.sides(ev, from, dest, "native")...)
+		sides := s.sides(ev, from, dest, "native", followed)
+		if pool, ok := routerPool(tx.Data()); ok && to != nil {
+			// The router passes the value on to the pool: the pool is where
+			// the funds went.
+			for i := range sides {
+				if sides[i].Direction == chains.Out {
+					sides[i].Counterparty = lower(pool)
+					sides[i].Detail = map[string]string{"via": lower(*to)}
+				}
+			}
+		}
+		out = append(out, sides...)
 	}
 	for _, l := range logs {
 		if l.Removed || len(l.Topics) == 0 {
 			continue
 		}
+		ev := base
+		ev.Tx = l.TxHash.Hex()
+		ev.Initiator = lower(senders[l.TxHash])
+		if l.Topics[0] == TopicApprovalForAll {
+			if e, ok := s.approvalForAll(ev, l); ok {
+				out = append(out, e)
+			}
+			continue
+		}
+		if w, ok := s.wallets[l.Address]; ok && w.Role == "contract" {
+			if e, ok := adminEvent(ev, l); ok {
+				out = append(out, s.attribute(e, w, chains.Out, common.HexToAddress(e.To)))
+				continue
+			}
+		}
 		tok, ok := s.tokens[l.Address]
 		if !ok {
 			continue
 		}
-		ev := base
-		ev.Tx = l.TxHash.Hex()
-		ev.Initiator = lower(senders[l.TxHash])
 		ev.Asset, ev.Token = tok.Symbol, lower(l.Address)
 		switch {
 		case l.Topics[0] == TopicTransfer && len(l.Topics) == 3 && len(l.Data) == 32:
@@ -255,7 +375,7 @@ func (s *Source) decode(ctx context.Context, block *types.Block, logs []types.Lo
 			ev.From, ev.To = lower(from), lower(to)
 			ev.Amount = chains.NewAmount(new(big.Int).SetBytes(l.Data), tok.Decimals)
 			ev.USD = ev.Amount.Float64() * tok.USD
-			out = append(out, s.sides(ev, from, to, l.Index)...)
+			out = append(out, s.sides(ev, from, to, l.Index, followed)...)
 		case l.Topics[0] == TopicApproval && len(l.Topics) == 3 && len(l.Data) == 32:
 			owner, spender := common.BytesToAddress(l.Topics[1].Bytes()), common.BytesToAddress(l.Topics[2].Bytes())
 			w, ok := s.wallets[owner]
@@ -273,12 +393,96 @@ func (s *Source) decode(ctx context.Context, block *types.Block, logs []types.Lo
 	return dedupe(out), nil
 }
 
+// approvalForAll decodes setApprovalForAll by a watched wallet.
+func (s *Source) approvalForAll(ev chains.Event, l types.Log) (chains.Event, bool) {
+	if len(l.Topics) != 3 || len(l.Data) != 32 {
+		return ev, false
+	}
+	owner, operator := common.BytesToAddress(l.Topics[1].Bytes()), common.BytesToAddress(l.Topics[2].Bytes())
+	w, ok := s.wallets[owner]
+	if !ok {
+		return ev, false
+	}
+	ev.Kind = chains.KindApproval
+	ev.ID = chains.EventID(s.opts.Chain, ev.Tx, l.Index)
+	ev.From, ev.To = lower(owner), lower(operator)
+	ev.Token, ev.Asset = lower(l.Address), lower(l.Address)
+	if tok, ok := s.tokens[l.Address]; ok {
+		ev.Asset = tok.Symbol
+	}
+	ev.Amount = chains.NewAmount(new(big.Int), 0)
+	ev.Detail = map[string]string{"approved_for_all": fmt.Sprint(new(big.Int).SetBytes(l.Data).Sign() != 0)}
+	return s.attribute(ev, w, chains.Out, operator), true
+}
+
+// adminEvent decodes an admin change log: the counterparty is who gains
+// control (the new implementation, beacon, admin, owner or role holder).
+func adminEvent(ev chains.Event, l types.Log) (chains.Event, bool) {
+	addrTopic := func(i int) string { return lower(common.BytesToAddress(l.Topics[i].Bytes())) }
+	word := func(i int) string { return lower(common.BytesToAddress(l.Data[32*i : 32*i+32])) }
+	d := map[string]string{"contract": lower(l.Address)}
+	var gains string
+	switch {
+	case l.Topics[0] == TopicUpgraded && len(l.Topics) == 2:
+		d["event"], d["implementation"] = "Upgraded", addrTopic(1)
+		gains = d["implementation"]
+	case l.Topics[0] == TopicBeaconUpgraded && len(l.Topics) == 2:
+		d["event"], d["beacon"] = "BeaconUpgraded", addrTopic(1)
+		gains = d["beacon"]
+	case l.Topics[0] == TopicAdminChanged && len(l.Topics) == 1 && len(l.Data) == 64:
+		d["event"], d["previous_admin"], d["new_admin"] = "AdminChanged", word(0), word(1)
+		gains = d["new_admin"]
+	case l.Topics[0] == TopicOwnershipTransferred && len(l.Topics) == 3:
+		d["event"], d["previous_owner"], d["new_owner"] = "OwnershipTransferred", addrTopic(1), addrTopic(2)
+		gains = d["new_owner"]
+	case l.Topics[0] == TopicRoleGranted && len(l.Topics) == 4:
+		d["event"], d["role"], d["account"], d["sender"] = "RoleGranted", l.Topics[1].Hex(), addrTopic(2), addrTopic(3)
+		gains = d["account"]
+	default:
+		return ev, false
+	}
+	ev.Kind = chains.KindAdmin
+	ev.ID = chains.EventID(ev.Chain, ev.Tx, l.Index)
+	ev.From, ev.To = lower(l.Address), gains
+	ev.Amount = chains.NewAmount(new(big.Int), 0)
+	ev.Detail = d
+	return ev, true
+}
+
+// employeeAdmin decodes admin changes on contracts keywatch does not watch
+// in a transaction an employee key signed (changes on watched contracts come
+// through the contract's own log filter).
+func (s *Source) employeeAdmin(base chains.Event, tx *types.Transaction, from common.Address, w Wallet, rcpt *types.Receipt) []chains.Event {
+	var out []chains.Event
+	for _, l := range rcpt.Logs {
+		if l == nil || len(l.Topics) == 0 {
+			continue
+		}
+		if cw, ok := s.wallets[l.Address]; ok && cw.Role == "contract" {
+			continue
+		}
+		ev := base
+		ev.Tx = tx.Hash().Hex()
+		ev.Initiator = lower(from)
+		if e, ok := adminEvent(ev, *l); ok {
+			out = append(out, s.attribute(e, w, chains.Out, common.HexToAddress(e.To)))
+		}
+	}
+	return out
+}
+
 // sides makes the out event of a watched sender and the in event of a
 // watched recipient. When both are watched the in event's id takes ":in".
-func (s *Source) sides(ev chains.Event, from, to common.Address, index any) []chains.Event {
+//
+// An outflow of a followed address is an out event with wallet_role
+// "followed" and the address as wallet.
+func (s *Source) sides(ev chains.Event, from, to common.Address, index any, followed map[common.Address]bool) []chains.Event {
 	var out []chains.Event
 	id := chains.EventID(s.opts.Chain, ev.Tx, index)
 	w, fromWatched := s.wallets[from]
+	if !fromWatched && followed[from] {
+		w, fromWatched = Wallet{Name: lower(from), Address: from, Role: chains.RoleFollowed}, true
+	}
 	if fromWatched {
 		e := s.attribute(ev, w, chains.Out, to)
 		e.ID = id

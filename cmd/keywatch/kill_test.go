@@ -2,25 +2,19 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math/big"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/ethclient"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/keywatch/keywatch/alerts"
 	"github.com/keywatch/keywatch/contracts"
 	"github.com/keywatch/keywatch/internal/simchain"
 	"github.com/keywatch/keywatch/internal/testenv"
@@ -81,7 +75,7 @@ policies:
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		waitUntil(t, func() bool {
+		testenv.WaitFor(t, 90*time.Second, func() bool {
 			r, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/readyz", port))
 			if err != nil {
 				return false
@@ -94,7 +88,7 @@ policies:
 	proc := startProc()
 	defer func() { proc.Process.Kill(); proc.Wait() }()
 
-	c := newStreamReader(t, ns.URL())
+	c := testenv.ReadAlerts(t, ns.URL())
 
 	// Twelve deposits, a few per block, from a sender that does not wait.
 	client, err := ethclient.Dial(g.HTTPURL)
@@ -111,12 +105,12 @@ policies:
 		deposits = append(deposits, tx.Hash())
 		if i == 3 {
 			// Kill keywatch as soon as it has published something.
-			waitUntil(t, func() bool { return c.count() > 0 }, "the first alert")
+			testenv.WaitFor(t, 90*time.Second, func() bool { return len(c.All()) > 0 }, "the first alert")
 			if err := proc.Process.Signal(syscall.SIGKILL); err != nil {
 				t.Fatal(err)
 			}
 			proc.Wait()
-			t.Logf("killed keywatch after %d alert messages", c.count())
+			t.Logf("killed keywatch after %d alert messages", len(c.All()))
 		}
 		if i == 7 {
 			proc = startProc()
@@ -126,87 +120,11 @@ policies:
 		}
 	}
 	for _, tx := range deposits {
-		waitUntil(t, func() bool { return c.has(tx, "confirmed") }, "a confirmed alert for every deposit")
+		testenv.WaitFor(t, 90*time.Second, func() bool { return c.Has(tx.Hex(), "mixer-counterparty", "confirmed") }, "a confirmed alert for every deposit")
 	}
-	for id, n := range c.ids() {
+	for id, n := range c.MsgIDCounts() {
 		if n != 1 {
 			t.Errorf("message %s is in the stream %d times", id, n)
 		}
-	}
-}
-
-type streamReader struct {
-	mu   sync.Mutex
-	msgs []alerts.Alert
-	hdrs []string
-}
-
-func newStreamReader(t *testing.T, url string) *streamReader {
-	t.Helper()
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, _ := jetstream.New(nc)
-	var cons jetstream.Consumer
-	waitUntil(t, func() bool {
-		cons, err = js.OrderedConsumer(context.Background(), alerts.StreamName, jetstream.OrderedConsumerConfig{})
-		return err == nil
-	}, "the alert stream")
-	r := &streamReader{}
-	cc, err := cons.Consume(func(m jetstream.Msg) {
-		var a alerts.Alert
-		if err := json.Unmarshal(m.Data(), &a); err != nil {
-			t.Errorf("bad alert body: %v", err)
-			return
-		}
-		r.mu.Lock()
-		r.msgs = append(r.msgs, a)
-		r.hdrs = append(r.hdrs, m.Headers().Get("Nats-Msg-Id"))
-		r.mu.Unlock()
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(cc.Stop)
-	return r
-}
-
-func (r *streamReader) count() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.msgs)
-}
-
-func (r *streamReader) has(tx common.Hash, status string) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, a := range r.msgs {
-		if strings.EqualFold(a.Event.Tx, tx.Hex()) && string(a.Event.Status) == status {
-			return true
-		}
-	}
-	return false
-}
-
-func (r *streamReader) ids() map[string]int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := map[string]int{}
-	for _, h := range r.hdrs {
-		out[h]++
-	}
-	return out
-}
-
-func waitUntil(t *testing.T, cond func() bool, what string) {
-	t.Helper()
-	deadline := time.Now().Add(90 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }

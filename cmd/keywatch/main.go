@@ -4,6 +4,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -15,9 +16,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/keywatch/keywatch/chains"
 	"github.com/keywatch/keywatch/config"
 	"github.com/keywatch/keywatch/daemon"
 	"github.com/keywatch/keywatch/demo"
+	"github.com/keywatch/keywatch/intents"
 )
 
 const usage = `keywatch watches the keys that can move a firm's crypto.
@@ -26,6 +29,9 @@ Usage:
   keywatch run   -config FILE   run the daemon (watchers, policies, alerts)
   keywatch check -config FILE   validate configuration, lists and policies
   keywatch demo  [-keep] [-pace 1s]  play the insider-theft story on embedded defaults
+  keywatch intents add  -config FILE -id ID -wallet W -to ADDR -asset A -amount N [-expires 24h]
+  keywatch intents list -config FILE [-wallet W]
+                                register or list approved withdrawals in the shared store
 
 Run 'keywatch COMMAND -h' for a command's flags.
 `
@@ -47,6 +53,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdCheck(rest, stdout, stderr)
 	case "demo":
 		return cmdDemo(rest, stdout, stderr)
+	case "intents":
+		return cmdIntents(rest, stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0
@@ -193,4 +201,104 @@ func plural(n int) string {
 		return ""
 	}
 	return "s"
+}
+
+// cmdIntents registers and lists approved withdrawals in the configured
+// store, where every keywatch instance reconciles outflows against them.
+func cmdIntents(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || (args[0] != "add" && args[0] != "list") {
+		fmt.Fprintln(stderr, "keywatch intents: want add or list")
+		return 2
+	}
+	sub := args[0]
+	fs := flag.NewFlagSet("keywatch intents "+sub, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("config", "", "configuration file (required)")
+	id := fs.String("id", "", "the withdrawal's request id (add)")
+	wallet := fs.String("wallet", "", "the wallet that pays (add; filters list)")
+	to := fs.String("to", "", "the destination address (add)")
+	asset := fs.String("asset", "", "the asset symbol, e.g. USDC or ETH (add)")
+	amount := fs.String("amount", "", "the amount in asset units, e.g. 25000 (add)")
+	expires := fs.Duration("expires", 0, "how long the approval stays usable (add; default: the policy's window)")
+	by := fs.String("requested-by", "", "who asked for the withdrawal (add)")
+	if err := fs.Parse(args[1:]); err != nil {
+		return 2
+	}
+	if *path == "" {
+		fmt.Fprintf(stderr, "keywatch intents %s: -config FILE is required\n", sub)
+		return 2
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		printProblems(stderr, err)
+		return 1
+	}
+	if cfg.Store.Memory {
+		fmt.Fprintf(stderr, "keywatch intents %s: %s uses the memory store, which lives inside the running keywatch: register approved withdrawals there with an intents: file instead\n", sub, *path)
+		return 1
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	st, err := daemon.OpenStore(ctx, cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "keywatch intents %s: %v\n", sub, err)
+		return 1
+	}
+	defer st.Close()
+	reg := intents.New(st, nil)
+	wallets := map[string]config.Wallet{}
+	for _, w := range cfg.Wallets {
+		wallets[w.Name] = w
+	}
+	if sub == "list" {
+		enc := json.NewEncoder(stdout)
+		for _, w := range cfg.Wallets {
+			if *wallet != "" && w.Name != *wallet {
+				continue
+			}
+			ins, err := reg.List(ctx, w.Chain, w.Name)
+			if err != nil {
+				fmt.Fprintf(stderr, "keywatch intents list: %v\n", err)
+				return 1
+			}
+			for _, in := range ins {
+				enc.Encode(in)
+			}
+		}
+		return 0
+	}
+	var problems []string
+	w, ok := wallets[*wallet]
+	if !ok {
+		problems = append(problems, fmt.Sprintf("-wallet: no wallet named %q in %s", *wallet, *path))
+	}
+	if *id == "" {
+		problems = append(problems, "-id: required")
+	}
+	if err := config.CheckEVMAddress(*to); err != nil {
+		problems = append(problems, "-to: "+err.Error())
+	}
+	if *asset == "" {
+		problems = append(problems, "-asset: required")
+	}
+	amt, err := chains.ParseAmount(*amount)
+	if err != nil {
+		problems = append(problems, "-amount: "+err.Error())
+	}
+	if len(problems) > 0 {
+		for _, p := range problems {
+			fmt.Fprintln(stderr, "keywatch intents add:", p)
+		}
+		return 2
+	}
+	in := intents.Intent{ID: *id, Chain: w.Chain, Wallet: w.Name, To: *to, Asset: *asset, Amount: amt, RequestedBy: *by, Source: "cli"}
+	if *expires > 0 {
+		in.ExpiresAt = time.Now().Add(*expires).UTC()
+	}
+	if err := reg.Register(ctx, in); err != nil {
+		fmt.Fprintf(stderr, "keywatch intents add: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stdout, "registered intent %s: %s pays %s %s to %s\n", in.ID, in.Wallet, in.Amount, in.Asset, strings.ToLower(in.To))
+	return 0
 }

@@ -108,8 +108,16 @@ func TestDemoTellsTheWholeStory(t *testing.T) {
 		"ALERT CRITICAL mixer-counterparty   firing (event pending) on keywatch.alert.critical.eth",
 		"ALERT CRITICAL mixer-counterparty   firing (event confirmed)",
 		"is on list mixers (Tornado Cash 1 ETH pool",
+		"ALERT CRITICAL unapproved-outflow   firing (event pending) on keywatch.alert.critical.eth",
+		"outflow of 1 ETH (3,000.00 USD) from dev-deployer to 0x47ce0c6ed5b0ce3d3a51fdb1c52dc66a7c3c2936 matches no approved withdrawal intent: no approved withdrawal is open for this wallet",
 		"ALERT HIGH     big-outflow          firing (event pending) on keywatch.alert.high.eth",
 		"outflow of 60 ETH (180,000.00 USD) is over the threshold of 100,000.00 USD",
+		"from treasury-hot to 0x4bb044e2da61c6adeb5e4635b9ac45d3029c5edd matches no approved withdrawal intent: no approved withdrawal is open for this wallet",
+		"ALERT CRITICAL funds-to-mixer       firing (event pending) on keywatch.alert.critical.eth",
+		"followed address 0x4bb044e2da61c6adeb5e4635b9ac45d3029c5edd (funds of treasury-hot) out 1 ETH to 0x47ce0c6ed5b0ce3d3a51fdb1c52dc66a7c3c2936",
+		"funds that left treasury-hot reached 0x47ce0c6ed5b0ce3d3a51fdb1c52dc66a7c3c2936, on list mixers (Tornado Cash 1 ETH pool; source tornadocash/tornado-cli; mixers.csv:6), in 2 hops",
+		"- hop 1: treasury-hot 0xe78fb7ab2018c13deefbb58e4c822b1062755b96 sent 60 ETH to 0x4bb044e2da61c6adeb5e4635b9ac45d3029c5edd",
+		"- hop 2: 0x4bb044e2da61c6adeb5e4635b9ac45d3029c5edd sent 1 ETH to 0x47ce0c6ed5b0ce3d3a51fdb1c52dc66a7c3c2936 through 0xd90e2f925da726b50c4ed8d0fb90ad053324f31b",
 		"ALERT CRITICAL decoy-touched",
 	}
 	if _, err := regtest.FindBinary(); err == nil {
@@ -120,10 +128,11 @@ func TestDemoTellsTheWholeStory(t *testing.T) {
 			"mempool]",
 			"listed as 123WBUDmSJv4GctdVEz6Qq6z8nXSKrJ4KX",
 			"caught in the mempool",
+			"ALERT CRITICAL unapproved-outflow   firing (event pending) on keywatch.alert.critical.btc",
 			"ALERT CRITICAL sanctioned-counterparty firing (event confirmed) on keywatch.alert.critical.btc",
-			"Story over: 10 alert messages arrived on NATS; the ordinary payment raised none.")
+			"Story over: 18 alert messages arrived on NATS; the ordinary payment raised none.")
 	} else {
-		wants = append(wants, "The Bitcoin leg is skipped", "Story over: 6 alert messages arrived on NATS; the ordinary payment raised none.")
+		wants = append(wants, "The Bitcoin leg is skipped", "Story over: 12 alert messages arrived on NATS; the ordinary payment raised none.")
 	}
 	for _, want := range wants {
 		if !strings.Contains(out, want) {

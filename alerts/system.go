@@ -1,0 +1,49 @@
+package alerts
+
+import (
+	"time"
+
+	"github.com/keywatch/keywatch/chains"
+)
+
+// System builds an alert about keywatch itself rather than about a chain
+// event: a stale list, a silent instance, a stalled chain, an alert no sink
+// could deliver. kind names what happened ("list-stale", "heartbeat-lost",
+// ...) and becomes the alert's policy; subject names the thing and one
+// incident of it (include when the incident began, so that a later incident
+// of the same thing is a new alert rather than a duplicate message id). The
+// alert's event has kind "system", status confirmed and the alert's id. chain
+// is the chain concerned, or "" for keywatch as a whole (published under
+// "keywatch").
+func System(kind, subject string, sev Severity, chain string, reasons []string, now time.Time) Alert {
+	id := "system:" + kind + ":" + subject
+	subjectChain := chain
+	if subjectChain == "" {
+		subjectChain = "keywatch"
+	}
+	return Alert{
+		ID:       id,
+		Policy:   kind,
+		Severity: sev,
+		Status:   Firing,
+		Chain:    subjectChain,
+		Event: chains.Event{
+			ID:     id,
+			Chain:  chain,
+			Time:   now.UTC(),
+			Status: chains.StatusConfirmed,
+			Kind:   chains.KindSystem,
+		},
+		Reasons:    reasons,
+		Actions:    []Action{ActionAlert, ActionPage},
+		ObservedAt: now.UTC(),
+	}
+}
+
+// Resolved returns the resolution of a firing alert, with a reason saying why.
+func (a Alert) Resolved(reason string, now time.Time) Alert {
+	a.Status = Resolved
+	a.Reasons = append(append([]string(nil), a.Reasons...), reason)
+	a.ObservedAt = now.UTC()
+	return a
+}

@@ -1,0 +1,61 @@
+package policies
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/keywatch/keywatch/chains"
+	"github.com/keywatch/keywatch/config"
+)
+
+// offHours fires when a watched key signs outside its owner's working hours
+// (the wallet's hours:, "09:00-18:00 America/New_York"). The signer is the
+// event's initiator when the chain reports one (so an employee key that
+// upgrades a contract or moves a vault's tokens is judged), else the
+// wallet of an outflow. Parameters: hours (for keys whose wallet sets none).
+// Default: outflows, approvals and admin changes.
+type offHours struct {
+	def    config.Hours
+	hasDef bool
+}
+
+func buildOffHours(b *builder, path string, p config.Policy) Detector {
+	b.unused(path, p, "hours")
+	d := &offHours{}
+	if p.Hours != "" {
+		h, err := config.ParseHours(p.Hours)
+		if err != nil {
+			b.errorf(path+".hours", "%v", err)
+		}
+		d.def, d.hasDef = h, err == nil
+	}
+	return d
+}
+
+func (d *offHours) Detect(_ context.Context, ev *chains.Event, in *Input) (Finding, error) {
+	var w config.Wallet
+	var ok bool
+	if ev.Initiator != "" {
+		w, ok = in.WalletAt(ev.Chain, ev.Initiator)
+	} else if ev.Direction == chains.Out {
+		w, ok = in.Wallets[ev.Wallet]
+	}
+	if !ok {
+		return Finding{}, nil // not signed by a watched key
+	}
+	h, ok := in.hours[w.Name]
+	spec := w.Hours
+	if !ok {
+		if !d.hasDef {
+			return Finding{}, nil
+		}
+		h = d.def
+		spec = "policy hours " + h.String()
+	}
+	at := eventTime(ev, in)
+	if h.Contains(at) {
+		return Finding{}, nil
+	}
+	return Finding{Hit: true, Reasons: []string{fmt.Sprintf("%s signed at %s, outside its working hours %s (%s %s %s)",
+		describe(w), at.In(h.Loc).Format("Mon 15:04 MST"), spec, ev.Kind, ev.Direction, ev.Wallet)}}, nil
+}
