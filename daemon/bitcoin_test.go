@@ -3,11 +3,14 @@ package daemon_test
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/chaincfg"
@@ -15,6 +18,8 @@ import (
 
 	"github.com/keywatch/keywatch/alerts"
 	"github.com/keywatch/keywatch/chains/bitcoin"
+	"github.com/keywatch/keywatch/config"
+	"github.com/keywatch/keywatch/daemon"
 	"github.com/keywatch/keywatch/internal/regtest"
 	"github.com/keywatch/keywatch/internal/testenv"
 	redisstore "github.com/keywatch/keywatch/store/redis"
@@ -243,4 +248,99 @@ func started(t *testing.T, url, prefix, chain string) bool {
 	defer st.Close()
 	_, err = st.Get(context.Background(), "watch:"+chain+":checkpoint")
 	return err == nil
+}
+
+// TestBitcoinConfigProblemsNameFileLineAndWallet: what keywatch check (and
+// run) report for bad bitcoin wallets, before anything starts.
+func TestBitcoinConfigProblemsNameFileLineAndWallet(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "pw"), []byte("x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "bad.cert"), []byte("not a certificate\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "keywatch.yaml")
+	body := `store: {memory: true}
+nats: {embedded: true, data_dir: ` + dir + `}
+chains:
+  - {name: btc, kind: bitcoin, network: regtest, rpc: [wss://127.0.0.1:18334], rpc_cert: bad.cert, rpc_user: u, rpc_password_file: pw}
+wallets:
+  - {name: cold, chain: btc, address: bc1qcr8te4kr609gcawutmrza0j4xv80jy8z306fyu, role: cold}
+  - {name: ops, chain: btc, xpub: xprv9s21ZrQH143K3QTDL4LXw2F7HEK3wJUD2nW2nRk4stbPy6cq3jPPqjiChkVvvNKmPGJxWUtg6LnF5kejMRNNU3TGtRBeJgk33yuGBxrMPHi, role: hot}
+  - {name: typo, chain: btc, address: bcrt1qcr8te4kr609gcawutmrza0j4xv80jy8zeqchgy, role: hot}
+`
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := daemon.Load(path)
+	var errs config.Errors
+	if !errors.As(err, &errs) {
+		t.Fatalf("Load: %v", err)
+	}
+	got := make([]string, len(errs))
+	for i, e := range errs {
+		got[i] = strings.TrimPrefix(e.Error(), path+":")
+	}
+	want := []string{
+		`4:90: chains[0].rpc_cert: ` + filepath.Join(dir, "bad.cert") + ` is not a PEM certificate`,
+		`6:39: wallets[0].address: "bc1qcr8te4kr609gcawutmrza0j4xv80jy8z306fyu" is a mainnet address, but the chain's network is regtest`,
+		`7:35: wallets[1].xpub: private extended key (xprv…): keywatch watches with public keys only; give the account's public key and treat this one as exposed`,
+		`8:39: wallets[2].address: "bcrt1qcr8te4kr609gcawutmrza0j4xv80jy8zeqchgy" is not a Bitcoin address: invalid checksum (expected (bech32=eqchgx, bech32m=eqchgxvugmdy), got eqchgy)`,
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("problems:\n got: %s\nwant: %s", strings.Join(got, "\n      "), strings.Join(want, "\n      "))
+	}
+	for _, e := range got {
+		if strings.Contains(e, "xprv9s21ZrQH143K3QTDL4LX") {
+			t.Errorf("a problem repeats the private key: %s", e)
+		}
+	}
+}
+
+// TestDaemonRefusesNodeOnAnotherNetwork: a chain configured for testnet
+// pointed at a regtest node stops the daemon with an error saying so, before
+// its watcher reads anything.
+func TestDaemonRefusesNodeOnAnotherNetwork(t *testing.T) {
+	t.Parallel()
+	node := testenv.Btcd(t)
+	key, err := regtest.NewKey("testnet-form key", regtest.P2PKH) // m/n… addresses are valid on testnet too
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "pw"), []byte(regtest.Password), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "keywatch.yaml")
+	body := `store: {memory: true}
+nats: {embedded: true, url: "nats://127.0.0.1:0", data_dir: ` + filepath.Join(dir, "nats") + `}
+api: {listen: "127.0.0.1:0"}
+chains:
+  - {name: btc, kind: bitcoin, network: testnet, rpc: [` + node.WSURL + `], rpc_cert: ` + node.CertPath + `, rpc_user: keywatch, rpc_password_file: pw}
+wallets:
+  - {name: hot, chain: btc, address: ` + key.Address + `, role: hot}
+alerts: {sinks: [{name: log, kind: log}]}
+`
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, set, err := daemon.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := daemon.New(context.Background(), cfg, set, daemon.Options{Logger: slog.New(slog.NewTextHandler(testWriter{t}, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	err = d.Run(ctx)
+	if err == nil || !strings.Contains(err.Error(), "chain btc: node on the wrong network: the node is on regtest, the chain is configured for testnet") {
+		t.Fatalf("Run: %v", err)
+	}
+	if _, err := d.Store.Get(context.Background(), "watch:btc:checkpoint"); err == nil {
+		t.Error("the watcher started on the wrong network")
+	}
 }
