@@ -304,35 +304,70 @@ func (f *Follower) Step(ctx context.Context) error {
 
 func (f *Follower) mempoolKey() string { return "watch:" + f.opts.Chain + ":mempool" }
 
-// pending delivers the events of unconfirmed transactions new to the
-// mempool as pending, and retracts those of transactions that left it
-// without being mined.
-func (f *Follower) pending(ctx context.Context, ps PendingSource, c *checkpoint) error {
+func (f *Follower) loadMempool(ctx context.Context) (map[string][]chains.Event, error) {
 	tracked := map[string][]chains.Event{}
 	b, err := f.opts.Store.Get(ctx, f.mempoolKey())
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 	case err != nil:
-		return fmt.Errorf("read mempool state: %w", err)
+		return nil, fmt.Errorf("read mempool state: %w", err)
 	default:
 		if err := json.Unmarshal(b, &tracked); err != nil {
-			return fmt.Errorf("mempool state of chain %s is corrupt: %w", f.opts.Chain, err)
+			return nil, fmt.Errorf("mempool state of chain %s is corrupt: %w", f.opts.Chain, err)
 		}
+	}
+	return tracked, nil
+}
+
+func (f *Follower) saveMempool(ctx context.Context, tracked map[string][]chains.Event) error {
+	b, err := json.Marshal(tracked)
+	if err != nil {
+		return err
+	}
+	if err := f.opts.Store.Set(ctx, f.mempoolKey(), b, 0); err != nil {
+		return fmt.Errorf("write mempool state: %w", err)
+	}
+	return nil
+}
+
+// mined forgets the mempool transactions a processed block mined: they are
+// the block's now, and leaving the mempool is no drop. (Done per block, not
+// from the remembered blocks, so a long outage cannot mistake a transaction
+// mined long ago for a dropped one.)
+func (f *Follower) mined(ctx context.Context, events []chains.Event) error {
+	if _, ok := f.src.(PendingSource); !ok {
+		return nil
+	}
+	tracked, err := f.loadMempool(ctx)
+	if err != nil || len(tracked) == 0 {
+		return err
+	}
+	changed := false
+	for _, ev := range events {
+		if _, ok := tracked[ev.Tx]; ok {
+			delete(tracked, ev.Tx)
+			changed = true
+		}
+	}
+	if !changed {
+		return nil
+	}
+	return f.saveMempool(ctx, tracked)
+}
+
+// pending delivers the events of unconfirmed transactions new to the
+// mempool as pending, and retracts those of transactions that left it
+// without being mined.
+func (f *Follower) pending(ctx context.Context, ps PendingSource, c *checkpoint) error {
+	tracked, err := f.loadMempool(ctx)
+	if err != nil {
+		return err
 	}
 	cur, err := ps.Pending(ctx)
 	if err != nil {
 		return fmt.Errorf("read mempool: %w", err)
 	}
-	save := func() error {
-		b, err := json.Marshal(tracked)
-		if err != nil {
-			return err
-		}
-		if err := f.opts.Store.Set(ctx, f.mempoolKey(), b, 0); err != nil {
-			return fmt.Errorf("write mempool state: %w", err)
-		}
-		return nil
-	}
+	save := func() error { return f.saveMempool(ctx, tracked) }
 	inPool := make(map[string]bool, len(cur))
 	for _, p := range cur {
 		inPool[p.Tx] = true
@@ -353,8 +388,9 @@ func (f *Follower) pending(ctx context.Context, ps PendingSource, c *checkpoint)
 		}
 	}
 	// A transaction that left the mempool was mined, or dropped. Mined ones
-	// appear in the processed blocks; when the node's head moved past what
-	// was processed, the answer may be in a block not read yet: wait.
+	// were forgotten as their block was processed (and appear in the
+	// remembered blocks); when the node's head moved past what was
+	// processed, the answer may be in a block not read yet: wait.
 	head, err := f.src.Head(ctx)
 	if err != nil {
 		return fmt.Errorf("read head: %w", err)
@@ -477,6 +513,9 @@ func (f *Follower) process(ctx context.Context, c *checkpoint, b Block, head uin
 	if len(out) > 0 {
 		if err := f.opts.Deliver(ctx, out); err != nil {
 			return fmt.Errorf("deliver events of block %d: %w", b.Number, err)
+		}
+		if err := f.mined(ctx, events); err != nil {
+			return err
 		}
 	}
 	c.Blocks = append(c.Blocks, record{Block: b, Confirmed: confirmed, Events: events})

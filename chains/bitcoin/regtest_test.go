@@ -120,6 +120,7 @@ type watcher struct {
 type watchOpts struct {
 	url          string
 	pollInterval time.Duration
+	reorgDepth   uint64 // default 12
 }
 
 func startWatcher(t *testing.T, node *regtest.Node, st store.Store, rec *recorder, wallets []bitcoin.Wallet, o watchOpts) *watcher {
@@ -130,16 +131,19 @@ func startWatcher(t *testing.T, node *regtest.Node, st store.Store, rec *recorde
 	if o.pollInterval == 0 {
 		o.pollInterval = 200 * time.Millisecond
 	}
+	if o.reorgDepth == 0 {
+		o.reorgDepth = 12
+	}
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	client, err := bitcoin.NewClient(bitcoin.ClientConfig{URLs: []string{o.url}, User: regtest.User, Password: config.NewSecret(regtest.Password), Cert: node.Cert, Timeout: 5 * time.Second, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
-	src, err := bitcoin.NewSource(client, bitcoin.Options{Chain: "btc", Network: &chaincfg.RegressionNetParams, NativeUSD: 60000, Wallets: wallets, Store: st, ReorgDepth: 12, Logger: log})
+	src, err := bitcoin.NewSource(client, bitcoin.Options{Chain: "btc", Network: &chaincfg.RegressionNetParams, NativeUSD: 60000, Wallets: wallets, Store: st, ReorgDepth: o.reorgDepth, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := watchers.New(src, watchers.Options{Chain: "btc", Confirmations: 2, ReorgDepth: 12, PollInterval: o.pollInterval, Store: st, Deliver: rec.deliver, MaxBackoff: 2 * time.Second, Logger: log})
+	f, err := watchers.New(src, watchers.Options{Chain: "btc", Confirmations: 2, ReorgDepth: o.reorgDepth, PollInterval: o.pollInterval, Store: st, Deliver: rec.deliver, MaxBackoff: 2 * time.Second, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -154,6 +154,39 @@ func TestRestartMidStream(t *testing.T) {
 	}
 }
 
+// TestMinedDuringLongOutage: keywatch stops with an outflow pending and
+// stays down for longer than it remembers blocks (reorg_depth 3, 6 blocks
+// mined). Back up, the outflow is confirmed, never retracted as if it had
+// been dropped from the mempool.
+func TestMinedDuringLongOutage(t *testing.T) {
+	t.Parallel()
+	node := testenv.Btcd(t)
+	hot := newKey(t, "outage-hot", regtest.P2WPKH)
+	wallets := []bitcoin.Wallet{{Name: "hot", Address: hot.Address, Role: "hot"}}
+	st := memory.New()
+	rec := newRecorder()
+	o := watchOpts{reorgDepth: 3}
+	w := startWatcher(t, node, st, rec, wallets, o)
+	coin := funded(t, node, rec, hot, regtest.Amount(1))
+	mule := newKey(t, "mule", regtest.P2WPKH)
+	t1 := pay(t, []regtest.Coin{coin}, []regtest.Output{{Script: mule.Script, Value: regtest.Amount(0.3)}}, hot.Script, 1000)
+	send(t, node, t1)
+	rec.wait(t, id(t1.TxHash().String(), 0), chains.StatusPending, 0)
+	w.stop()
+
+	mine(t, node, 6)
+	startWatcher(t, node, st, rec, wallets, o)
+	rec.wait(t, id(t1.TxHash().String(), 0), chains.StatusConfirmed, -1)
+	// A later mempool transaction shows the mempool pass ran after the
+	// catch-up.
+	change := regtest.Coin{OutPoint: outpoint(t1, 1), Value: t1.TxOut[1].Value, Key: hot}
+	t2 := send(t, node, pay(t, []regtest.Coin{change}, []regtest.Output{{Script: mule.Script, Value: regtest.Amount(0.3)}}, hot.Script, 1000))
+	rec.wait(t, id(t2, 0), chains.StatusPending, 0)
+	if n := rec.count(id(t1.TxHash().String(), 0), chains.StatusRetracted, -1); n != 0 {
+		t.Errorf("the outflow mined during the outage was retracted %d times", n)
+	}
+}
+
 // TestConnectionLossResubscribes: the connection to btcd drops and the
 // node stays unreachable while a block is mined (btcd wipes a regtest chain
 // when it restarts, so the outage is made between the watcher and the node).

@@ -242,8 +242,8 @@ func (s *Source) Rewound(ctx context.Context, b watchers.Block) error {
 	return s.save(ctx)
 }
 
-// maxUnappliedScan bounds one call's silent catch-up, so a far birthday
-// makes progress in steps that each end with a save.
+// saveEvery is how many blocks a long catch-up (a far birthday) applies
+// between saves, so it resumes where it was after a restart.
 const saveEvery = 100
 
 // reach brings the watched outputs to b's parent.
