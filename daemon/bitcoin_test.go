@@ -14,6 +14,7 @@ import (
 
 	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/chaincfg"
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/wire"
 
 	"github.com/keywatch/keywatch/alerts"
@@ -52,6 +53,11 @@ lists:
 policies:
   - {name: sanctioned-counterparty, detector: list-match, lists: [sanctioned], severity: critical, actions: [page, hold]}
   - {name: big-outflow, detector: threshold, usd_over: 100000, severity: high, actions: [page]}
+  # Detectors that read state or the chain: on Bitcoin events they must
+  # decide, not fail closed.
+  - {name: drain, detector: drain, percent_over: 90, severity: critical, actions: [page, hold]}
+  - {name: hourly-velocity, detector: velocity, scope: wallet, window: 1h, usd_over: 1000000, severity: high, actions: [page]}
+  - {name: new-counterparty, detector: new-counterparty, lists: [sanctioned], severity: low}
 alerts:
   sinks:
     - {name: log, kind: log}
@@ -216,7 +222,8 @@ func TestDaemonOnBtcdRegtest(t *testing.T) {
 	second := start(t, path)
 	defer second.stop(t)
 	left := regtest.Coin{OutPoint: wire.OutPoint{Hash: repl.TxHash(), Index: 1}, Value: repl.TxOut[1].Value, Key: hot}
-	tx4 := sendTx(pay([]regtest.Coin{left}, script1, regtest.Amount(0.5), 2000))
+	c4 := pay([]regtest.Coin{left}, script1, regtest.Amount(0.5), 2000)
+	tx4 := sendTx(c4)
 	testenv.WaitFor(t, 0, func() bool { _, ok := findAlert(c, tx4, "sanctioned-counterparty", "pending", "firing"); return ok }, "pending alert after the restart")
 	if _, err := node.Generate(ctx, 2); err != nil {
 		t.Fatal(err)
@@ -228,14 +235,49 @@ func TestDaemonOnBtcdRegtest(t *testing.T) {
 			t.Errorf("message %s published %d times", id, n)
 		}
 	}
+	for _, m := range c.All() {
+		for _, r := range m.Alert.Reasons {
+			if strings.Contains(r, "could not decide") {
+				t.Errorf("%s on %s failed closed: %s", m.Alert.Policy, m.Alert.Event.ID, r)
+			}
+		}
+		if m.Alert.Policy == "drain" {
+			t.Errorf("drain fired on %s (%s of a 10 BTC wallet): %v", m.Alert.Event.ID, m.Alert.Event.Amount, m.Alert.Reasons)
+		}
+	}
+
+	// Emptying the wallet is a drain, caught in the mempool too.
+	last := pay([]regtest.Coin{{OutPoint: wire.OutPoint{Hash: mustHash(t, tx4), Index: 1}, Value: c4.TxOut[1].Value, Key: hot}}, fresh.Script, c4.TxOut[1].Value-10000, 10000)
+	tx5 := sendTx(last)
+	testenv.WaitFor(t, 0, func() bool { _, ok := findAlert(c, tx5, "drain", "pending", "firing"); return ok }, "a drain alert from the mempool")
+	dm, _ := findAlert(c, tx5, "drain", "pending", "firing")
+	held := btcutil.Amount(c4.TxOut[1].Value).ToBTC() // everything btc-hot had left
+	if !strings.Contains(dm.Alert.Reasons[0], fmt.Sprintf("of the %v BTC btc-hot held", held)) {
+		t.Errorf("drain reason %q", dm.Alert.Reasons[0])
+	}
 	for _, tx := range []string{tx1, tx4} {
 		if got := forPolicy(c, tx, "sanctioned-counterparty"); len(got) != 2 {
 			t.Errorf("sanctions alerts for %s: %v, want pending and confirmed once each", tx, got)
 		}
 	}
-	if got := c.ForTx(tx3); len(got) != 0 {
+	// The replacement paid a fresh address: no sanctions alert, but a new
+	// counterparty (the sanctioned one counts as known: it is on the list
+	// new-counterparty is given here).
+	if got := forPolicy(c, tx3, "sanctioned-counterparty"); len(got) != 0 {
 		t.Errorf("the payment to a fresh address raised %v", got)
 	}
+	if got := forPolicy(c, tx3, "new-counterparty"); len(got) != 2 {
+		t.Errorf("new-counterparty on the payment to a fresh address: %v, want pending and confirmed", got)
+	}
+}
+
+func mustHash(t *testing.T, s string) chainhash.Hash {
+	t.Helper()
+	h, err := chainhash.NewHashFromStr(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return *h
 }
 
 // started reports whether the chain's watcher has written its checkpoint.

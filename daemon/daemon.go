@@ -425,6 +425,7 @@ func (d *Daemon) btcFollower(ch config.Chain, node bitcoin.Node, m *watchers.Met
 	if err != nil {
 		return nil, err
 	}
+	d.balances[ch.Name] = bitcoin.Balances{}
 	return watchers.New(src, watchers.Options{
 		Chain:         ch.Name,
 		Confirmations: ch.Confirmations,

@@ -44,6 +44,10 @@ type lookupFunc func(op wire.OutPoint) (utxo, bool)
 // a watched one, for an inflow's counterparty; false when unknown.
 type senderFunc func(op wire.OutPoint) ([]byte, bool)
 
+// balanceFunc returns what a wallet holds in the view a transaction is
+// decoded against (in satoshi).
+type balanceFunc func(wallet string) int64
+
 // decoder turns transactions into events against a view of the watched
 // unspent outputs.
 type decoder struct {
@@ -53,6 +57,11 @@ type decoder struct {
 	watch     *watchSet
 }
 
+// DetailBalanceBefore is the Detail key of an outflow that holds what the
+// spending wallet held just before the transaction (watched outputs,
+// unconfirmed ones included for a mempool transaction), in BTC.
+const DetailBalanceBefore = "balance_before"
+
 // decodeTx finds what tx does to watched wallets. An out event for each
 // output a watched wallet's spend creates that does not return to a watched
 // wallet, attributed to the wallet of the first watched input; an in event
@@ -60,7 +69,7 @@ type decoder struct {
 // watched wallet included). Change back to the spending wallet is neither.
 // With wantEvents false only the spends and creations are found (a silent
 // scan for existing coins).
-func (d *decoder) decodeTx(tx *wire.MsgTx, meta txMeta, lookup lookupFunc, sender senderFunc, wantEvents bool) txResult {
+func (d *decoder) decodeTx(tx *wire.MsgTx, meta txMeta, lookup lookupFunc, sender senderFunc, balance balanceFunc, wantEvents bool) txResult {
 	var r txResult
 	var spender *wallet
 	var spenderScript []byte
@@ -147,6 +156,14 @@ func (d *decoder) decodeTx(tx *wire.MsgTx, meta txMeta, lookup lookupFunc, sende
 	}
 	if len(r.events) > 0 && spender != nil {
 		d.annotate(tx, r.events, allKnown, inSum)
+		if balance != nil {
+			bal := chains.NewAmount(big.NewInt(balance(spender.Name)), Decimals).String()
+			for i := range r.events {
+				if r.events[i].Direction == chains.Out {
+					r.events[i].Detail[DetailBalanceBefore] = bal
+				}
+			}
+		}
 	}
 	return r
 }

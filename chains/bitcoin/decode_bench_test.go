@@ -105,7 +105,7 @@ func BenchmarkBlock574200(b *testing.B) {
 		b.SetBytes(int64(len(raw)))
 		for b.Loop() {
 			for _, tx := range blk.Transactions {
-				d.decodeTx(tx, meta, empty, sender, true)
+				d.decodeTx(tx, meta, empty, sender, nil, true)
 			}
 		}
 	})
@@ -118,7 +118,7 @@ func BenchmarkBlock574200(b *testing.B) {
 		for b.Loop() {
 			events = 0
 			for _, tx := range blk.Transactions {
-				events += len(d.decodeTx(tx, meta, lookup, sender, true).events)
+				events += len(d.decodeTx(tx, meta, lookup, sender, nil, true).events)
 			}
 		}
 		b.ReportMetric(float64(events), "events/block")

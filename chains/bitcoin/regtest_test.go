@@ -280,6 +280,7 @@ func TestMempoolFirstOutflowWithChange(t *testing.T) {
 		{"fee", out.Detail["fee"], "0.00002"},
 		{"rbf", out.Detail["rbf"], "true"},
 		{"block", fmt.Sprint(out.Block), "0"},
+		{"balance before", out.Detail[bitcoin.DetailBalanceBefore], "2"},
 	}
 	for _, c := range checks {
 		if c.got != c.want {

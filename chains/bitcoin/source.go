@@ -365,7 +365,7 @@ func (s *Source) applyBlock(ctx context.Context, blk *wire.MsgBlock, height uint
 		a := s.set.begin(height, hash.String(), blk.Header.PrevBlock.String())
 		extended := false
 		for _, tx := range blk.Transactions {
-			r := s.dec.decodeTx(tx, meta, s.lookup, sender, wantEvents)
+			r := s.dec.decodeTx(tx, meta, s.lookup, sender, s.confirmedBalance, wantEvents)
 			if len(r.spends) > 0 {
 				by := tx.TxHash().String()
 				for _, op := range r.spends {
@@ -403,6 +403,50 @@ func (s *Source) applyBlock(ctx context.Context, blk *wire.MsgBlock, height uint
 // bornBy reports whether a wallet's existing coins are looked for in the
 // block at height: only from its birthday on, and not at all without one.
 func bornBy(w *wallet, height uint64) bool { return w.Birthday > 0 && w.Birthday <= height }
+
+// confirmedBalance is what a wallet holds in the watched outputs as applied
+// so far (in a block being applied: before the transaction at hand).
+func (s *Source) confirmedBalance(wallet string) int64 {
+	var sum int64
+	for _, u := range s.set.UTXOs {
+		if u.Wallet == wallet {
+			sum += u.Value
+		}
+	}
+	return sum
+}
+
+// pendingBalance is what a wallet holds counting the mempool transactions
+// decoded so far: confirmed outputs not spent by them, plus the outputs they
+// pay it.
+func (s *Source) pendingBalance(wallet string) int64 {
+	spentInPool := map[wire.OutPoint]bool{}
+	var sum int64
+	for _, e := range s.mem {
+		if e == nil {
+			continue
+		}
+		for _, op := range e.res.spends {
+			spentInPool[op] = true
+		}
+	}
+	for op, u := range s.set.UTXOs {
+		if u.Wallet == wallet && !spentInPool[op] {
+			sum += u.Value
+		}
+	}
+	for _, e := range s.mem {
+		if e == nil {
+			continue
+		}
+		for _, c := range e.res.creates {
+			if c.u.Wallet == wallet && !spentInPool[c.op] {
+				sum += c.u.Value
+			}
+		}
+	}
+	return sum
+}
 
 func (s *Source) lookup(op wire.OutPoint) (utxo, bool) {
 	u, ok := s.set.UTXOs[op]
@@ -479,7 +523,7 @@ func (s *Source) reconcileWallets(ctx context.Context) error {
 				return fmt.Errorf("get block %d: %w", h, err)
 			}
 			for _, tx := range blk.Transactions {
-				r := dec.decodeTx(tx, txMeta{}, lookup, nil, false)
+				r := dec.decodeTx(tx, txMeta{}, lookup, nil, nil, false)
 				for _, op := range r.spends {
 					delete(own, op)
 				}
@@ -654,7 +698,7 @@ func (s *Source) Pending(ctx context.Context) ([]watchers.PendingTx, error) {
 				return parent.TxOut[op.Index].PkScript, true
 			}
 			return s.prevScript(ctx, nil, op)
-		}, true)
+		}, s.pendingBalance, true)
 		if len(r.spends) == 0 && len(r.creates) == 0 {
 			s.mem[id] = nil
 			continue
