@@ -103,12 +103,12 @@ type Chain struct {
 	RPCPasswordEnv string   `yaml:"rpc_password_env"`
 	// RPCPasswordFile is a file holding the RPC password (instead of
 	// rpc_password_env).
-	RPCPasswordFile string `yaml:"rpc_password_file"`
-	ChainID        uint64   `yaml:"chain_id"` // when set, the node must report this chain id
-	Confirmations  uint64   `yaml:"confirmations"`
-	NativeSymbol   string   `yaml:"native_symbol"` // default ETH / BTC
-	NativeUSD      float64  `yaml:"native_usd"`
-	Tokens         []Tokens `yaml:"tokens"`
+	RPCPasswordFile string   `yaml:"rpc_password_file"`
+	ChainID         uint64   `yaml:"chain_id"` // when set, the node must report this chain id
+	Confirmations   uint64   `yaml:"confirmations"`
+	NativeSymbol    string   `yaml:"native_symbol"` // default ETH / BTC
+	NativeUSD       float64  `yaml:"native_usd"`
+	Tokens          []Tokens `yaml:"tokens"`
 	// PollInterval is how often an http(s) node is asked for its head
 	// (default 2s); WebSocket nodes push heads and are polled only as a backstop.
 	PollInterval Duration `yaml:"poll_interval"`
