@@ -17,6 +17,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"gopkg.in/yaml.v3"
 )
@@ -34,6 +35,8 @@ type Config struct {
 	// Lists maps a list name to its files (plain or CSV). Relative paths are
 	// resolved against the configuration file's folder.
 	Lists map[string][]string `yaml:"lists"`
+	// ListRefresh says how list files are watched for changes and for age.
+	ListRefresh ListRefresh `yaml:"list_refresh"`
 	// Intents names CSV files of approved withdrawals, registered at start
 	// and on reload (see package intents).
 	Intents  []string `yaml:"intents"`
@@ -191,6 +194,30 @@ type Policy struct {
 	Hops int `yaml:"hops"`
 	// off-hours: working hours for keys whose wallet sets none.
 	Hours string `yaml:"hours"`
+}
+
+// ListRefresh configures how `keywatch run` keeps its lists current: it
+// checks the list files' modification times every Interval and reloads the
+// lists and policies when one changed, and it raises a system alert when a
+// list file is older than its maximum age. A file's age is measured from its
+// "# published: DATE" comment line when it has one (keywatch lists import
+// -stamp writes it), else from its modification time.
+type ListRefresh struct {
+	// Interval between checks of the list files (default 1m; 0s: only on SIGHUP).
+	Interval Duration `yaml:"interval"`
+	// MaxAge is the age beyond which a list file raises an alert (default:
+	// no limit).
+	MaxAge Duration `yaml:"max_age"`
+	// MaxAgePerList overrides MaxAge for the named lists (0s: no limit).
+	MaxAgePerList map[string]Duration `yaml:"max_age_per_list"`
+}
+
+// MaxAgeOf is the maximum age of the named list (0: no limit).
+func (r ListRefresh) MaxAgeOf(list string) time.Duration {
+	if d, ok := r.MaxAgePerList[list]; ok {
+		return d.D()
+	}
+	return r.MaxAge.D()
 }
 
 // Alerts configures where alerts go after NATS.

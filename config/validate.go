@@ -145,6 +145,9 @@ func (c *Config) applyDefaults() {
 		c.Holds.ExpireAfter = Duration(24 * time.Hour)
 	}
 	c.walletDefaults()
+	if !c.isSet("list_refresh.interval") {
+		c.ListRefresh.Interval = Duration(time.Minute)
+	}
 	for i := range c.Chains {
 		ch := &c.Chains[i]
 		p := fmt.Sprintf("chains[%d]", i)
@@ -469,6 +472,24 @@ func (c *Config) validate(lookupEnv func(string) (string, bool)) Errors {
 			add(p, "names no files")
 		}
 	}
+	lr := c.ListRefresh
+	if lr.Interval < 0 {
+		add("list_refresh.interval", "must not be negative")
+	} else if lr.Interval > 0 && lr.Interval.D() < 100*time.Millisecond {
+		add("list_refresh.interval", "%s is too short: at least 100ms (0s checks only on SIGHUP)", lr.Interval)
+	}
+	if lr.MaxAge < 0 {
+		add("list_refresh.max_age", "must not be negative")
+	}
+	for name, d := range lr.MaxAgePerList {
+		p := "list_refresh.max_age_per_list." + name
+		if _, ok := c.Lists[name]; !ok {
+			add(p, "no list named %q under lists:%s", name, suggestList(name, c.Lists))
+		}
+		if d < 0 {
+			add(p, "must not be negative")
+		}
+	}
 
 	// policies: names here; detectors, lists and expressions are checked by
 	// the policy engine when it builds them.
@@ -612,4 +633,13 @@ func splitHostPort(s string) (string, int, error) {
 // sortErrors orders errors by line so the report reads top to bottom.
 func sortErrors(errs Errors) {
 	sort.SliceStable(errs, func(i, j int) bool { return errs[i].Line < errs[j].Line })
+}
+
+// suggestList names a configured list close to an unknown name.
+func suggestList(name string, lists map[string][]string) string {
+	m := make(map[string]int, len(lists))
+	for n := range lists {
+		m[n] = 0
+	}
+	return suggest(name, m)
 }

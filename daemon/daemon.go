@@ -17,7 +17,6 @@ import (
 	"sync"
 	"time"
 
-	gethcommon "github.com/ethereum/go-ethereum/common"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -85,6 +84,7 @@ type Daemon struct {
 	listener   net.Listener
 	closers    []func()
 	reloadMu   sync.Mutex
+	refresh    *listRefresh
 }
 
 // Load checks a configuration and everything it names (lists, policies,
@@ -283,6 +283,10 @@ func New(ctx context.Context, cfg *config.Config, set *policies.Set, opts Option
 		Logger:     d.log,
 		Registerer: reg,
 	})
+	d.refresh = newListRefresh(cfg.ListRefresh, reg)
+	d.refresh.lastReload.Set(float64(opts.Now().Unix()))
+	d.registerListMetrics()
+	d.logLists(nil, set, "start")
 	ok = true
 	return d, nil
 }
@@ -348,6 +352,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 		g.Go(func() error { return alerts.RunSink(ctx, d.JS, n, opts) })
 	}
 
+	g.Go(func() error { return d.refreshLists(ctx, d.cfg.ListRefresh.Interval.D()) })
+
 	metrics := watchers.NewMetrics(d.reg)
 	for _, ch := range d.cfg.Chains {
 		var f *watchers.Follower
@@ -389,19 +395,11 @@ func (d *Daemon) follower(ch config.Chain, client ethereum.Client, m *watchers.M
 	if ch.Kind != "ethereum" {
 		return nil, fmt.Errorf("chain %s: kind %q is not supported", ch.Name, ch.Kind)
 	}
-	opts := ethereum.Options{Chain: ch.Name, NativeSymbol: ch.NativeSymbol, NativeUSD: ch.NativeUSD, Followed: d.Hops}
-	for _, w := range d.cfg.Wallets {
-		if w.Chain == ch.Name {
-			opts.Wallets = append(opts.Wallets, ethereum.Wallet{Name: w.Name, Address: gethcommon.HexToAddress(w.Address), Role: w.Role, Owner: w.Owner})
-		}
-	}
-	for _, t := range ch.Tokens {
-		opts.Tokens = append(opts.Tokens, ethereum.Token{Symbol: t.Symbol, Address: gethcommon.HexToAddress(t.Address), Decimals: t.Decimals, USD: t.USD})
-	}
+	src := EthereumSource(d.cfg, ch, client, d.Hops)
 	if bc, ok := client.(ethereum.BalanceClient); ok {
-		d.balances[ch.Name] = ethereum.NewBalances(bc, opts.Tokens)
+		d.balances[ch.Name] = ethereum.NewBalances(bc, EthereumTokens(ch))
 	}
-	return watchers.New(ethereum.NewSource(client, opts), watchers.Options{
+	return watchers.New(src, watchers.Options{
 		Chain:         ch.Name,
 		Confirmations: ch.Confirmations,
 		ReorgDepth:    ch.ReorgDepth,
@@ -546,24 +544,6 @@ func (d *Daemon) registerHealth() {
 		}
 		w.Write([]byte("ready\n"))
 	}))
-}
-
-// Reload rereads the configuration file's lists and policies. On any error
-// the policies and lists in force stay, and the error says why. Changes to
-// chains, wallets, store or NATS need a restart.
-func (d *Daemon) Reload() error {
-	d.reloadMu.Lock()
-	defer d.reloadMu.Unlock()
-	cfg, set, err := Load(d.cfg.File())
-	if err != nil {
-		return fmt.Errorf("reload refused, previous policies and lists stay in force:\n%w", err)
-	}
-	if err := d.registerIntents(context.Background(), cfg); err != nil {
-		return fmt.Errorf("reload: %w", err)
-	}
-	d.Engine.Reload(set)
-	d.log.Info("policies and lists reloaded", "policies", len(cfg.Policies), "lists", len(cfg.Lists))
-	return nil
 }
 
 // Close stops what New started, newest first.

@@ -311,7 +311,7 @@ func (s *Source) decode(ctx context.Context, block *types.Block, logs []types.Lo
 		if err != nil {
 			return nil, fmt.Errorf("receipt of tx %s: %w", tx.Hash().Hex(), err)
 		}
-		if rcpt.Status != types.ReceiptStatusSuccessful {
+		if !succeeded(rcpt) {
 			continue // a failed transaction moved nothing
 		}
 		if employee {
@@ -391,6 +391,16 @@ func (s *Source) decode(ctx context.Context, block *types.Block, logs []types.Lo
 		}
 	}
 	return dedupe(out), nil
+}
+
+// succeeded reports whether a transaction's receipt says it succeeded.
+// Receipts of blocks before Byzantium (Ethereum mainnet block 4,370,000)
+// carry no status, only the post-transaction state root; nodes return
+// "status": null or no status at all for them. Such a transaction is taken as
+// successful: a failed one moved nothing, but no status can tell, and a
+// watcher that cannot tell judges the movement rather than drop it.
+func succeeded(r *types.Receipt) bool {
+	return r.Status == types.ReceiptStatusSuccessful || len(r.PostState) > 0
 }
 
 // approvalForAll decodes setApprovalForAll by a watched wallet.

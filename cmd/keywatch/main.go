@@ -29,6 +29,15 @@ Usage:
   keywatch run   -config FILE   run the daemon (watchers, policies, alerts)
   keywatch check -config FILE   validate configuration, lists and policies
   keywatch demo  [-keep] [-pace 1s]  play the insider-theft story on embedded defaults
+  keywatch backtest -config FILE -chain NAME [-from N -to M] [-files DIR]
+                                replay blocks (from the node, or recorded JSON-RPC
+                                responses) through the policies; print the alerts
+                                that would have fired as JSON lines; publish nothing
+  keywatch policy test -config FILE CASES.yaml
+                                run recorded events through the policies and compare
+                                with the expected alerts; exit 1 on a difference
+  keywatch lists import -format ofac-xml|ofac-csv|plain FILE...
+                                normalise OFAC sanctions files into a list (CSV on stdout)
   keywatch intents add  -config FILE -id ID -wallet W -to ADDR -asset A -amount N [-expires 24h]
   keywatch intents list -config FILE [-wallet W]
                                 register or list approved withdrawals in the shared store
@@ -53,6 +62,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdCheck(rest, stdout, stderr)
 	case "demo":
 		return cmdDemo(rest, stdout, stderr)
+	case "backtest":
+		return cmdBacktest(rest, stdout, stderr)
+	case "policy":
+		return cmdPolicy(rest, stdout, stderr)
+	case "lists":
+		return cmdLists(rest, stdout, stderr)
 	case "intents":
 		return cmdIntents(rest, stdout, stderr)
 	case "-h", "--help", "help":
@@ -119,9 +134,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 	signal.Notify(hup, syscall.SIGHUP)
 	go func() {
 		for range hup {
-			if err := d.Reload(); err != nil {
-				log.Error("reload failed", "err", err)
-			}
+			_ = d.Reload(ctx) // the daemon logs the outcome and alerts on failure
 		}
 	}()
 	if err := d.Run(ctx); err != nil {

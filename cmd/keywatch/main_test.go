@@ -18,7 +18,6 @@ func runCmd(t *testing.T, args ...string) (int, string, string) {
 }
 
 func TestCheckAcceptsShippedConfigurations(t *testing.T) {
-	t.Setenv("BTC_RPC_PASSWORD", "the example's bitcoin node password")
 	for _, f := range []string{"../../configs/keywatch.example.yaml", "../../configs/demo.yaml"} {
 		code, out, errs := runCmd(t, "check", "-config", f)
 		if code != 0 || !strings.Contains(out, "OK") {

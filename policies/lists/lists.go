@@ -5,6 +5,7 @@ package lists
 import (
 	"bufio"
 	"bytes"
+	"crypto/sha256"
 	"encoding/csv"
 	"encoding/hex"
 	"errors"
@@ -15,6 +16,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/keywatch/keywatch/chains/bitcoin"
 	"github.com/keywatch/keywatch/config"
@@ -63,9 +65,60 @@ func (e Entry) Evidence() string {
 
 // List is a named set of entries.
 type List struct {
-	Name    string
-	Files   []string
+	Name  string
+	Files []string
+	// Stamps describe each file as it was when it was read, in the order of
+	// Files: what the list refresh compares to notice a change, and what a
+	// list's age is measured from.
+	Stamps  []Stamp
 	entries map[string]Entry // key: family + ":" + normalised address
+}
+
+// PublishedComment starts a comment line, before a list file's first entry,
+// that dates the list's content ("# published: 2025-11-19T00:00:00Z" or
+// "# published: 2025-11-19"). A list's age is measured from it when present,
+// else from the file's modification time.
+const PublishedComment = "# published:"
+
+// Stamp is what is known of a list file's version.
+type Stamp struct {
+	Path      string
+	ModTime   time.Time
+	Size      int64
+	Published time.Time // from a "# published:" comment; zero when none
+	SHA256    string    // of the content read (hex); empty from StatFile
+}
+
+// Date is when the file's content dates from: its published date when it
+// carries one, else its modification time.
+func (s Stamp) Date() time.Time {
+	if !s.Published.IsZero() {
+		return s.Published
+	}
+	return s.ModTime
+}
+
+// DatedBy says which of the two Date is.
+func (s Stamp) DatedBy() string {
+	if !s.Published.IsZero() {
+		return "published comment"
+	}
+	return "modification time"
+}
+
+// SameVersion reports whether two stamps describe the same file content
+// (same modification time and size).
+func (s Stamp) SameVersion(o Stamp) bool {
+	return s.Path == o.Path && s.ModTime.Equal(o.ModTime) && s.Size == o.Size
+}
+
+// StatFile stamps a file without reading its entries.
+func StatFile(path string) (Stamp, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return Stamp{}, err
+	}
+	return Stamp{Path: path, ModTime: st.ModTime(), Size: st.Size()}, nil
 }
 
 // Len is the number of distinct addresses on the list.
@@ -164,7 +217,12 @@ func Load(cfg *config.Config) (*Set, error) {
 		for i, f := range files {
 			path := cfg.Path(f)
 			l.Files = append(l.Files, path)
-			entries, err := ReadFile(path)
+			// Stamp before reading: a change during the read shows as a
+			// change at the next check, never as none.
+			stamp, _ := StatFile(path)
+			entries, published, sum, err := readFile(path)
+			stamp.Path, stamp.Published, stamp.SHA256 = path, published, sum
+			l.Stamps = append(l.Stamps, stamp)
 			var fe config.Errors
 			if errors.As(err, &fe) {
 				errs = append(errs, fe...)
@@ -191,16 +249,58 @@ func Load(cfg *config.Config) (*Set, error) {
 // address column) or plain text (one address per line, # comments; text after
 // the address on the same line becomes its label).
 func ReadFile(path string) ([]Entry, error) {
+	entries, _, _, err := readFile(path)
+	return entries, err
+}
+
+func readFile(path string) (entries []Entry, published time.Time, sum string, err error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("cannot read list %s: %w", path, err)
+		return nil, time.Time{}, "", fmt.Errorf("cannot read list %s: %w", path, err)
 	}
+	h := sha256.Sum256(data)
+	sum = hex.EncodeToString(h[:])
 	// Spreadsheet programs start UTF-8 files with a byte-order mark.
 	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
+	published, perr := readPublished(path, data)
 	if isCSV(path, data) {
-		return parseCSV(path, data)
+		entries, err = parseCSV(path, data)
+	} else {
+		entries, err = parsePlain(path, data)
 	}
-	return parsePlain(path, data)
+	if perr != nil {
+		var errs config.Errors
+		errors.As(err, &errs)
+		err = append(config.Errors{perr}, errs...)
+	}
+	return entries, published, sum, err
+}
+
+// readPublished finds a "# published: DATE" comment among the comment lines
+// that start the file.
+func readPublished(path string, data []byte) (time.Time, *config.Error) {
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	for n := 1; sc.Scan(); n++ {
+		line := strings.TrimSpace(sc.Text())
+		if line == "" {
+			continue
+		}
+		if !strings.HasPrefix(line, "#") {
+			return time.Time{}, nil
+		}
+		v, ok := strings.CutPrefix(line, PublishedComment)
+		if !ok {
+			continue
+		}
+		v = strings.TrimSpace(v)
+		for _, layout := range []string{time.RFC3339, time.DateOnly} {
+			if t, err := time.Parse(layout, v); err == nil {
+				return t.UTC(), nil
+			}
+		}
+		return time.Time{}, &config.Error{File: path, Line: n, Msg: fmt.Sprintf("%s %q: want a date such as 2025-11-19 or 2025-11-19T00:00:00Z", PublishedComment, v)}
+	}
+	return time.Time{}, nil
 }
 
 func isCSV(path string, data []byte) bool {
@@ -359,8 +459,8 @@ var (
 	tronRe    = regexp.MustCompile(`^T[1-9A-HJ-NP-Za-km-z]{33}$`)
 	evmChains = []string{"ethereum", "eth", "evm", "bsc", "polygon", "arbitrum", "optimism", "avalanche", "gnosis", "base", "goerli", "sepolia", "holesky", "etc", "arb", "matic"}
 	btcChains = []string{"bitcoin", "btc", "xbt"}
-	// tokenChains are tokens OFAC names like chains; they live on EVM chains
-	// and on Tron, so the address's form decides.
+	// tokenChains are tokens OFAC names like chains; they live on EVM chains,
+	// on Tron and (Omni Layer USDT) on Bitcoin, so the address's form decides.
 	tokenChains = []string{"usdt", "usdc"}
 )
 
@@ -393,8 +493,8 @@ func Classify(addr, chain string) (Family, error) {
 	isEVMChain, isBTCChain := containsFold(evmChains, c), containsFold(btcChains, c)
 	switch {
 	case containsFold(tokenChains, c):
-		if form != EVM && form != Tron {
-			return "", fmt.Errorf("%q is not an address of a chain keywatch knows for %s (want 0x and 40 hex digits, or a Tron address)", addr, chain)
+		if form == Other {
+			return "", fmt.Errorf("%q is not an address of a chain keywatch knows for %s (want 0x and 40 hex digits, a Tron address or a Bitcoin address)", addr, chain)
 		}
 		return form, nil
 	case c == "":
@@ -440,4 +540,23 @@ func cause(err error) string {
 		return msg[i+2:]
 	}
 	return msg
+}
+
+// Diff counts the addresses on l that are not on old (added) and those on
+// old that are not on l (removed). A nil old counts every address as added.
+func (l *List) Diff(old *List) (added, removed int) {
+	if old == nil {
+		return len(l.entries), 0
+	}
+	for k := range l.entries {
+		if _, ok := old.entries[k]; !ok {
+			added++
+		}
+	}
+	for k := range old.entries {
+		if _, ok := l.entries[k]; !ok {
+			removed++
+		}
+	}
+	return added, removed
 }

@@ -185,7 +185,7 @@ func TestReadTokenNamedChains(t *testing.T) {
 	// USDT and USDC live on several chains: the address's form decides.
 	es, err := lists.ReadFile("testdata/token-chains.csv")
 	checkErrors(t, err, []string{
-		`testdata/token-chains.csv:6: address: "0x7F367CC41522CE07553E823BF3BE79A889DEBE1" is not an address of a chain keywatch knows for USDT (want 0x and 40 hex digits, or a Tron address)`,
+		`testdata/token-chains.csv:6: address: "0x7F367CC41522CE07553E823BF3BE79A889DEBE1" is not an address of a chain keywatch knows for USDT (want 0x and 40 hex digits, a Tron address or a Bitcoin address)`,
 	})
 	checkEntries(t, es, []string{
 		`3 tron TA3941uFAvmVibSkQ6fMJXxmaSNovX86mz chain="USDT" label="CHEIL CREDIT BANK" source=""`,
@@ -240,7 +240,9 @@ func TestClassify(t *testing.T) {
 		{"anything at all", "monero", lists.Other, ""},
 		{"TA3941uFAvmVibSkQ6fMJXxmaSNovX86mz", "USDT", lists.Tron, ""},
 		{"0x983a81ca6FB1e441266D2FbcB7D8E530AC2E05A2", "USDC", lists.EVM, ""},
-		{"15PggTG7YhJKiE6B16vkKzA1YDTZipXEX4", "USDT", "", `is not an address of a chain keywatch knows for USDT`},
+		// Omni Layer USDT lives on Bitcoin addresses: the OFAC SDN lists some (SUEX OTC).
+		{"16iWn2J1McqjToYLHSsAyS6En3QA8YQ91H", "USDT", lists.Bitcoin, ""},
+		{"0x7F367CC41522CE07553E823BF3BE79A889DEBE1", "USDT", "", `is not an address of a chain keywatch knows for USDT`},
 		{"not-an-address", "", "", `"not-an-address" is not an address`},
 	}
 	for _, tc := range tests {
