@@ -194,7 +194,7 @@ func (c *Client) dial(ctx context.Context, idx int) (*conn, error) {
 			},
 			OnRelevantTxAccepted: func(raw []byte) {
 				tx := new(wire.MsgTx)
-				if err := tx.Deserialize(bytesReader(raw)); err != nil {
+				if err := tx.Deserialize(bytes.NewReader(raw)); err != nil {
 					c.log.Warn("undecodable transaction notification", "err", err)
 					return
 				}
@@ -405,5 +405,3 @@ func (c *Client) LoadTxFilter(ctx context.Context, reload bool, addrs []btcutil.
 	})
 	return err
 }
-
-func bytesReader(b []byte) *bytes.Reader { return bytes.NewReader(b) }

@@ -18,7 +18,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/btcsuite/btcd/btcjson"
 	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
@@ -338,24 +337,6 @@ func (n *Node) Send(ctx context.Context, tx *wire.MsgTx) (*chainhash.Hash, error
 	return h, nil
 }
 
-// InMempool reports whether a transaction is in the node's mempool.
-func (n *Node) InMempool(ctx context.Context, txid chainhash.Hash) (bool, error) {
-	c, err := n.RPC()
-	if err != nil {
-		return false, err
-	}
-	ids, err := c.GetRawMempool()
-	if err != nil {
-		return false, err
-	}
-	for _, id := range ids {
-		if *id == txid {
-			return true, nil
-		}
-	}
-	return false, nil
-}
-
 // Invalidate marks a block invalid, so the node reorganises away from it
 // (its transactions go back to the mempool).
 func (n *Node) Invalidate(ctx context.Context, block *chainhash.Hash) error {
@@ -364,15 +345,6 @@ func (n *Node) Invalidate(ctx context.Context, block *chainhash.Hash) error {
 		return err
 	}
 	return c.InvalidateBlock(block)
-}
-
-// BlockOf returns the block with the given hash.
-func (n *Node) BlockOf(ctx context.Context, h *chainhash.Hash) (*wire.MsgBlock, error) {
-	c, err := n.RPC()
-	if err != nil {
-		return nil, err
-	}
-	return c.GetBlock(h)
 }
 
 // MinerCoin returns a mature coinbase output of the miner key not handed out
@@ -423,12 +395,6 @@ func (n *Node) Fund(ctx context.Context, key *Key, value btcutil.Amount) (Coin, 
 		return Coin{}, nil, err
 	}
 	return Coin{OutPoint: wire.OutPoint{Hash: tx.TxHash(), Index: 0}, Value: int64(value), Key: key}, tx, nil
-}
-
-// IsRPCError reports whether err is an error the node answered.
-func IsRPCError(err error) bool {
-	var e *btcjson.RPCError
-	return errors.As(err, &e)
 }
 
 func freePort() (int, error) {
