@@ -42,6 +42,7 @@ test: deps vet
 ## bench: the benchmarks quoted in the README.
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./chains/... ./policies/...
+	$(GO) test -run '^$$' -bench . -benchtime 10000x ./alerts/webhook/
 
 ## contracts: rebuild the Solidity test contracts (needs node and npm).
 contracts:

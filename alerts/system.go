@@ -6,6 +6,22 @@ import (
 	"github.com/keywatch/keywatch/chains"
 )
 
+// The kinds of alert keywatch raises about itself (their policy field).
+const (
+	KindHeartbeatLost   = "heartbeat-lost"      // an instance stopped sending heartbeats
+	KindChainStale      = "chain-stale"         // a chain's head (or its processing) stopped advancing
+	KindNodeUnreachable = "node-unreachable"    // a chain's node has not answered for too long
+	KindDeadLettered    = "alert-dead-lettered" // a sink gave up on an alert
+	KindSilenceCreated  = "silence-created"     // an operator muted some alerts
+	KindListStale       = "list-stale"          // a list file is older than its maximum age (daemon's list refresh)
+	KindReloadFailed    = "reload-failed"       // lists and policies could not be reloaded
+)
+
+// SystemKinds lists the kinds above.
+func SystemKinds() []string {
+	return []string{KindHeartbeatLost, KindChainStale, KindNodeUnreachable, KindDeadLettered, KindSilenceCreated, KindListStale, KindReloadFailed}
+}
+
 // System builds an alert about keywatch itself rather than about a chain
 // event: a stale list, a silent instance, a stalled chain, an alert no sink
 // could deliver. kind names what happened ("list-stale", "heartbeat-lost",

@@ -124,6 +124,12 @@ type Chain struct {
 	// Explorer is a transaction link template with {tx}, e.g.
 	// https://etherscan.io/tx/{tx}
 	Explorer string `yaml:"explorer"`
+	// StaleAfter: a head that has not advanced for this long pages
+	// (default 5m for ethereum, 2h for bitcoin).
+	StaleAfter Duration `yaml:"stale_after"`
+	// UnreachableAfter: a node that has not answered for this long pages
+	// (default 2m).
+	UnreachableAfter Duration `yaml:"unreachable_after"`
 
 	rpcPassword Secret
 }
@@ -220,20 +226,103 @@ func (r ListRefresh) MaxAgeOf(list string) time.Duration {
 	return r.MaxAge.D()
 }
 
-// Alerts configures where alerts go after NATS.
+// Alerts configures where alerts go after NATS, and how keywatch watches
+// itself.
 type Alerts struct {
-	Sinks []Sink `yaml:"sinks"`
+	Sinks     []Sink    `yaml:"sinks"`
+	Heartbeat Heartbeat `yaml:"heartbeat"`
+	Silences  Silences  `yaml:"silences"`
+}
+
+// Heartbeat configures the dead man's switch: every instance publishes a
+// heartbeat on <prefix>.heartbeat.<instance>; every other instance, and
+// `keywatch watchdog`, pages when one stops.
+type Heartbeat struct {
+	// Interval between heartbeats (default 5s).
+	Interval Duration `yaml:"interval"`
+	// Timeout after which a silent instance pages (default 30s).
+	Timeout Duration `yaml:"timeout"`
+	// Expect names instances that must be heard from: one that never
+	// published a heartbeat pages too (default: only instances seen once).
+	Expect []string `yaml:"expect"`
+}
+
+// Silences bounds the silences operators may create.
+type Silences struct {
+	// MaxDuration is the longest silence accepted (default 168h).
+	MaxDuration Duration `yaml:"max_duration"`
 }
 
 // Sink is one consumer of the alert stream.
 type Sink struct {
-	Name          string `yaml:"name"`
-	Kind          string `yaml:"kind"`
-	MinSeverity   string `yaml:"min_severity"`
+	Name        string `yaml:"name"`
+	Kind        string `yaml:"kind"` // log | pagerduty | slack | webhook
+	MinSeverity string `yaml:"min_severity"`
+	// URL is the endpoint: the webhook's address, or PagerDuty's Events v2
+	// endpoint when it must be overridden. A URL that carries a credential
+	// belongs in url_env (webhook) or webhook_url_env (Slack).
 	URL           string `yaml:"url"`
+	URLEnv        string `yaml:"url_env"`
 	RoutingKeyEnv string `yaml:"routing_key_env"`
 	WebhookURLEnv string `yaml:"webhook_url_env"`
 	SecretEnv     string `yaml:"secret_env"`
+	// Match narrows the sink to some chains, wallets, roles or policies
+	// (each a list; an alert must match every list given).
+	Match SinkMatch `yaml:"match"`
+	// Paging sinks receive only alerts whose policy asks to page (actions:
+	// [page]); default true for pagerduty, false for the others.
+	Paging *bool `yaml:"paging"`
+	// GroupWait is how long the first notification of an incident waits for
+	// more alerts of the same policy and wallet (default 0s: at once).
+	GroupWait Duration `yaml:"group_wait"`
+	// GroupWindow is how long after its first alert an incident takes in
+	// more alerts of the same policy and wallet; they go out together in one
+	// update at the window's end (default 1m).
+	GroupWindow Duration `yaml:"group_window"`
+	// RepeatInterval sends an incident again while it still fires (default
+	// 0: never).
+	RepeatInterval Duration `yaml:"repeat_interval"`
+	// Timeout bounds one delivery attempt (default 10s).
+	Timeout Duration `yaml:"timeout"`
+	// MaxDeliver bounds delivery attempts before an alert is dead-lettered
+	// (default 10).
+	MaxDeliver int `yaml:"max_deliver"`
+
+	routingKey Secret
+	webhookURL Secret
+	url        Secret
+	secret     Secret
+}
+
+// SinkMatch narrows a sink to some alerts. Alerts about keywatch itself
+// (heartbeats, stale chains, dead letters) are not filtered by chains,
+// wallets or roles: a team's sink never misses that keywatch went blind.
+type SinkMatch struct {
+	Chains   []string `yaml:"chains"`
+	Wallets  []string `yaml:"wallets"`
+	Roles    []string `yaml:"roles"`
+	Policies []string `yaml:"policies"`
+}
+
+// RoutingKey is the PagerDuty integration key read from routing_key_env.
+func (s Sink) RoutingKey() Secret { return s.routingKey }
+
+// WebhookURL is the Slack incoming webhook URL read from webhook_url_env.
+func (s Sink) WebhookURL() Secret { return s.webhookURL }
+
+// Endpoint is the sink's URL: url, or the value of url_env. It is a Secret
+// because a URL may carry a credential.
+func (s Sink) Endpoint() Secret { return s.url }
+
+// Secret is the HMAC secret read from secret_env.
+func (s Sink) Secret() Secret { return s.secret }
+
+// IsPaging reports whether the sink takes only alerts that ask to page.
+func (s Sink) IsPaging() bool {
+	if s.Paging != nil {
+		return *s.Paging
+	}
+	return s.Kind == "pagerduty"
 }
 
 // Load reads and checks a configuration file. On failure the error is an
@@ -326,6 +415,17 @@ func (c *Config) Chain(name string) (Chain, bool) {
 		}
 	}
 	return Chain{}, false
+}
+
+// Explorers maps each chain with an explorer template to it.
+func (c *Config) Explorers() map[string]string {
+	m := map[string]string{}
+	for _, ch := range c.Chains {
+		if ch.Explorer != "" {
+			m[ch.Name] = ch.Explorer
+		}
+	}
+	return m
 }
 
 // LogValue keeps secrets out of logs should a Config ever be logged.

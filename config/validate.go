@@ -79,8 +79,13 @@ var (
 	// checks addresses and keys against the network (see bitcoin.CheckConfig).
 	bitcoinNetworks = []string{"mainnet", "testnet", "regtest", "signet", "simnet"}
 	bitcoinScripts  = []string{"p2pkh", "p2sh-p2wpkh", "p2wpkh", "p2tr"}
+	systemPolicies  = []string{"heartbeat-lost", "chain-stale", "node-unreachable", "alert-dead-lettered", "silence-created", "list-stale", "reload-failed"}
 	tokenRoles      = []string{"viewer", "operator", "approver", "admin", "service"}
 )
+
+// SystemPolicies lists the kinds of alert keywatch raises about itself
+// (their policy field); sinks and silences may match them by policy.
+func SystemPolicies() []string { return append([]string(nil), systemPolicies...) }
 
 // WalletRoles lists the roles a wallet may have.
 func WalletRoles() []string { return append([]string(nil), walletRoles...) }
@@ -145,6 +150,28 @@ func (c *Config) applyDefaults() {
 		c.Holds.ExpireAfter = Duration(24 * time.Hour)
 	}
 	c.walletDefaults()
+	hb := &c.Alerts.Heartbeat
+	if hb.Interval == 0 {
+		hb.Interval = Duration(5 * time.Second)
+	}
+	if hb.Timeout == 0 {
+		hb.Timeout = Duration(30 * time.Second)
+	}
+	if c.Alerts.Silences.MaxDuration == 0 {
+		c.Alerts.Silences.MaxDuration = Duration(7 * 24 * time.Hour)
+	}
+	for i := range c.Alerts.Sinks {
+		s := &c.Alerts.Sinks[i]
+		if !c.isSet(fmt.Sprintf("alerts.sinks[%d].group_window", i)) {
+			s.GroupWindow = Duration(time.Minute)
+		}
+		if s.Timeout == 0 {
+			s.Timeout = Duration(10 * time.Second)
+		}
+		if s.MaxDeliver == 0 {
+			s.MaxDeliver = 10
+		}
+	}
 	if !c.isSet("list_refresh.interval") {
 		c.ListRefresh.Interval = Duration(time.Minute)
 	}
@@ -166,6 +193,15 @@ func (c *Config) applyDefaults() {
 			if ch.NativeSymbol == "" {
 				ch.NativeSymbol = "BTC"
 			}
+		}
+		if ch.StaleAfter == 0 {
+			ch.StaleAfter = Duration(5 * time.Minute)
+			if ch.Kind == "bitcoin" {
+				ch.StaleAfter = Duration(2 * time.Hour)
+			}
+		}
+		if ch.UnreachableAfter == 0 {
+			ch.UnreachableAfter = Duration(2 * time.Minute)
 		}
 		if ch.PollInterval == 0 {
 			ch.PollInterval = Duration(2 * time.Second)
@@ -384,6 +420,14 @@ func (c *Config) validate(lookupEnv func(string) (string, bool)) Errors {
 		}
 		if ch.Explorer != "" && !strings.Contains(ch.Explorer, "{tx}") {
 			add(p+".explorer", "must contain {tx}, e.g. https://etherscan.io/tx/{tx}")
+		} else if u, err := url.Parse(strings.ReplaceAll(ch.Explorer, "{tx}", "x")); ch.Explorer != "" && (err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "") {
+			add(p+".explorer", "want an http(s):// URL template with {tx}")
+		}
+		if ch.StaleAfter < Duration(time.Second) {
+			add(p+".stale_after", "must be at least 1s")
+		}
+		if ch.UnreachableAfter < Duration(time.Second) {
+			add(p+".unreachable_after", "must be at least 1s")
 		}
 	}
 
@@ -517,10 +561,31 @@ func (c *Config) validate(lookupEnv func(string) (string, bool)) Errors {
 		}
 	}
 
-	// sinks: names here; kinds and secrets are checked by the alerts package.
+	// sinks: names, secrets and routing here; what each kind requires is
+	// checked by the package of that kind when the daemon builds it.
+	hb := c.Alerts.Heartbeat
+	if hb.Interval < Duration(100*time.Millisecond) {
+		add("alerts.heartbeat.interval", "must be at least 100ms")
+	}
+	if hb.Timeout < 2*hb.Interval {
+		add("alerts.heartbeat.timeout", "must be at least twice the interval (%s), or every missed beat pages", hb.Interval)
+	}
+	for i, name := range hb.Expect {
+		if !nameRe.MatchString(name) {
+			add(fmt.Sprintf("alerts.heartbeat.expect[%d]", i), "%q is not an instance name (lowercase letters, digits, - and _)", name)
+		}
+	}
+	if c.Alerts.Silences.MaxDuration < 0 {
+		add("alerts.silences.max_duration", "must be positive")
+	}
 	sinkNames := map[string]bool{}
-	for i, s := range c.Alerts.Sinks {
+	for i := range c.Alerts.Sinks {
+		s := &c.Alerts.Sinks[i]
 		p := fmt.Sprintf("alerts.sinks[%d]", i)
+		who := fmt.Sprintf("sink %q: ", s.Name)
+		if s.Name == "" {
+			who = ""
+		}
 		switch {
 		case s.Name == "":
 			add(p+".name", "required")
@@ -530,6 +595,65 @@ func (c *Config) validate(lookupEnv func(string) (string, bool)) Errors {
 			add(p+".name", "sink %q is defined twice", s.Name)
 		}
 		sinkNames[s.Name] = true
+		secret := func(field, name string) Secret {
+			if name == "" {
+				return Secret{}
+			}
+			v, ok := lookupEnv(name)
+			if !ok || v == "" {
+				add(p+"."+field, "%senvironment variable %s is not set", who, name)
+			}
+			return NewSecret(v)
+		}
+		s.routingKey = secret("routing_key_env", s.RoutingKeyEnv)
+		s.webhookURL = secret("webhook_url_env", s.WebhookURLEnv)
+		s.secret = secret("secret_env", s.SecretEnv)
+		switch {
+		case s.URL != "" && s.URLEnv != "":
+			add(p+".url_env", "%sset url or url_env, not both", who)
+		case s.URLEnv != "":
+			s.url = secret("url_env", s.URLEnv)
+		case s.URL != "":
+			s.url = NewSecret(s.URL)
+		}
+		for _, d := range []struct {
+			field string
+			v     Duration
+		}{{"group_wait", s.GroupWait}, {"group_window", s.GroupWindow}, {"repeat_interval", s.RepeatInterval}, {"timeout", s.Timeout}} {
+			if d.v < 0 {
+				add(p+"."+d.field, "%smust not be negative", who)
+			}
+		}
+		if s.Timeout > Duration(5*time.Minute) {
+			add(p+".timeout", "%sat most 5m: a sink that hangs longer holds up its own alerts", who)
+		}
+		if s.MaxDeliver < 1 {
+			add(p+".max_deliver", "%smust be at least 1", who)
+		}
+		if s.RepeatInterval > 0 && s.RepeatInterval < Duration(time.Minute) {
+			add(p+".repeat_interval", "%sat least 1m (or 0 for never)", who)
+		}
+		m := s.Match
+		for j, ch := range m.Chains {
+			if _, ok := chainKinds[ch]; !ok {
+				add(fmt.Sprintf("%s.match.chains[%d]", p, j), "%sno chain named %q", who, ch)
+			}
+		}
+		for j, w := range m.Wallets {
+			if !walletNames[w] {
+				add(fmt.Sprintf("%s.match.wallets[%d]", p, j), "%sno wallet named %q", who, w)
+			}
+		}
+		for j, r := range m.Roles {
+			if !contains(walletRoles, r) {
+				add(fmt.Sprintf("%s.match.roles[%d]", p, j), "%sunknown role %q (want one of %s)", who, r, strings.Join(walletRoles, ", "))
+			}
+		}
+		for j, pol := range m.Policies {
+			if !polNames[pol] && !contains(systemPolicies, pol) {
+				add(fmt.Sprintf("%s.match.policies[%d]", p, j), "%sno policy named %q (policies, or keywatch's own: %s)", who, pol, strings.Join(systemPolicies, ", "))
+			}
+		}
 	}
 	sortErrors(errs)
 	return errs

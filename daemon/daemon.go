@@ -27,7 +27,7 @@ import (
 
 	"github.com/keywatch/keywatch/alerts"
 	"github.com/keywatch/keywatch/alerts/embedded"
-	"github.com/keywatch/keywatch/alerts/logsink"
+	"github.com/keywatch/keywatch/alerts/silences"
 	"github.com/keywatch/keywatch/api"
 	"github.com/keywatch/keywatch/chains/bitcoin"
 	"github.com/keywatch/keywatch/chains/ethereum"
@@ -39,6 +39,7 @@ import (
 	"github.com/keywatch/keywatch/store"
 	"github.com/keywatch/keywatch/store/memory"
 	"github.com/keywatch/keywatch/store/redis"
+	"github.com/keywatch/keywatch/watchdog"
 	"github.com/keywatch/keywatch/watchers"
 )
 
@@ -57,6 +58,8 @@ type Options struct {
 	EthDial  EthDialer            // nil: dial the configured rpc URLs
 	BTCDial  BTCDialer            // nil: dial the configured rpc URLs
 	Now      func() time.Time
+	// Auditor records silences made and expired (nil: not recorded).
+	Auditor silences.Auditor
 }
 
 // Daemon is a running keywatch.
@@ -66,11 +69,12 @@ type Daemon struct {
 	log  *slog.Logger
 	reg  *prometheus.Registry
 
-	Store  store.Store
-	NATS   *nats.Conn
-	JS     jetstream.JetStream
-	Engine *policies.Engine
-	Outbox *alerts.Outbox
+	Store    store.Store
+	NATS     *nats.Conn
+	JS       jetstream.JetStream
+	Engine   *policies.Engine
+	Outbox   *alerts.Outbox
+	Silences *silences.Silences
 	// Intents are the approved withdrawals (the screening API and the
 	// intents files register them); Hops the addresses forwarding follows.
 	Intents *intents.Registry
@@ -118,6 +122,10 @@ func Load(path string) (*config.Config, *policies.Set, error) {
 
 // Build loads the lists and builds the policies and sinks of cfg.
 func Build(cfg *config.Config) (*policies.Set, error) {
+	return build(cfg, true)
+}
+
+func build(cfg *config.Config, withSinks bool) (*policies.Set, error) {
 	var errs config.Errors
 	ls, err := lists.Load(cfg)
 	if err != nil {
@@ -143,11 +151,39 @@ func Build(cfg *config.Config) (*policies.Set, error) {
 		errs = append(errs, ie...)
 	}
 	errs = append(errs, bitcoin.CheckConfig(cfg)...)
-	errs = append(errs, checkSinks(cfg)...)
+	if withSinks {
+		errs = append(errs, checkSinks(cfg)...)
+	}
 	if len(errs) > 0 {
 		return nil, errs
 	}
 	return set, nil
+}
+
+// LoadForReplay is Load for the commands that publish nothing (backtest,
+// policy test): problems of alerts.sinks, such as a sink's secret missing
+// from this machine's environment, do not stop them. Every other problem
+// does.
+func LoadForReplay(path string) (*config.Config, *policies.Set, error) {
+	cfg, set, err := Load(path)
+	var errs config.Errors
+	if err == nil || cfg == nil || !errors.As(err, &errs) {
+		return cfg, set, err
+	}
+	var rest config.Errors
+	for _, e := range errs {
+		if !strings.HasPrefix(e.Field, "alerts.sinks") {
+			rest = append(rest, e)
+		}
+	}
+	if len(rest) > 0 {
+		return cfg, nil, rest
+	}
+	set, err = build(cfg, false)
+	if err != nil {
+		return cfg, nil, err
+	}
+	return cfg, set, nil
 }
 
 // OpenStore opens the store the configuration names.
@@ -181,26 +217,9 @@ func (d *Daemon) registerIntents(ctx context.Context, cfg *config.Config) error 
 	return nil
 }
 
-// checkSinks validates the alert sinks this version can run.
+// checkSinks validates the alert sinks.
 func checkSinks(cfg *config.Config) config.Errors {
-	var errs config.Errors
-	for i, s := range cfg.Alerts.Sinks {
-		p := fmt.Sprintf("alerts.sinks[%d]", i)
-		switch s.Kind {
-		case "log":
-		case "":
-			errs = append(errs, cfg.Errorf(p+".kind", "required (log)"))
-		case "pagerduty", "slack", "webhook":
-			errs = append(errs, cfg.Errorf(p+".kind", "sink kind %q is not supported by this version of keywatch yet (log is)", s.Kind))
-		default:
-			errs = append(errs, cfg.Errorf(p+".kind", "unknown sink kind %q (want log)", s.Kind))
-		}
-		if s.MinSeverity != "" {
-			if _, err := alerts.ParseSeverity(s.MinSeverity); err != nil {
-				errs = append(errs, cfg.Errorf(p+".min_severity", "%v", err))
-			}
-		}
-	}
+	_, errs := BuildSinks(cfg, nil)
 	return errs
 }
 
@@ -273,6 +292,16 @@ func New(ctx context.Context, cfg *config.Config, set *policies.Set, opts Option
 	d.registerHealth()
 
 	d.Outbox = alerts.NewOutbox(d.Store, 0)
+	d.Silences = silences.New(silences.Options{
+		Store:       d.Store,
+		Now:         opts.Now,
+		MaxDuration: cfg.Alerts.Silences.MaxDuration.D(),
+		Auditor:     opts.Auditor,
+		Announce:    d.Outbox.Enqueue,
+		Known:       knownNames(cfg),
+		Logger:      d.log.With("part", "silences"),
+	})
+	d.Silences.Register(d.api)
 	d.Engine = policies.New(set, policies.Options{
 		Store:      d.Store,
 		Intents:    d.Intents,
@@ -340,21 +369,41 @@ func (d *Daemon) Run(ctx context.Context) error {
 	})
 	g.Go(func() error { return pub.Run(ctx) })
 
-	for _, s := range d.cfg.Alerts.Sinks {
-		var n alerts.Notifier
-		switch s.Kind {
-		case "log":
-			n = logsink.New(d.log.With("part", "sink", "sink", s.Name))
-		default:
-			return fmt.Errorf("sink %s: unsupported kind %q", s.Name, s.Kind)
-		}
-		opts := alerts.SinkOptions{Name: s.Name, Stream: d.stream, Prefix: d.cfg.NATS.SubjectPrefix, Logger: d.log}
-		g.Go(func() error { return alerts.RunSink(ctx, d.JS, n, opts) })
+	sinks, errs := BuildSinks(d.cfg, d.log)
+	if len(errs) > 0 {
+		return errs
 	}
+	sinkMetrics := alerts.NewSinkMetrics(d.reg)
+	deadLetter := alerts.NewDeadLetterer(d.JS, d.cfg.NATS.SubjectPrefix, d.cfg.NATS.MaxAge.D(), d.Outbox.Enqueue)
+	for _, s := range sinks {
+		c := s.Config
+		opts := alerts.SinkOptions{
+			Name: s.Name, Stream: d.stream, Prefix: d.cfg.NATS.SubjectPrefix,
+			MaxDeliver: c.MaxDeliver, Timeout: c.Timeout.D(),
+			Route: s.Route, GroupWait: c.GroupWait.D(), GroupWindow: c.GroupWindow.D(), RepeatInterval: c.RepeatInterval.D(),
+			Silencer: d.Silences, Store: d.Store, DeadLetter: deadLetter, Now: d.opts.Now,
+			Logger: d.log.With("part", "sink"), Metrics: sinkMetrics,
+		}
+		g.Go(func() error { return alerts.RunSink(ctx, d.JS, s.Notifier, opts) })
+	}
+	g.Go(func() error { return d.Silences.Run(ctx, 10*time.Second) })
 
 	g.Go(func() error { return d.refreshLists(ctx, d.cfg.ListRefresh.Interval.D()) })
 
+	// keywatch watches itself: heartbeats out, everyone's heartbeats in.
 	metrics := watchers.NewMetrics(d.reg)
+	instance := instanceName(d.cfg)
+	hb := d.cfg.Alerts.Heartbeat
+	g.Go(func() error {
+		return watchdog.Beat(ctx, watchdog.BeatOptions{JS: d.JS, Prefix: d.cfg.NATS.SubjectPrefix, Instance: instance,
+			Role: watchdog.RoleInstance, Interval: hb.Interval.D(), Now: d.opts.Now, Logger: d.log.With("part", "heartbeat"),
+			Chains: func() []watchdog.Chain { return chainStates(d.cfg, metrics) }})
+	})
+	monitor := watchdog.NewMonitor(watchdog.MonitorOptions{JS: d.JS, Prefix: d.cfg.NATS.SubjectPrefix, Self: instance,
+		Timeout: hb.Timeout.D(), Expect: hb.Expect, Now: d.opts.Now, Raise: d.Outbox.Enqueue, Store: d.Store,
+		Logger: d.log.With("part", "watchdog")})
+	g.Go(func() error { return monitor.Run(ctx) })
+
 	for _, ch := range d.cfg.Chains {
 		var f *watchers.Follower
 		var check func(context.Context) error
@@ -552,6 +601,37 @@ func (d *Daemon) Close() {
 		d.closers[i]()
 	}
 	d.closers = nil
+}
+
+// chainStates is what the heartbeat says of each configured chain.
+func chainStates(cfg *config.Config, m *watchers.Metrics) []watchdog.Chain {
+	known := map[string]watchers.ChainStatus{}
+	for _, s := range m.Status() {
+		known[s.Chain] = s
+	}
+	out := make([]watchdog.Chain, 0, len(cfg.Chains))
+	for _, ch := range cfg.Chains {
+		s := known[ch.Name]
+		out = append(out, watchdog.Chain{Chain: ch.Name, Head: s.Head, Processed: s.Processed, Lag: s.Lag(),
+			HeadAdvancedAt: s.HeadAdvancedAt, ProcessedAt: s.ProcessedAt, LastOKAt: s.LastOKAt,
+			StaleAfterSeconds: ch.StaleAfter.D().Seconds(), UnreachableAfterSeconds: ch.UnreachableAfter.D().Seconds()})
+	}
+	return out
+}
+
+// knownNames are the names silences may match.
+func knownNames(cfg *config.Config) silences.Known {
+	k := silences.Known{Chains: []string{"keywatch"}, Roles: config.WalletRoles(), Policies: config.SystemPolicies()}
+	for _, ch := range cfg.Chains {
+		k.Chains = append(k.Chains, ch.Name)
+	}
+	for _, w := range cfg.Wallets {
+		k.Wallets = append(k.Wallets, w.Name)
+	}
+	for _, p := range cfg.Policies {
+		k.Policies = append(k.Policies, p.Name)
+	}
+	return k
 }
 
 func instanceName(cfg *config.Config) string {

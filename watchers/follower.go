@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -125,6 +126,7 @@ func New(src Source, opts Options) (*Follower, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
+	opts.Metrics.track(opts.Chain)
 	return &Follower{src: src, opts: opts, log: opts.Logger.With("chain", opts.Chain)}, nil
 }
 
@@ -559,11 +561,74 @@ func (f *Follower) confirm(ctx context.Context, c *checkpoint, head uint64) erro
 	return nil
 }
 
-// Metrics are a follower's Prometheus series; nil disables them.
+// Metrics are a follower's Prometheus series, and what it last knew of its
+// chain for heartbeats (Status); nil disables them.
 type Metrics struct {
 	headHeight, processedHeight, lag *prometheus.GaugeVec
 	eventsTotal, errorsTotal, reorgs *prometheus.CounterVec
 	lastProgress                     *prometheus.GaugeVec
+
+	now    func() time.Time
+	mu     sync.Mutex
+	status map[string]*ChainStatus
+}
+
+// ChainStatus is what a watcher last knew about its chain. Zero times mean
+// "not since the process started".
+type ChainStatus struct {
+	Chain     string
+	Head      uint64 // newest block the node reported
+	Processed uint64 // last block processed into events
+	// HeadAdvancedAt is when the node last reported a higher head.
+	HeadAdvancedAt time.Time
+	// ProcessedAt is when processing last advanced or was caught up.
+	ProcessedAt time.Time
+	// LastOKAt is when the node last answered.
+	LastOKAt time.Time
+	// Errors counts failed passes since the last good one.
+	Errors uint64
+}
+
+// Lag is how many blocks processing is behind the head.
+func (s ChainStatus) Lag() uint64 {
+	if s.Head > s.Processed {
+		return s.Head - s.Processed
+	}
+	return 0
+}
+
+// Status returns what each watcher last knew, by chain name.
+func (m *Metrics) Status() []ChainStatus {
+	if m == nil {
+		return nil
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]ChainStatus, 0, len(m.status))
+	for _, s := range m.status {
+		out = append(out, *s)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Chain < out[j].Chain })
+	return out
+}
+
+func (m *Metrics) track(chain string) {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.chain(chain)
+}
+
+// chain returns the status of chain; m.mu is held.
+func (m *Metrics) chain(chain string) *ChainStatus {
+	s, ok := m.status[chain]
+	if !ok {
+		s = &ChainStatus{Chain: chain}
+		m.status[chain] = s
+	}
+	return s
 }
 
 // NewMetrics registers the watcher series on reg.
@@ -580,21 +645,39 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	if reg != nil {
 		reg.MustRegister(m.headHeight, m.processedHeight, m.lag, m.lastProgress, m.eventsTotal, m.errorsTotal, m.reorgs)
 	}
+	m.now, m.status = time.Now, map[string]*ChainStatus{}
 	return m
 }
 
 func (m *Metrics) head(chain string, h uint64) {
-	if m != nil {
-		m.headHeight.WithLabelValues(chain).Set(float64(h))
+	if m == nil {
+		return
 	}
+	m.headHeight.WithLabelValues(chain).Set(float64(h))
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s, now := m.chain(chain), m.now()
+	s.LastOKAt = now
+	if h > s.Head || s.HeadAdvancedAt.IsZero() {
+		s.HeadAdvancedAt = now
+	}
+	s.Head = h
 }
 
 func (m *Metrics) processed(chain string, h, head uint64) {
-	if m != nil {
-		m.processedHeight.WithLabelValues(chain).Set(float64(h))
-		m.lag.WithLabelValues(chain).Set(float64(head) - float64(h))
-		m.lastProgress.WithLabelValues(chain).SetToCurrentTime()
+	if m == nil {
+		return
 	}
+	m.processedHeight.WithLabelValues(chain).Set(float64(h))
+	m.lag.WithLabelValues(chain).Set(float64(head) - float64(h))
+	m.lastProgress.WithLabelValues(chain).SetToCurrentTime()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.chain(chain)
+	if h != s.Processed || h >= head || s.ProcessedAt.IsZero() {
+		s.ProcessedAt = m.now()
+	}
+	s.Processed, s.Errors = h, 0
 }
 
 func (m *Metrics) events(chain string, n int) {
@@ -604,9 +687,13 @@ func (m *Metrics) events(chain string, n int) {
 }
 
 func (m *Metrics) error(chain string) {
-	if m != nil {
-		m.errorsTotal.WithLabelValues(chain).Inc()
+	if m == nil {
+		return
 	}
+	m.errorsTotal.WithLabelValues(chain).Inc()
+	m.mu.Lock()
+	m.chain(chain).Errors++
+	m.mu.Unlock()
 }
 
 func (m *Metrics) reorg(chain string) {

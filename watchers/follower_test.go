@@ -331,3 +331,41 @@ func waitFor(t *testing.T, cond func() bool, what string) {
 	t.Helper()
 	testenv.WaitFor(t, 20*time.Second, cond, what)
 }
+
+func TestStatusReportsHeadProgressAndNodeAnswers(t *testing.T) {
+	e := newEnv(t)
+	client := &flaky{Client: e.chain.Client}
+	m := watchers.NewMetrics(nil)
+	one := uint64(1)
+	f, err := watchers.New(kwe.NewSource(client, kwe.Options{Chain: "eth", NativeSymbol: "ETH",
+		Wallets: []kwe.Wallet{{Name: "hot", Address: simchain.Addr("hot"), Role: "hot"}}}),
+		watchers.Options{Chain: "eth", StartBlock: &one, Store: e.st, Deliver: e.rec.deliver, Metrics: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := m.Status(); len(st) != 1 || st[0].Chain != "eth" || !st[0].LastOKAt.IsZero() {
+		t.Fatalf("before the first pass: %+v", st)
+	}
+	e.pay()
+	e.step(f)
+	first := m.Status()[0]
+	head, _ := e.chain.Client.BlockNumber(e.ctx)
+	if first.Head != head || first.Processed != head || first.Lag() != 0 || first.LastOKAt.IsZero() ||
+		first.HeadAdvancedAt.IsZero() || first.ProcessedAt.IsZero() || first.Errors != 0 {
+		t.Fatalf("after a pass: %+v (node head %d)", first, head)
+	}
+	client.down.Store(true)
+	if err := f.Step(e.ctx); err == nil {
+		t.Fatal("a pass against a dead node succeeded")
+	}
+	down := m.Status()[0]
+	if down.Head != first.Head || !down.LastOKAt.Equal(first.LastOKAt) || !down.HeadAdvancedAt.Equal(first.HeadAdvancedAt) {
+		t.Fatalf("a failed pass moved the status: %+v", down)
+	}
+	client.down.Store(false)
+	e.pay()
+	e.step(f)
+	if again := m.Status()[0]; again.Head != head+1 || again.Errors != 0 || !again.HeadAdvancedAt.After(first.HeadAdvancedAt) {
+		t.Fatalf("after recovery: %+v", again)
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"log/slog"
 
 	"github.com/keywatch/keywatch/alerts"
+	"github.com/keywatch/keywatch/alerts/internal/sinkcfg"
+	"github.com/keywatch/keywatch/config"
 )
 
 // Sink logs alerts.
@@ -32,4 +34,10 @@ func (s *Sink) Notify(ctx context.Context, as ...*alerts.Alert) (bool, error) {
 			"counterparty", a.Event.Counterparty, "tx", a.Event.Tx, "reasons", a.Reasons)
 	}
 	return false, nil
+}
+
+// CheckConfig reports the fields of log sink i that a log sink does not
+// use.
+func CheckConfig(cfg *config.Config, i int) config.Errors {
+	return sinkcfg.Unused(cfg, i, "url", "url_env", "routing_key_env", "webhook_url_env", "secret_env")
 }

@@ -69,7 +69,7 @@ func cmdBacktest(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "keywatch backtest:", err)
 		return 2
 	}
-	cfg, set, err := daemon.Load(*path)
+	cfg, set, err := daemon.LoadForReplay(*path)
 	if err != nil {
 		printProblems(stderr, err)
 		fmt.Fprintln(stderr, "keywatch backtest: configuration has errors; nothing replayed")

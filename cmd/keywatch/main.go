@@ -38,6 +38,9 @@ Usage:
                                 with the expected alerts; exit 1 on a difference
   keywatch lists import -format ofac-xml|ofac-csv|plain FILE...
                                 normalise OFAC sanctions files into a list (CSV on stdout)
+  keywatch silences add|list|expire  mute alerts for a while, over the API
+  keywatch watchdog -config FILE [-name N] [-retire INSTANCE]
+                                   page when keywatch's heartbeats or a chain's head go stale
   keywatch intents add  -config FILE -id ID -wallet W -to ADDR -asset A -amount N [-expires 24h]
   keywatch intents list -config FILE [-wallet W]
                                 register or list approved withdrawals in the shared store
@@ -68,6 +71,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdPolicy(rest, stdout, stderr)
 	case "lists":
 		return cmdLists(rest, stdout, stderr)
+	case "silences":
+		return cmdSilences(rest, stdout, stderr)
+	case "watchdog":
+		return cmdWatchdog(rest, stderr)
 	case "intents":
 		return cmdIntents(rest, stdout, stderr)
 	case "-h", "--help", "help":

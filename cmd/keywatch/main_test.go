@@ -18,6 +18,10 @@ func runCmd(t *testing.T, args ...string) (int, string, string) {
 }
 
 func TestCheckAcceptsShippedConfigurations(t *testing.T) {
+	// The example's sinks read their secrets from the environment.
+	t.Setenv("PD_ROUTING_KEY", "R0UT1NGKEY0123456789abcdefABCDEF")
+	t.Setenv("SLACK_WEBHOOK_URL", "https://hooks.slack.com/services/T000/B000/XXXX")
+	t.Setenv("SOC_HMAC_SECRET", "an-hmac-secret-of-some-length")
 	for _, f := range []string{"../../configs/keywatch.example.yaml", "../../configs/demo.yaml"} {
 		code, out, errs := runCmd(t, "check", "-config", f)
 		if code != 0 || !strings.Contains(out, "OK") {

@@ -46,7 +46,7 @@ func cmdPolicyTest(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "keywatch policy test: -config FILE and one CASES.yaml are required")
 		return 2
 	}
-	cfg, set, err := daemon.Load(*path)
+	cfg, set, err := daemon.LoadForReplay(*path)
 	if err != nil {
 		printProblems(stderr, err)
 		fmt.Fprintln(stderr, "keywatch policy test: configuration has errors; no case run")

@@ -1,0 +1,90 @@
+package alerts
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// DeadLetterStreamName keeps the alerts sinks gave up on.
+const DeadLetterStreamName = "KEYWATCH_DEADLETTER"
+
+// DeadLetterStreamConfig is the dead-letter stream: subjects
+// <prefix>.deadletter.<sink>, kept on disk for maxAge.
+func DeadLetterStreamConfig(prefix string, maxAge time.Duration) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:        DeadLetterStreamName,
+		Description: "keywatch alerts a sink could not deliver",
+		Subjects:    []string{prefix + ".deadletter.>"},
+		Storage:     jetstream.FileStorage,
+		Retention:   jetstream.LimitsPolicy,
+		MaxAge:      maxAge,
+		Duplicates:  time.Hour,
+	}
+}
+
+// DeadLetterSubject is where sink's dead letters go.
+func DeadLetterSubject(prefix, sink string) string {
+	return prefix + ".deadletter." + subjectToken(sink)
+}
+
+// NewDeadLetterer returns the DeadLetterFunc of a running keywatch: it
+// keeps the alert on the dead-letter subject, then raises an alert saying so
+// through raise (the outbox), which every sink receives. An undeliverable
+// alert about an undeliverable alert raises nothing more.
+func NewDeadLetterer(js jetstream.JetStream, prefix string, maxAge time.Duration, raise func(context.Context, ...Alert) error) DeadLetterFunc {
+	streamReady := false
+	return func(ctx context.Context, dl DeadLetter) error {
+		if !streamReady {
+			if _, err := js.CreateOrUpdateStream(ctx, DeadLetterStreamConfig(prefix, maxAge)); err != nil {
+				return fmt.Errorf("dead-letter stream: %w", err)
+			}
+			streamReady = true
+		}
+		body, err := json.Marshal(dl)
+		if err != nil {
+			return err
+		}
+		msgID := dl.Sink + ":" + dl.Alert.MsgID()
+		if _, err := js.Publish(ctx, DeadLetterSubject(prefix, dl.Sink), body, jetstream.WithMsgID(msgID)); err != nil {
+			return fmt.Errorf("publish dead letter: %w", err)
+		}
+		if dl.Alert.Policy == KindDeadLettered || raise == nil {
+			return nil
+		}
+		return raise(ctx, DeadLetterAlert(dl))
+	}
+}
+
+// DeadLetterAlert is the alert raised when a sink gives up: as severe as the
+// lost alert, and at least high, because someone did not hear about it.
+func DeadLetterAlert(dl DeadLetter) Alert {
+	sev := dl.Alert.Severity
+	if !sev.AtLeast(High) {
+		sev = High
+	}
+	a := System(KindDeadLettered, dl.Sink+":"+dl.Alert.MsgID(), sev, "", []string{
+		fmt.Sprintf("sink %s could not deliver alert %s (%s, %s on %s) after %d attempt(s): %s",
+			dl.Sink, dl.Alert.ID, dl.Alert.Policy, dl.Alert.Severity, walletOrChain(&dl.Alert), dl.Deliveries, dl.Error),
+		fmt.Sprintf("the alert is kept in stream %s (subject <prefix>.deadletter.%s)", DeadLetterStreamName, subjectToken(dl.Sink)),
+	}, dl.At)
+	a.Chain = "keywatch"
+	if dl.Alert.Chain != "" {
+		a.Chain = dl.Alert.Chain
+		a.Event.Chain = dl.Alert.Chain
+	}
+	return a
+}
+
+func walletOrChain(a *Alert) string {
+	if a.Wallet != "" {
+		return a.Wallet
+	}
+	if a.Chain != "" {
+		return a.Chain
+	}
+	return "keywatch"
+}
