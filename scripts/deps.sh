@@ -8,7 +8,8 @@
 #   btcd, btcctl  go install, into the cache bin folder (KEYWATCH_SKIP_BTCD=1 skips)
 #
 # internal/testenv finds a binary through its variable (KEYWATCH_REDIS_SERVER,
-# KEYWATCH_GETH), then PATH, then the cache bin folder below.
+# KEYWATCH_GETH, KEYWATCH_BTCD), then PATH, then the cache bin folder below;
+# `keywatch demo` finds btcd the same way.
 set -euo pipefail
 
 # Pinned versions. GETH_VERSION matches the go-ethereum module in go.mod.
@@ -123,10 +124,21 @@ ensure_btcd() {
 }
 # ---------------------------------------------------------------------------
 
+# With arguments, only the named programs: `scripts/deps.sh btcd` is what
+# `make demo` runs (the demo needs btcd, not redis-server or geth).
 main() {
-	ensure_redis
-	ensure_geth
-	ensure_btcd
+	if [[ $# -eq 0 ]]; then
+		set -- redis geth btcd
+	fi
+	local what
+	for what in "$@"; do
+		case $what in
+		redis) ensure_redis ;;
+		geth) ensure_geth ;;
+		btcd) ensure_btcd ;;
+		*) die "unknown program '$what' (want redis, geth or btcd)" ;;
+		esac
+	done
 	log "done: binaries in $BIN_DIR"
 }
 
