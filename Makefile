@@ -11,18 +11,23 @@ BIN_CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/keywatch/bin
 TEST_PARALLEL ?= 2
 TEST_TIMEOUT  ?= 25m
 
-.PHONY: all build demo test deps vet bench contracts clean
+.PHONY: all build demo btcd test deps vet bench contracts clean
 
 all: build
 
 build:
 	$(GO) build -o bin/keywatch ./cmd/keywatch
 
-## demo: run the whole system on embedded defaults and play the story.
-demo:
+## demo: run the whole system on embedded defaults and play the story. The
+## Bitcoin leg runs a real btcd in regtest: built (pinned) on the first run.
+demo: btcd
 	$(GO) run ./cmd/keywatch demo -keep
 
-## deps: install what the tests need (redis-server, geth, btcd) when missing.
+## btcd: build the pinned btcd the demo's Bitcoin leg runs, when missing.
+btcd:
+	scripts/deps.sh btcd
+
+## deps: install what the tests need (redis-server, geth, btcd, chromium) when missing.
 deps:
 	scripts/deps.sh
 

@@ -74,6 +74,11 @@ type Event struct {
 	Detail map[string]string `json:"detail,omitempty"`
 }
 
+// DetailRetracted is the Detail key that says why an event was retracted
+// when it was not a block leaving the chain (a mempool transaction replaced,
+// double-spent or evicted).
+const DetailRetracted = "retracted"
+
 // EventID builds the stable id <chain>:<tx>:<index>.
 func EventID(chain, tx string, index any) string {
 	return fmt.Sprintf("%s:%s:%v", chain, tx, index)

@@ -113,11 +113,14 @@ type Chain struct {
 	RPCCert        string   `yaml:"rpc_cert"`
 	RPCUser        string   `yaml:"rpc_user"`
 	RPCPasswordEnv string   `yaml:"rpc_password_env"`
-	ChainID        uint64   `yaml:"chain_id"` // when set, the node must report this chain id
-	Confirmations  uint64   `yaml:"confirmations"`
-	NativeSymbol   string   `yaml:"native_symbol"` // default ETH / BTC
-	NativeUSD      float64  `yaml:"native_usd"`
-	Tokens         []Tokens `yaml:"tokens"`
+	// RPCPasswordFile is a file holding the RPC password (instead of
+	// rpc_password_env).
+	RPCPasswordFile string   `yaml:"rpc_password_file"`
+	ChainID         uint64   `yaml:"chain_id"` // when set, the node must report this chain id
+	Confirmations   uint64   `yaml:"confirmations"`
+	NativeSymbol    string   `yaml:"native_symbol"` // default ETH / BTC
+	NativeUSD       float64  `yaml:"native_usd"`
+	Tokens          []Tokens `yaml:"tokens"`
 	// PollInterval is how often an http(s) node is asked for its head
 	// (default 2s); WebSocket nodes push heads and are polled only as a backstop.
 	PollInterval Duration `yaml:"poll_interval"`
@@ -140,7 +143,8 @@ type Chain struct {
 	rpcPassword Secret
 }
 
-// RPCPassword returns the RPC password read from rpc_password_env.
+// RPCPassword returns the RPC password read from rpc_password_env or
+// rpc_password_file.
 func (c Chain) RPCPassword() Secret { return c.rpcPassword }
 
 // Tokens is a token contract to follow on an EVM chain.

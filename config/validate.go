@@ -2,8 +2,10 @@ package config
 
 import (
 	"fmt"
+	"github.com/keywatch/keywatch/alerts"
 	"log/slog"
 	"net/url"
+	"os"
 	"reflect"
 	"regexp"
 	"sort"
@@ -68,24 +70,27 @@ func (s Secret) LogValue() slog.Value { return slog.StringValue(s.String()) }
 func (s Secret) MarshalJSON() ([]byte, error) { return []byte(strconv.Quote(s.String())), nil }
 
 var (
-	nameRe         = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
-	subjectRe      = regexp.MustCompile(`^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$`)
-	hexAddrRe      = regexp.MustCompile(`^0x[0-9a-fA-F]{40}$`)
-	sha256Re       = regexp.MustCompile(`^[0-9a-f]{64}$`)
-	hoursRe        = regexp.MustCompile(`^(\d{2}):(\d{2})-(\d{2}):(\d{2})\s+(\S+)$`)
-	walletRoles    = []string{"hot", "warm", "cold", "employee-key", "contract", "honeytoken"}
-	systemPolicies = []string{"heartbeat-lost", "chain-stale", "node-unreachable", "alert-dead-lettered", "silence-created", "list-stale", "reload-failed"}
-	tokenRoles     = []string{"viewer", "operator", "approver", "admin", "service"}
+	nameRe      = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
+	subjectRe   = regexp.MustCompile(`^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$`)
+	hexAddrRe   = regexp.MustCompile(`^0x[0-9a-fA-F]{40}$`)
+	sha256Re    = regexp.MustCompile(`^[0-9a-f]{64}$`)
+	hoursRe     = regexp.MustCompile(`^(\d{2}):(\d{2})-(\d{2}):(\d{2})\s+(\S+)$`)
+	walletRoles = []string{"hot", "warm", "cold", "employee-key", "contract", "honeytoken"}
+	// bitcoinNetworks and bitcoinScripts are what chains/bitcoin knows; it
+	// checks addresses and keys against the network (see bitcoin.CheckConfig).
+	bitcoinNetworks = []string{"mainnet", "testnet", "regtest", "signet", "simnet"}
+	bitcoinScripts  = []string{"p2pkh", "p2sh-p2wpkh", "p2wpkh", "p2tr"}
+	tokenRoles      = []string{"viewer", "operator", "approver", "admin", "service"}
 )
-
-// SystemPolicies lists the kinds of alert keywatch raises about itself
-// (their policy field); sinks and silences may match them by policy.
-func SystemPolicies() []string { return append([]string(nil), systemPolicies...) }
 
 // WalletRoles lists the roles a wallet may have.
 func WalletRoles() []string { return append([]string(nil), walletRoles...) }
 
 func reflectValue(c *Config) reflect.Value { return reflect.ValueOf(c).Elem() }
+
+// maxGapLimit bounds an xpub wallet's gap limit: each unused address costs a
+// derivation and a slot in the node's transaction filter.
+const maxGapLimit = 1000
 
 var yamlLineRe = regexp.MustCompile(`line (\d+): (.*)`)
 
@@ -148,6 +153,7 @@ func (c *Config) applyDefaults() {
 			c.Holds.DenyLists = []string{"sanctioned"}
 		}
 	}
+	c.walletDefaults()
 	hb := &c.Alerts.Heartbeat
 	if hb.Interval == 0 {
 		hb.Interval = Duration(5 * time.Second)
@@ -211,6 +217,15 @@ func (c *Config) applyDefaults() {
 			if !c.isSet(fmt.Sprintf("%s.tokens[%d].decimals", p, j)) {
 				ch.Tokens[j].Decimals = 18
 			}
+		}
+	}
+}
+
+func (c *Config) walletDefaults() {
+	for i := range c.Wallets {
+		w := &c.Wallets[i]
+		if w.XPub != "" && !c.isSet(fmt.Sprintf("wallets[%d].gap_limit", i)) {
+			w.GapLimit = 20
 		}
 	}
 }
@@ -336,6 +351,9 @@ func (c *Config) validate(lookupEnv func(string) (string, bool)) Errors {
 			if ch.Network != "" {
 				add(p+".network", "only for bitcoin chains (an EVM chain is identified by chain_id)")
 			}
+			if ch.RPCCert != "" || ch.RPCUser != "" || ch.RPCPasswordFile != "" {
+				add(p, "rpc_cert, rpc_user and rpc_password_file are for bitcoin chains (put EVM node credentials in an rpc URL held by the environment)")
+			}
 			for j, tk := range ch.Tokens {
 				tp := fmt.Sprintf("%s.tokens[%d]", p, j)
 				if tk.Symbol == "" {
@@ -352,7 +370,34 @@ func (c *Config) validate(lookupEnv func(string) (string, bool)) Errors {
 				}
 			}
 		case "bitcoin":
-			add(p+".kind", "bitcoin chains are not supported by this version of keywatch yet")
+			switch {
+			case ch.Network == "":
+				add(p+".network", "required: one of %s", strings.Join(bitcoinNetworks, ", "))
+			case !contains(bitcoinNetworks, ch.Network):
+				add(p+".network", "unknown network %q (want one of %s)", ch.Network, strings.Join(bitcoinNetworks, ", "))
+			}
+			if len(ch.Tokens) > 0 {
+				add(p+".tokens", "only for EVM chains (a bitcoin chain moves BTC only)")
+			}
+			if ch.ChainID != 0 {
+				add(p+".chain_id", "only for EVM chains (a bitcoin chain is identified by network)")
+			}
+			if ch.RPCUser == "" {
+				add(p+".rpc_user", "required: btcd and Bitcoin Core need RPC credentials")
+			}
+			switch {
+			case ch.RPCPasswordEnv == "" && ch.RPCPasswordFile == "":
+				add(p+".rpc_password_env", "required: the environment variable holding the RPC password (or rpc_password_file)")
+			case ch.RPCPasswordEnv != "" && ch.RPCPasswordFile != "":
+				add(p+".rpc_password_file", "set rpc_password_env or rpc_password_file, not both")
+			}
+			if ch.RPCCert != "" {
+				for j, r := range ch.RPC {
+					if strings.HasPrefix(r, "http://") || strings.HasPrefix(r, "ws://") {
+						add(fmt.Sprintf("%s.rpc[%d]", p, j), "rpc_cert is set, but this URL does not use TLS (want https:// or wss://)")
+					}
+				}
+			}
 		case "":
 			add(p+".kind", "required: ethereum (any EVM chain) or bitcoin")
 		default:
@@ -374,6 +419,17 @@ func (c *Config) validate(lookupEnv func(string) (string, bool)) Errors {
 			add(p+".reorg_depth", "must be at least confirmations (%d)", ch.Confirmations)
 		}
 		ch.rpcPassword = env(p+".rpc_password_env", ch.RPCPasswordEnv)
+		if ch.RPCPasswordFile != "" && ch.RPCPasswordEnv == "" {
+			b, err := os.ReadFile(c.Path(ch.RPCPasswordFile))
+			switch {
+			case err != nil:
+				add(p+".rpc_password_file", "cannot read the password file: %v", err)
+			case strings.TrimSpace(string(b)) == "":
+				add(p+".rpc_password_file", "the password file %s is empty", ch.RPCPasswordFile)
+			default:
+				ch.rpcPassword = NewSecret(strings.TrimSpace(string(b)))
+			}
+		}
 		if ch.Explorer != "" && !strings.Contains(ch.Explorer, "{tx}") {
 			add(p+".explorer", "must contain {tx}, e.g. https://etherscan.io/tx/{tx}")
 		} else if u, err := url.Parse(strings.ReplaceAll(ch.Explorer, "{tx}", "x")); ch.Explorer != "" && (err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "") {
@@ -422,6 +478,35 @@ func (c *Config) validate(lookupEnv func(string) (string, bool)) Errors {
 				k := chainAddr{w.Chain, strings.ToLower(w.Address)}
 				if other, dup := addrs[k]; dup {
 					add(p+".address", "same address as wallet %q", other)
+				}
+				addrs[k] = w.Name
+			}
+		}
+		if kind == "bitcoin" {
+			switch {
+			case w.Address == "" && w.XPub == "":
+				add(p, "set address (one address) or xpub (an account-level extended public key)")
+			case w.Address != "" && w.XPub != "":
+				add(p+".xpub", "set address or xpub, not both")
+			case w.Address != "":
+				if w.GapLimit != 0 || w.Script != "" {
+					add(p, "gap_limit and script are for xpub wallets")
+				}
+				k := chainAddr{w.Chain, w.Address}
+				if other, dup := addrs[k]; dup {
+					add(p+".address", "same address as wallet %q", other)
+				}
+				addrs[k] = w.Name
+			default:
+				if w.GapLimit < 1 || w.GapLimit > maxGapLimit {
+					add(p+".gap_limit", "must be between 1 and %d", maxGapLimit)
+				}
+				if w.Script != "" && !contains(bitcoinScripts, w.Script) {
+					add(p+".script", "unknown script %q (want one of %s)", w.Script, strings.Join(bitcoinScripts, ", "))
+				}
+				k := chainAddr{w.Chain, w.XPub}
+				if other, dup := addrs[k]; dup {
+					add(p+".xpub", "same key as wallet %q", other)
 				}
 				addrs[k] = w.Name
 			}
@@ -577,8 +662,8 @@ func (c *Config) validate(lookupEnv func(string) (string, bool)) Errors {
 			}
 		}
 		for j, pol := range m.Policies {
-			if !polNames[pol] && !contains(systemPolicies, pol) {
-				add(fmt.Sprintf("%s.match.policies[%d]", p, j), "%sno policy named %q (policies, or keywatch's own: %s)", who, pol, strings.Join(systemPolicies, ", "))
+			if !polNames[pol] && !contains(alerts.SystemKinds(), pol) {
+				add(fmt.Sprintf("%s.match.policies[%d]", p, j), "%sno policy named %q (policies, or keywatch's own: %s)", who, pol, strings.Join(alerts.SystemKinds(), ", "))
 			}
 		}
 	}

@@ -5,7 +5,8 @@ package configs
 
 import "embed"
 
-// Files holds demo.yaml, keywatch.example.yaml, lists/ and intents/.
+// Files holds demo.yaml (with the demo btcd's password file),
+// keywatch.example.yaml, lists/ and intents/.
 //
-//go:embed demo.yaml keywatch.example.yaml lists/*.csv intents/*.csv
+//go:embed demo.yaml demo-btcd.password keywatch.example.yaml lists/*.csv intents/*.csv
 var Files embed.FS

@@ -32,6 +32,7 @@ import (
 	"github.com/keywatch/keywatch/alerts/silences"
 	"github.com/keywatch/keywatch/api"
 	"github.com/keywatch/keywatch/audit"
+	"github.com/keywatch/keywatch/chains/bitcoin"
 	"github.com/keywatch/keywatch/chains/ethereum"
 	"github.com/keywatch/keywatch/config"
 	"github.com/keywatch/keywatch/console"
@@ -52,11 +53,16 @@ import (
 // rpc URLs; the demo and tests pass an in-process chain.
 type EthDialer func(ctx context.Context, ch config.Chain) (ethereum.Client, error)
 
+// BTCDialer connects to a bitcoin chain's node. The default dials the
+// chain's rpc URLs with its credentials and certificate.
+type BTCDialer func(ctx context.Context, ch config.Chain) (bitcoin.Node, error)
+
 // Options are the daemon's injected dependencies.
 type Options struct {
 	Logger   *slog.Logger
 	Registry *prometheus.Registry // nil: a fresh registry
 	EthDial  EthDialer            // nil: dial the configured rpc URLs
+	BTCDial  BTCDialer            // nil: dial the configured rpc URLs
 	Now      func() time.Time
 	// Auditor records silences made and expired (nil: the daemon's audit
 	// log, Daemon.Audit).
@@ -156,6 +162,7 @@ func build(cfg *config.Config, withSinks bool) (*policies.Set, error) {
 		}
 		errs = append(errs, ie...)
 	}
+	errs = append(errs, bitcoin.CheckConfig(cfg)...)
 	if withSinks {
 		errs = append(errs, checkSinks(cfg)...)
 	}
@@ -472,16 +479,30 @@ func (d *Daemon) Run(ctx context.Context) error {
 	g.Go(func() error { return monitor.Run(ctx) })
 
 	for _, ch := range d.cfg.Chains {
-		client, err := d.dial(ctx, ch)
-		if err != nil {
-			return err
-		}
-		f, err := d.follower(ch, client, metrics)
-		if err != nil {
-			return err
+		var f *watchers.Follower
+		var check func(context.Context) error
+		switch ch.Kind {
+		case "bitcoin":
+			node, err := d.dialBTC(ctx, ch)
+			if err != nil {
+				return err
+			}
+			if f, err = d.btcFollower(ch, node, metrics); err != nil {
+				return err
+			}
+			check = func(ctx context.Context) error { return d.checkBTCNetwork(ctx, ch, node) }
+		default:
+			client, err := d.dial(ctx, ch)
+			if err != nil {
+				return err
+			}
+			if f, err = d.follower(ch, client, metrics); err != nil {
+				return err
+			}
+			check = func(ctx context.Context) error { return d.checkChainID(ctx, ch, client) }
 		}
 		g.Go(func() error {
-			if err := d.checkChainID(ctx, ch, client); err != nil {
+			if err := check(ctx); err != nil {
 				return err
 			}
 			return f.Run(ctx)
@@ -512,6 +533,77 @@ func (d *Daemon) follower(ch config.Chain, client ethereum.Client, m *watchers.M
 		Logger:        d.log.With("part", "watcher"),
 		Metrics:       m,
 	})
+}
+
+// btcFollower builds the watcher of a bitcoin chain.
+func (d *Daemon) btcFollower(ch config.Chain, node bitcoin.Node, m *watchers.Metrics) (*watchers.Follower, error) {
+	_, opts, err := bitcoin.FromConfig(d.cfg, ch)
+	if err != nil {
+		return nil, err
+	}
+	opts.Store, opts.Logger, opts.Now = d.Store, d.log.With("part", "watcher"), d.opts.Now
+	src, err := bitcoin.NewSource(node, opts)
+	if err != nil {
+		return nil, err
+	}
+	d.balances[ch.Name] = bitcoin.Balances{}
+	return watchers.New(src, watchers.Options{
+		Chain:         ch.Name,
+		Confirmations: ch.Confirmations,
+		ReorgDepth:    ch.ReorgDepth,
+		PollInterval:  ch.PollInterval.D(),
+		StartBlock:    ch.StartBlock,
+		Store:         d.Store,
+		Deliver:       d.Engine.Process,
+		Logger:        d.log.With("part", "watcher"),
+		Metrics:       m,
+	})
+}
+
+// dialBTC makes a bitcoin chain's node client.
+func (d *Daemon) dialBTC(ctx context.Context, ch config.Chain) (bitcoin.Node, error) {
+	if d.opts.BTCDial != nil {
+		return d.opts.BTCDial(ctx, ch)
+	}
+	cc, _, err := bitcoin.FromConfig(d.cfg, ch)
+	if err != nil {
+		return nil, err
+	}
+	cc.Logger = d.log.With("chain", ch.Name)
+	c, err := bitcoin.NewClient(cc)
+	if err != nil {
+		return nil, fmt.Errorf("chain %s: %w", ch.Name, err)
+	}
+	d.closers = append(d.closers, c.Close)
+	return c, nil
+}
+
+// checkBTCNetwork refuses a bitcoin node on another network than
+// configured. It waits (with backoff) for the node to answer.
+func (d *Daemon) checkBTCNetwork(ctx context.Context, ch config.Chain, node bitcoin.Node) error {
+	nr, ok := node.(interface {
+		Network(ctx context.Context) (string, error)
+	})
+	if !ok {
+		return nil
+	}
+	backoff := time.Second
+	for {
+		err := bitcoin.CheckNetwork(ctx, nr, ch.Network)
+		switch {
+		case err == nil:
+			return nil
+		case errors.Is(err, bitcoin.ErrWrongNetwork):
+			return fmt.Errorf("chain %s: %w", ch.Name, err)
+		}
+		d.log.Warn("cannot ask the bitcoin node for its network; retrying", "chain", ch.Name, "err", err, "retry_in", backoff)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 30*time.Second)
+	}
 }
 
 func (d *Daemon) dial(ctx context.Context, ch config.Chain) (ethereum.Client, error) {
@@ -603,7 +695,7 @@ func chainStates(cfg *config.Config, m *watchers.Metrics) []watchdog.Chain {
 
 // knownNames are the names silences may match.
 func knownNames(cfg *config.Config) silences.Known {
-	k := silences.Known{Chains: []string{"keywatch"}, Roles: config.WalletRoles(), Policies: config.SystemPolicies()}
+	k := silences.Known{Chains: []string{"keywatch"}, Roles: config.WalletRoles(), Policies: alerts.SystemKinds()}
 	for _, ch := range cfg.Chains {
 		k.Chains = append(k.Chains, ch.Name)
 	}

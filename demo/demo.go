@@ -1,8 +1,9 @@
 // Package demo plays keywatch's insider-theft story on embedded defaults: an
 // in-process Ethereum chain (go-ethereum's simulated backend) holding a
-// Tornado Cash pool stand-in at the real mainnet address, the real NATS
-// server in-process, and the memory store. Alerts are printed by a separate
-// NATS subscriber as they arrive, exactly as a sink would see them.
+// Tornado Cash pool stand-in at the real mainnet address, a real btcd in
+// regtest mode for the Bitcoin leg, the real NATS server in-process, and the
+// memory store. Alerts are printed by a separate NATS subscriber as they
+// arrive, exactly as a sink would see them.
 package demo
 
 import (
@@ -71,6 +72,19 @@ func Run(ctx context.Context, o Options) error {
 	}
 	cfg.NATS.DataDir = filepath.Join(dir, "nats")
 
+	// The Bitcoin leg: a real btcd in regtest mode, its hot wallet funded
+	// before keywatch starts (the wallet's birthday finds the coins).
+	btc, skip, err := startBitcoin(ctx, cfg, filepath.Join(dir, "btcd"))
+	if err != nil {
+		return err
+	}
+	if btc != nil {
+		defer btc.node.Stop()
+	} else {
+		out.printf("note: %s\n      The Bitcoin leg is skipped; `make demo` builds btcd before running the demo.\n\n", skip)
+		dropChain(cfg, "btc")
+	}
+
 	mixers, err := contracts.MixerAlloc()
 	if err != nil {
 		return err
@@ -103,7 +117,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	defer p.close()
 
-	s := &story{api: "http://" + d.HTTPAddr(), ctx: ctx, out: out, chain: chain, p: p, wait: o.Wait, pace: o.Pace, runErr: runErr}
+	s := &story{api: "http://" + d.HTTPAddr(), ctx: ctx, out: out, chain: chain, btc: btc, d: d, p: p, wait: o.Wait, pace: o.Pace, runErr: runErr}
 	if err := s.play(cfg); err != nil {
 		return err
 	}
@@ -126,6 +140,8 @@ type story struct {
 	ctx    context.Context
 	out    *syncWriter
 	chain  *simchain.Chain
+	btc    *bitcoinLeg // nil when btcd is not installed
+	d      *daemon.Daemon
 	p      *printer
 	wait   time.Duration
 	pace   time.Duration
@@ -137,6 +153,9 @@ func (s *story) play(cfg *config.Config) error {
 	s.out.printf("the real NATS server in-process, the memory store, and %d policies. Alerts below come off NATS as they arrive.\n", len(cfg.Policies))
 	s.out.printf("Watched: treasury-hot (hot wallet), dev-deployer (a key an employee can use), decoy (a honeytoken).\n")
 	s.out.printf("Outflows from treasury-hot and dev-deployer must match an approved withdrawal; funds leaving for unknown addresses are followed.\n")
+	if s.btc != nil {
+		s.out.printf("Bitcoin: a btcd node in regtest mode; watched: btc-treasury-hot (hot wallet, %s BTC on it before keywatch started).\n", s.btc.funded)
+	}
 
 	s.out.printf("\n== Set-up: a USDC token is deployed and 1,000,000 USDC minted to treasury-hot.\n")
 	usdc, err := s.deployToken()
@@ -202,7 +221,14 @@ func (s *story) play(cfg *config.Config) error {
 		return err
 	}
 
-	if err := s.holdScene(6, laundry); err != nil {
+	scene := 6
+	if s.btc != nil {
+		if err := s.bitcoinScene(scene); err != nil {
+			return err
+		}
+		scene++
+	}
+	if err := s.holdScene(scene, laundry); err != nil {
 		return err
 	}
 
@@ -282,10 +308,14 @@ func (s *story) expectAll(tx common.Hash, policies []string) error {
 
 // expect waits for the alert policy raises on tx with the given event status.
 func (s *story) expect(tx common.Hash, policy, status string) error {
+	return s.expectTx(tx.Hex(), policy, status)
+}
+
+func (s *story) expectTx(tx string, policy, status string) error {
 	deadline := time.NewTimer(s.wait)
 	defer deadline.Stop()
 	for {
-		if s.p.has(tx, policy, status) {
+		if s.p.hasTx(tx, policy, status) {
 			return nil
 		}
 		select {
@@ -294,7 +324,7 @@ func (s *story) expect(tx common.Hash, policy, status string) error {
 		case err := <-s.runErr:
 			return fmt.Errorf("keywatch stopped: %v", err)
 		case <-deadline.C:
-			return fmt.Errorf("no %s alert (event %s) for tx %s within %s", policy, status, tx.Hex(), s.wait)
+			return fmt.Errorf("no %s alert (event %s) for tx %s within %s", policy, status, tx, s.wait)
 		case <-s.p.changed():
 		}
 	}
@@ -359,7 +389,11 @@ func (p *printer) print(subject string, a *alerts.Alert) {
 	if ev.WalletRole == "followed" {
 		who = "followed address " + ev.Wallet + " (funds of " + a.Wallet + ")"
 	}
-	fmt.Fprintf(&b, "         %s %s %s %s %s  [tx %s, block %d]\n", who, ev.Direction, ev.Amount, ev.Asset, dir+" "+ev.Counterparty, short(ev.Tx), ev.Block)
+	where := fmt.Sprintf("block %d", ev.Block)
+	if ev.Block == 0 {
+		where = "mempool"
+	}
+	fmt.Fprintf(&b, "         %s %s %s %s %s  [tx %s, %s]\n", who, ev.Direction, ev.Amount, ev.Asset, dir+" "+ev.Counterparty, short(ev.Tx), where)
 	for _, r := range a.Reasons {
 		fmt.Fprintf(&b, "         - %s\n", r)
 	}
@@ -380,10 +414,14 @@ func (p *printer) print(subject string, a *alerts.Alert) {
 func (p *printer) changed() <-chan struct{} { return p.wake }
 
 func (p *printer) has(tx common.Hash, policy, status string) bool {
+	return p.hasTx(tx.Hex(), policy, status)
+}
+
+func (p *printer) hasTx(tx, policy, status string) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, a := range p.seen {
-		if strings.EqualFold(a.Event.Tx, tx.Hex()) && a.Policy == policy && string(a.Event.Status) == status {
+		if strings.EqualFold(a.Event.Tx, tx) && a.Policy == policy && string(a.Event.Status) == status {
 			return true
 		}
 	}

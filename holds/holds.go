@@ -805,7 +805,7 @@ func (m *Manager) sweepOne(ctx context.Context, id string, now time.Time) error 
 	left := h.ExpiresAt.Sub(now).Round(time.Second)
 	reasons := append([]string{fmt.Sprintf("hold %s on %s expires in %s with %d of %d approvals: it will stay unreleased (%s)",
 		h.ID, h.Wallet, left, len(h.Approvals), h.ApprovalsRequired, freezeNote(&h))}, h.Reasons...)
-	if err := m.o.Notify(ctx, alerts.System("hold-expiring", h.ID, alerts.High, h.Chain, reasons, now)); err != nil {
+	if err := m.o.Notify(ctx, alerts.System(alerts.KindHoldExpiring, h.ID, alerts.High, h.Chain, reasons, now)); err != nil {
 		return fmt.Errorf("escalate hold %s: %w", h.ID, err)
 	}
 	err = m.o.Store.Update(ctx, recordKey(id), func(old []byte, found bool) ([]byte, error) {
@@ -839,7 +839,7 @@ func freezeNote(h *Hold) string {
 func (m *Manager) expire(ctx context.Context, h *Hold, now time.Time) error {
 	reasons := append([]string{fmt.Sprintf("hold %s on %s expired unreleased with %d of %d approvals (%s)",
 		h.ID, h.Wallet, len(h.Approvals), h.ApprovalsRequired, freezeNote(h))}, h.Reasons...)
-	if err := m.o.Notify(ctx, alerts.System("hold-expired", h.ID, alerts.High, h.Chain, reasons, now)); err != nil {
+	if err := m.o.Notify(ctx, alerts.System(alerts.KindHoldExpired, h.ID, alerts.High, h.Chain, reasons, now)); err != nil {
 		return fmt.Errorf("expire hold %s: %w", h.ID, err)
 	}
 	changed := false

@@ -300,7 +300,11 @@ func (e *Engine) resolveRetracted(ctx context.Context, ev *chains.Event) ([]aler
 		a := f.Alert
 		a.Status = alerts.Resolved
 		a.Event = *ev
-		a.Reasons = append(append([]string(nil), a.Reasons...), fmt.Sprintf("event retracted: block %d (%s) left the chain", ev.Block, ev.BlockHash))
+		why := fmt.Sprintf("block %d (%s) left the chain", ev.Block, ev.BlockHash)
+		if r := ev.Detail[chains.DetailRetracted]; r != "" {
+			why = r
+		}
+		a.Reasons = append(append([]string(nil), a.Reasons...), "event retracted: "+why)
 		a.ObservedAt = now
 		out = append(out, a)
 		byPolicy[policy] = fired{Alert: f.Alert, Resolved: true}

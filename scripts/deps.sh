@@ -10,7 +10,8 @@
 #                 operator console's browser test (KEYWATCH_SKIP_CHROMIUM=1 skips)
 #
 # internal/testenv finds a binary through its variable (KEYWATCH_REDIS_SERVER,
-# KEYWATCH_GETH, KEYWATCH_CHROMIUM), then PATH, then the cache bin folder below.
+# KEYWATCH_GETH, KEYWATCH_BTCD, KEYWATCH_CHROMIUM), then PATH, then the cache bin
+# folder below; `keywatch demo` finds btcd the same way.
 set -euo pipefail
 
 # Pinned versions. GETH_VERSION matches the go-ethereum module in go.mod.
@@ -152,11 +153,22 @@ ensure_chromium() {
 }
 # ---------------------------------------------------------------------------
 
+# With arguments, only the named programs: `scripts/deps.sh btcd` is what
+# `make demo` runs (the demo needs btcd, not redis-server or geth).
 main() {
-	ensure_redis
-	ensure_geth
-	ensure_btcd
-	ensure_chromium
+	if [[ $# -eq 0 ]]; then
+		set -- redis geth btcd chromium
+	fi
+	local what
+	for what in "$@"; do
+		case $what in
+		redis) ensure_redis ;;
+		geth) ensure_geth ;;
+		btcd) ensure_btcd ;;
+		chromium) ensure_chromium ;;
+		*) die "unknown program '$what' (want redis, geth, btcd or chromium)" ;;
+		esac
+	done
 	log "done: binaries in $BIN_DIR"
 }
 

@@ -52,6 +52,34 @@ type HeadNotifier interface {
 	SubscribeHeads(ctx context.Context) (<-chan uint64, error)
 }
 
+// Rewinder is implemented by sources that keep state per block (the Bitcoin
+// set of watched unspent outputs): the follower tells them when a processed
+// block left the chain, after its events were retracted. It must be
+// idempotent: after a crash the same block may be rewound again.
+type Rewinder interface {
+	Rewound(ctx context.Context, b Block) error
+}
+
+// PendingTx is an unconfirmed transaction that moves watched funds.
+type PendingTx struct {
+	Tx     string
+	Events []chains.Event
+}
+
+// PendingSource is implemented by chains with a mempool (Bitcoin). After each
+// pass over the blocks the follower asks for the unconfirmed transactions
+// that move watched funds and delivers their events as pending, once per
+// transaction; when one leaves the mempool without being mined (replaced,
+// double-spent, evicted) its events are delivered as retracted. Which
+// transactions were delivered is kept in the store, so a restart delivers
+// nothing twice and still retracts what left the mempool meanwhile.
+type PendingSource interface {
+	Pending(ctx context.Context) ([]PendingTx, error)
+	// Dropped says why a transaction left the mempool unmined, for the
+	// retraction's evidence.
+	Dropped(ctx context.Context, tx string) string
+}
+
 // DeliverFunc hands events to the policy engine. Delivery must be idempotent:
 // after a crash, events of the last block may be delivered again.
 type DeliverFunc func(ctx context.Context, events []chains.Event) error
@@ -267,7 +295,156 @@ func (f *Follower) Step(ctx context.Context) error {
 	if err := f.confirm(ctx, c, head); err != nil {
 		return err
 	}
+	if ps, ok := f.src.(PendingSource); ok {
+		if err := f.pending(ctx, ps, c); err != nil {
+			return err
+		}
+	}
 	f.opts.Metrics.processed(f.opts.Chain, c.Height, head)
+	return nil
+}
+
+func (f *Follower) mempoolKey() string { return "watch:" + f.opts.Chain + ":mempool" }
+
+func (f *Follower) loadMempool(ctx context.Context) (map[string][]chains.Event, error) {
+	tracked := map[string][]chains.Event{}
+	b, err := f.opts.Store.Get(ctx, f.mempoolKey())
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+	case err != nil:
+		return nil, fmt.Errorf("read mempool state: %w", err)
+	default:
+		if err := json.Unmarshal(b, &tracked); err != nil {
+			return nil, fmt.Errorf("mempool state of chain %s is corrupt: %w", f.opts.Chain, err)
+		}
+	}
+	return tracked, nil
+}
+
+func (f *Follower) saveMempool(ctx context.Context, tracked map[string][]chains.Event) error {
+	b, err := json.Marshal(tracked)
+	if err != nil {
+		return err
+	}
+	if err := f.opts.Store.Set(ctx, f.mempoolKey(), b, 0); err != nil {
+		return fmt.Errorf("write mempool state: %w", err)
+	}
+	return nil
+}
+
+// mined forgets the mempool transactions a processed block mined: they are
+// the block's now, and leaving the mempool is no drop. (Done per block, not
+// from the remembered blocks, so a long outage cannot mistake a transaction
+// mined long ago for a dropped one.)
+func (f *Follower) mined(ctx context.Context, events []chains.Event) error {
+	if _, ok := f.src.(PendingSource); !ok {
+		return nil
+	}
+	tracked, err := f.loadMempool(ctx)
+	if err != nil || len(tracked) == 0 {
+		return err
+	}
+	changed := false
+	for _, ev := range events {
+		if _, ok := tracked[ev.Tx]; ok {
+			delete(tracked, ev.Tx)
+			changed = true
+		}
+	}
+	if !changed {
+		return nil
+	}
+	return f.saveMempool(ctx, tracked)
+}
+
+// pending delivers the events of unconfirmed transactions new to the
+// mempool as pending, and retracts those of transactions that left it
+// without being mined.
+func (f *Follower) pending(ctx context.Context, ps PendingSource, c *checkpoint) error {
+	tracked, err := f.loadMempool(ctx)
+	if err != nil {
+		return err
+	}
+	cur, err := ps.Pending(ctx)
+	if err != nil {
+		return fmt.Errorf("read mempool: %w", err)
+	}
+	save := func() error { return f.saveMempool(ctx, tracked) }
+	inPool := make(map[string]bool, len(cur))
+	for _, p := range cur {
+		inPool[p.Tx] = true
+		if _, ok := tracked[p.Tx]; ok || len(p.Events) == 0 {
+			continue
+		}
+		out := make([]chains.Event, len(p.Events))
+		for i, ev := range p.Events {
+			out[i] = ev.WithStatus(chains.StatusPending)
+		}
+		if err := f.opts.Deliver(ctx, out); err != nil {
+			return fmt.Errorf("deliver mempool transaction %s: %w", p.Tx, err)
+		}
+		f.opts.Metrics.events(f.opts.Chain, len(out))
+		tracked[p.Tx] = p.Events
+		if err := save(); err != nil {
+			return err
+		}
+	}
+	// A transaction that left the mempool was mined, or dropped. Mined ones
+	// were forgotten as their block was processed (and appear in the
+	// remembered blocks); when the node's head moved past what was
+	// processed, the answer may be in a block not read yet: wait.
+	head, err := f.src.Head(ctx)
+	if err != nil {
+		return fmt.Errorf("read head: %w", err)
+	}
+	caughtUp := head == c.Height
+	mined := map[string]bool{}
+	for _, r := range c.Blocks {
+		for _, ev := range r.Events {
+			mined[ev.Tx] = true
+		}
+	}
+	gone := make([]string, 0)
+	for tx := range tracked {
+		if !inPool[tx] {
+			gone = append(gone, tx)
+		}
+	}
+	sort.Strings(gone)
+	changed := false
+	for _, tx := range gone {
+		if mined[tx] {
+			delete(tracked, tx)
+			changed = true
+			continue
+		}
+		if !caughtUp {
+			continue
+		}
+		reason := ps.Dropped(ctx, tx)
+		out := make([]chains.Event, len(tracked[tx]))
+		for i, ev := range tracked[tx] {
+			ev = ev.WithStatus(chains.StatusRetracted)
+			detail := make(map[string]string, len(ev.Detail)+1)
+			for k, v := range ev.Detail {
+				detail[k] = v
+			}
+			detail[chains.DetailRetracted] = reason
+			ev.Detail = detail
+			out[i] = ev
+		}
+		f.log.Warn("mempool transaction dropped: retracting its events", "tx", tx, "reason", reason, "events", len(out))
+		if err := f.opts.Deliver(ctx, out); err != nil {
+			return fmt.Errorf("deliver retraction of mempool transaction %s: %w", tx, err)
+		}
+		delete(tracked, tx)
+		if err := save(); err != nil {
+			return err
+		}
+	}
+	if changed {
+		return save()
+	}
 	return nil
 }
 
@@ -309,6 +486,11 @@ func (f *Follower) rewind(ctx context.Context, c *checkpoint) error {
 			return fmt.Errorf("deliver retractions of block %d: %w", tip.Number, err)
 		}
 	}
+	if rw, ok := f.src.(Rewinder); ok {
+		if err := rw.Rewound(ctx, tip.Block); err != nil {
+			return fmt.Errorf("rewind block %d: %w", tip.Number, err)
+		}
+	}
 	c.Blocks = c.Blocks[:len(c.Blocks)-1]
 	c.Height = tip.Number - 1
 	return f.save(ctx, c)
@@ -333,6 +515,9 @@ func (f *Follower) process(ctx context.Context, c *checkpoint, b Block, head uin
 	if len(out) > 0 {
 		if err := f.opts.Deliver(ctx, out); err != nil {
 			return fmt.Errorf("deliver events of block %d: %w", b.Number, err)
+		}
+		if err := f.mined(ctx, events); err != nil {
+			return err
 		}
 	}
 	c.Blocks = append(c.Blocks, record{Block: b, Confirmed: confirmed, Events: events})

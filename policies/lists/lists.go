@@ -18,6 +18,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keywatch/keywatch/chains/bitcoin"
 	"github.com/keywatch/keywatch/config"
 )
 
@@ -49,6 +50,11 @@ func (e Entry) Evidence() string {
 	var parts []string
 	if e.Label != "" {
 		parts = append(parts, e.Label)
+	}
+	if e.Family == Bitcoin {
+		// Matched by script: the event may show the address in another
+		// network's form, so say which address was listed.
+		parts = append(parts, "listed as "+e.Address)
 	}
 	if e.Source != "" {
 		parts = append(parts, "source "+e.Source)
@@ -134,18 +140,32 @@ func (l *List) Entries() []Entry {
 }
 
 // Key normalises an address of a family for lookups: EVM addresses are
-// compared case-insensitively, bech32 addresses too.
+// compared case-insensitively; a Bitcoin address is keyed by the output
+// script it pays to, whatever network it is written for, so a list of
+// mainnet addresses matches a regtest payment to the same script (and the
+// "script:<hex>" form the Bitcoin watcher gives outputs without an address
+// matches too).
 func Key(f Family, addr string) string {
 	a := strings.TrimSpace(addr)
 	switch f {
 	case EVM:
 		a = strings.ToLower(a)
 	case Bitcoin:
+		if script, err := bitcoin.ScriptOf(a); err == nil {
+			return string(f) + ":" + hex.EncodeToString(script)
+		}
 		if bech32Re.MatchString(a) {
 			a = strings.ToLower(a)
 		}
 	}
 	return string(f) + ":" + a
+}
+
+// LookupScript finds the Bitcoin address paying to an output script on the
+// list.
+func (l *List) LookupScript(script []byte) (Entry, bool) {
+	e, ok := l.entries[string(Bitcoin)+":"+hex.EncodeToString(script)]
+	return e, ok
 }
 
 // Set is every list the configuration names.
@@ -464,6 +484,12 @@ func Classify(addr, chain string) (Family, error) {
 	case base58Re.MatchString(addr):
 		form = Bitcoin
 	}
+	if form == Bitcoin {
+		// The form looks right; the checksum says whether it is an address.
+		if _, err := bitcoin.ScriptOf(addr); err != nil {
+			return "", fmt.Errorf("%q is not a valid Bitcoin address (%s): a typo?", addr, cause(err))
+		}
+	}
 	isEVMChain, isBTCChain := containsFold(evmChains, c), containsFold(btcChains, c)
 	switch {
 	case containsFold(tokenChains, c):
@@ -504,6 +530,16 @@ func containsFold(list []string, s string) bool {
 		}
 	}
 	return false
+}
+
+// cause is the innermost reason of an address error, without the address
+// itself (which the caller's message already quotes).
+func cause(err error) string {
+	msg := err.Error()
+	if i := strings.LastIndex(msg, ": "); i >= 0 {
+		return msg[i+2:]
+	}
+	return msg
 }
 
 // Diff counts the addresses on l that are not on old (added) and those on

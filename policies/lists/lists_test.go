@@ -70,7 +70,7 @@ func TestReadPlain(t *testing.T) {
 		`3 evm 0x08723392Ed15743cc38513C4925f5e6be5c17243 chain="" label="Lazarus Group (SDN 27307)" source=""`,
 		`4 evm 0x098b716b8aaf21512996dc57eb0615e2383e2f96 chain="" label="Ronin bridge exploiter" source=""`,
 		`5 evm 0x7F367CC41522CE07553E823BF3BE79A889DEBE1B chain="" label="" source=""`,
-		`8 bitcoin 1LbXb6TqQyn3MHX7D3h5HyvQc9ZAfnhoi6 chain="" label="" source=""`,
+		`8 bitcoin 123WBUDmSJv4GctdVEz6Qq6z8nXSKrJ4KX chain="" label="" source=""`,
 		`9 bitcoin bc1qa5wkgaew2dkv56kfvj49j0av5nml45x9ek9hz6 chain="" label="coinjoin fee" source=""`,
 	})
 	if got := es[0].Evidence(); got != "Lazarus Group (SDN 27307); plain.txt:3" {
@@ -102,8 +102,8 @@ func TestReadCSV(t *testing.T) {
 	checkEntries(t, es, []string{
 		`3 evm 0x47CE0C6eD5B0Ce3d3A51fdb1C52DC66a7c3c2936 chain="ethereum" label="Tornado Cash 1 ETH pool" source="tornadocash/tornado-cli"`,
 		`4 evm 0xd90e2f925da726b50c4ed8d0fb90ad053324f31b chain="ethereum" label="Tornado Cash router" source="tornadocash/tornado-cli"`,
-		`5 bitcoin 1Ma1vXNvA3YnmyYJdvXBsXeVjUnpK4GuB4 chain="bitcoin" label="Blender.io" source="OFAC SDN"`,
-		`6 bitcoin bc1qcq5h7mtfu8wqfzhx5zw4qptd0ygkyxdlmrw9a9 chain="XBT" label="Sinbad" source="OFAC SDN"`,
+		`5 bitcoin 15PggTG7YhJKiE6B16vkKzA1YDTZipXEX4 chain="bitcoin" label="Blender.io" source="OFAC SDN"`,
+		`6 bitcoin bc1qq7p0es3dv5hcynjjf40f2xjjr6qp5py47d2f6n847vduuq9gvnyq7y9ecd chain="XBT" label="Sinbad" source="OFAC SDN"`,
 		// A chain keywatch does not watch: kept, not refused.
 		`7 other 4ADN9x7bGmZ1EgQ3BwgdReaaS6u5Uvmb7sDnRTbeD4BB9y2n5m6rRAudEJ6cwpaqtyq7eVZt9R1vEUq9TJ6dCRMk7JfA7tC chain="monero" label="Sanctioned monero wallet" source="OFAC SDN"`,
 		// OFAC's XBT list carries a Tron-form address: kept as published.
@@ -229,11 +229,11 @@ func TestClassify(t *testing.T) {
 		{"0x47ce0c6ed5b0ce3d3a51fdb1c52dc66a7c3c2936", "goerli(testnet)", lists.EVM, ""},
 		{"0x47ce0c6ed5b0ce3d3a51fdb1c52dc66a7c3c2936", "bitcoin", "", `"0x47ce0c6ed5b0ce3d3a51fdb1c52dc66a7c3c2936" is not a Bitcoin address (chain bitcoin)`},
 		{"0x47ce0c6ed5b0ce3d3a51fdb1c52dc66a7c3c2936", "XBT", "", `is not a Bitcoin address (chain XBT)`},
-		{"1Ma1vXNvA3YnmyYJdvXBsXeVjUnpK4GuB4", "ethereum", "", `"1Ma1vXNvA3YnmyYJdvXBsXeVjUnpK4GuB4" is not an EVM address (chain ethereum wants 0x and 40 hex digits)`},
-		{"1Ma1vXNvA3YnmyYJdvXBsXeVjUnpK4GuB4", "", lists.Bitcoin, ""},
+		{"15PggTG7YhJKiE6B16vkKzA1YDTZipXEX4", "ethereum", "", `"15PggTG7YhJKiE6B16vkKzA1YDTZipXEX4" is not an EVM address (chain ethereum wants 0x and 40 hex digits)`},
+		{"15PggTG7YhJKiE6B16vkKzA1YDTZipXEX4", "", lists.Bitcoin, ""},
 		{"3FZbgi29cpjq2GjdwV8eyHuJJnkLtktZc5", "btc", lists.Bitcoin, ""},
-		{"bc1qcq5h7mtfu8wqfzhx5zw4qptd0ygkyxdlmrw9a9", "", lists.Bitcoin, ""},
-		{"BC1QCQ5H7MTFU8WQFZHX5ZW4QPTD0YGKYXDLMRW9A9", "", lists.Bitcoin, ""},
+		{"bc1qq7p0es3dv5hcynjjf40f2xjjr6qp5py47d2f6n847vduuq9gvnyq7y9ecd", "", lists.Bitcoin, ""},
+		{"BC1QQ7P0ES3DV5HCYNJJF40F2XJJR6QP5PY47D2F6N847VDUUQ9GVNYQ7Y9ECD", "", lists.Bitcoin, ""},
 		{"TUCsTq7TofTCJRRoHk6RvhMoS2mJLm5Yzq", "XBT", lists.Tron, ""},
 		{"TUCsTq7TofTCJRRoHk6RvhMoS2mJLm5Yzq", "", lists.Tron, ""},
 		{"44AFFq5kSiGBoZ4NMDwYtN18obc8AemS33DBLWs3H7otXft3XjrpDtQGv7SqSsaBYBb98uNbr2VBBEt7f2wfn3RVGQBEP3A", "XMR", lists.Other, ""},
@@ -241,7 +241,7 @@ func TestClassify(t *testing.T) {
 		{"TA3941uFAvmVibSkQ6fMJXxmaSNovX86mz", "USDT", lists.Tron, ""},
 		{"0x983a81ca6FB1e441266D2FbcB7D8E530AC2E05A2", "USDC", lists.EVM, ""},
 		// Omni Layer USDT lives on Bitcoin addresses: the OFAC SDN lists some (SUEX OTC).
-		{"1Ma1vXNvA3YnmyYJdvXBsXeVjUnpK4GuB4", "USDT", lists.Bitcoin, ""},
+		{"16iWn2J1McqjToYLHSsAyS6En3QA8YQ91H", "USDT", lists.Bitcoin, ""},
 		{"0x7F367CC41522CE07553E823BF3BE79A889DEBE1", "USDT", "", `is not an address of a chain keywatch knows for USDT`},
 		{"not-an-address", "", "", `"not-an-address" is not an address`},
 	}
@@ -323,9 +323,9 @@ func TestLookupIsCaseInsensitive(t *testing.T) {
 		{"with surrounding space", mixers, lists.EVM, " 0x47ce0c6ed5b0ce3d3a51fdb1c52dc66a7c3c2936 ", 3},
 		{"EVM address looked up as Bitcoin", mixers, lists.Bitcoin, "0x47ce0c6ed5b0ce3d3a51fdb1c52dc66a7c3c2936", 0},
 		{"not on the list", mixers, lists.EVM, "0x0000000000000000000000000000000000000001", 0},
-		{"bech32 in upper case", mixers, lists.Bitcoin, "BC1QCQ5H7MTFU8WQFZHX5ZW4QPTD0YGKYXDLMRW9A9", 6},
-		{"base58 is case-sensitive", mixers, lists.Bitcoin, "1ma1vxnva3ynmyyjdvxbsxevjunpk4gub4", 0},
-		{"base58 as written", mixers, lists.Bitcoin, "1Ma1vXNvA3YnmyYJdvXBsXeVjUnpK4GuB4", 5},
+		{"bech32 in upper case", mixers, lists.Bitcoin, "BC1QQ7P0ES3DV5HCYNJJF40F2XJJR6QP5PY47D2F6N847VDUUQ9GVNYQ7Y9ECD", 6},
+		{"base58 is case-sensitive", mixers, lists.Bitcoin, "15pggtg7yhjkie6b16vkkza1ydtzipxex4", 0},
+		{"base58 as written", mixers, lists.Bitcoin, "15PggTG7YhJKiE6B16vkKzA1YDTZipXEX4", 5},
 		{"Tron entries are kept", mixers, lists.Tron, "TUCsTq7TofTCJRRoHk6RvhMoS2mJLm5Yzq", 8},
 	}
 	for _, tc := range tests {

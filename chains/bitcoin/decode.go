@@ -1,0 +1,224 @@
+package bitcoin
+
+import (
+	"math"
+	"math/big"
+	"strings"
+	"time"
+
+	"github.com/btcsuite/btcd/blockchain"
+	"github.com/btcsuite/btcd/chaincfg/chainhash"
+	"github.com/btcsuite/btcd/wire"
+
+	"github.com/keywatch/keywatch/chains"
+)
+
+// Decimals of a bitcoin amount (satoshi).
+const Decimals = 8
+
+// txMeta is where a transaction was seen: in a block, or (block 0) in the
+// mempool.
+type txMeta struct {
+	block     uint64
+	blockHash string
+	time      time.Time
+}
+
+// txResult is what one transaction does to the watched wallets.
+type txResult struct {
+	events  []chains.Event
+	spends  []wire.OutPoint // watched outputs it spends
+	creates []createdOut    // outputs it pays to watched scripts
+}
+
+type createdOut struct {
+	op wire.OutPoint
+	u  utxo
+	h  holder
+}
+
+// lookupFunc finds a watched unspent output.
+type lookupFunc func(op wire.OutPoint) (utxo, bool)
+
+// senderFunc finds the script of the output an input spends when it is not
+// a watched one, for an inflow's counterparty; false when unknown.
+type senderFunc func(op wire.OutPoint) ([]byte, bool)
+
+// balanceFunc returns what a wallet holds in the view a transaction is
+// decoded against (in satoshi).
+type balanceFunc func(wallet string) int64
+
+// decoder turns transactions into events against a view of the watched
+// unspent outputs.
+type decoder struct {
+	chain     string
+	symbol    string
+	nativeUSD float64
+	watch     *watchSet
+}
+
+// DetailBalanceBefore is the Detail key of an outflow that holds what the
+// spending wallet held just before the transaction (watched outputs,
+// unconfirmed ones included for a mempool transaction), in BTC.
+const DetailBalanceBefore = "balance_before"
+
+// decodeTx finds what tx does to watched wallets. An out event for each
+// output a watched wallet's spend creates that does not return to a watched
+// wallet, attributed to the wallet of the first watched input; an in event
+// for each output a watched wallet receives from someone else (another
+// watched wallet included). Change back to the spending wallet is neither.
+// With wantEvents false only the spends and creations are found (a silent
+// scan for existing coins).
+func (d *decoder) decodeTx(tx *wire.MsgTx, meta txMeta, lookup lookupFunc, sender senderFunc, balance balanceFunc, wantEvents bool) txResult {
+	var r txResult
+	var spender *wallet
+	var spenderScript []byte
+	var inSum int64
+	allKnown := true
+	coinbase := blockchain.IsCoinBaseTx(tx)
+	if !coinbase {
+		for _, in := range tx.TxIn {
+			u, ok := lookup(in.PreviousOutPoint)
+			if !ok {
+				allKnown = false
+				continue
+			}
+			r.spends = append(r.spends, in.PreviousOutPoint)
+			inSum += u.Value
+			if spender == nil {
+				if wl, ok := d.watch.byName[u.Wallet]; ok {
+					spender, spenderScript = wl, u.Script
+				}
+			}
+		}
+	}
+	// The hash and the spender's address cost a double SHA-256 and an
+	// encoding each: made once, and only for transactions that matter.
+	var hash *chainhash.Hash
+	var txid, spenderAddr string
+	id := func() string {
+		if hash == nil {
+			h := tx.TxHash()
+			hash, txid = &h, h.String()
+		}
+		return txid
+	}
+	from := func() string {
+		if spenderAddr == "" {
+			spenderAddr = AddressOf(spenderScript, d.watch.net)
+		}
+		return spenderAddr
+	}
+	for vout, o := range tx.TxOut {
+		h, watched := d.watch.scripts[string(o.PkScript)]
+		if watched {
+			id()
+			r.creates = append(r.creates, createdOut{
+				op: wire.OutPoint{Hash: *hash, Index: uint32(vout)},
+				u:  utxo{Wallet: h.wallet.Name, Script: o.PkScript, Value: o.Value},
+				h:  h,
+			})
+		}
+		if !wantEvents || (!watched && spender == nil) {
+			continue
+		}
+		switch {
+		case watched && h.wallet == spender:
+			// change
+		case watched:
+			ev := d.event(id(), vout, meta, o, chains.In, h.wallet)
+			ev.To = AddressOf(o.PkScript, d.watch.net)
+			switch {
+			case spender != nil:
+				ev.From = from()
+				ev.Detail["script"] = scriptHex(spenderScript)
+				ev.Detail["from_wallet"] = spender.Name
+			case coinbase:
+				ev.Detail["sender"] = "coinbase (newly mined coins)"
+			default:
+				if script, ok := sender(tx.TxIn[0].PreviousOutPoint); ok {
+					ev.From = AddressOf(script, d.watch.net)
+					ev.Detail["script"] = scriptHex(script)
+				} else {
+					ev.Detail["sender"] = "unknown: the node could not return the spent output (run it with a transaction index)"
+				}
+			}
+			ev.Counterparty = ev.From
+			r.events = append(r.events, ev)
+		case o.Value > 0:
+			ev := d.event(id(), vout, meta, o, chains.Out, spender)
+			ev.From = from()
+			ev.To = AddressOf(o.PkScript, d.watch.net)
+			ev.Counterparty = ev.To
+			ev.Detail["script"] = scriptHex(o.PkScript)
+			r.events = append(r.events, ev)
+		}
+	}
+	if len(r.events) > 0 && spender != nil {
+		d.annotate(tx, r.events, allKnown, inSum)
+		if balance != nil {
+			bal := chains.NewAmount(big.NewInt(balance(spender.Name)), Decimals).String()
+			for i := range r.events {
+				if r.events[i].Direction == chains.Out {
+					r.events[i].Detail[DetailBalanceBefore] = bal
+				}
+			}
+		}
+	}
+	return r
+}
+
+func (d *decoder) event(txid string, vout int, meta txMeta, o *wire.TxOut, dir chains.Direction, w *wallet) chains.Event {
+	amount := chains.NewAmount(big.NewInt(o.Value), Decimals)
+	return chains.Event{
+		ID:         chains.EventID(d.chain, txid, vout),
+		Chain:      d.chain,
+		Tx:         txid,
+		Block:      meta.block,
+		BlockHash:  meta.blockHash,
+		Time:       meta.time,
+		Kind:       chains.KindTransfer,
+		Direction:  dir,
+		Wallet:     w.Name,
+		WalletRole: w.Role,
+		Owner:      w.Owner,
+		Asset:      d.symbol,
+		Amount:     amount,
+		USD:        math.Round(float64(o.Value)/1e8*d.nativeUSD*100) / 100,
+		Detail:     map[string]string{},
+	}
+}
+
+// annotate adds what the whole spend says to its events: the fee when every
+// input is known, and whether it signals replaceability (BIP125), which
+// tells the reader that a pending outflow may still be replaced.
+func (d *decoder) annotate(tx *wire.MsgTx, evs []chains.Event, allKnown bool, inSum int64) {
+	rbf := false
+	for _, in := range tx.TxIn {
+		if in.Sequence < wire.MaxTxInSequenceNum-1 {
+			rbf = true
+		}
+	}
+	var fee string
+	if allKnown {
+		var outSum int64
+		for _, o := range tx.TxOut {
+			outSum += o.Value
+		}
+		fee = chains.NewAmount(big.NewInt(inSum-outSum), Decimals).String()
+	}
+	for i := range evs {
+		if rbf {
+			evs[i].Detail["rbf"] = "true"
+		}
+		if fee != "" && evs[i].Direction == chains.Out {
+			evs[i].Detail["fee"] = fee
+		}
+	}
+}
+
+// isNotFound reports whether a node error says the object does not exist.
+func isNotFound(err error) bool {
+	msg := strings.ToLower(err.Error())
+	return strings.Contains(msg, "no information") || strings.Contains(msg, "not found") || strings.Contains(msg, "no such")
+}

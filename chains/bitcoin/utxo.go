@@ -1,0 +1,227 @@
+package bitcoin
+
+import (
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+
+	"github.com/btcsuite/btcd/wire"
+
+	"github.com/keywatch/keywatch/chains"
+)
+
+// utxo is an unspent output that belongs to a watched wallet.
+type utxo struct {
+	Wallet string `json:"wallet"`
+	Script []byte `json:"script"`
+	Value  int64  `json:"value"`
+}
+
+// spent is a watched output a block spent, kept to undo the block.
+type spent struct {
+	utxo
+	By string `json:"by"` // the spending transaction
+}
+
+// applied is what one block changed in the set: enough to undo it after a
+// reorg, and the events it produced, to hand them out again after a crash
+// between applying the block and the watcher's checkpoint.
+type applied struct {
+	Height  uint64
+	Hash    string
+	Parent  string
+	Spent   map[wire.OutPoint]spent
+	Created []wire.OutPoint
+	Events  []chains.Event
+}
+
+// utxoSet is the watched wallets' unspent outputs as of block Hash at
+// Height, with undo data for the last blocks. It lives in the store so that
+// a restart knows every coin it knew.
+type utxoSet struct {
+	Height uint64
+	Hash   string // "" before the first block was applied
+	UTXOs  map[wire.OutPoint]utxo
+	// Journal holds the last blocks applied, oldest first.
+	Journal []applied
+	// Used is, per xpub wallet and branch, the first index after the last
+	// used address.
+	Used map[string][2]uint32
+	// Wallets are the wallets whose coins the set holds, with the
+	// fingerprint of what they watch.
+	Wallets map[string]string
+	// ScanUntil is the last block of the first start's search for existing
+	// coins (blocks up to it only count wallets born by then).
+	ScanUntil uint64
+}
+
+func newUTXOSet() *utxoSet {
+	return &utxoSet{UTXOs: map[wire.OutPoint]utxo{}, Used: map[string][2]uint32{}, Wallets: map[string]string{}}
+}
+
+// apply starts the journal entry of a block.
+func (s *utxoSet) begin(height uint64, hash, parent string) *applied {
+	return &applied{Height: height, Hash: hash, Parent: parent, Spent: map[wire.OutPoint]spent{}}
+}
+
+// spend removes a watched output, recording it in the block's entry.
+func (s *utxoSet) spend(a *applied, op wire.OutPoint, by string) {
+	u, ok := s.UTXOs[op]
+	if !ok {
+		return
+	}
+	delete(s.UTXOs, op)
+	if a != nil {
+		a.Spent[op] = spent{utxo: u, By: by}
+	}
+}
+
+// create adds a watched output, recording it in the block's entry.
+func (s *utxoSet) create(a *applied, op wire.OutPoint, u utxo) {
+	s.UTXOs[op] = u
+	if a != nil {
+		a.Created = append(a.Created, op)
+	}
+}
+
+// commit moves the tip to the block and keeps its entry (the last keep
+// entries are kept).
+func (s *utxoSet) commit(a *applied, keep int) {
+	s.Height, s.Hash = a.Height, a.Hash
+	s.Journal = append(s.Journal, *a)
+	if over := len(s.Journal) - keep; over > 0 {
+		s.Journal = append([]applied(nil), s.Journal[over:]...)
+	}
+}
+
+// undo reverts the tip block. Spent outputs come back first, then created
+// ones go, so an output created and spent in the same block is gone.
+func (s *utxoSet) undo() bool {
+	if len(s.Journal) == 0 {
+		return false
+	}
+	a := s.Journal[len(s.Journal)-1]
+	s.revert(&a)
+	s.Journal = s.Journal[:len(s.Journal)-1]
+	s.Height, s.Hash = a.Height-1, a.Parent
+	return true
+}
+
+// revert undoes an entry's changes without moving the tip.
+func (s *utxoSet) revert(a *applied) {
+	for op, sp := range a.Spent {
+		s.UTXOs[op] = sp.utxo
+	}
+	for _, op := range a.Created {
+		delete(s.UTXOs, op)
+	}
+}
+
+// tipEvents returns the events of the tip block, if the journal has it.
+func (s *utxoSet) tipEvents(hash string) ([]chains.Event, bool) {
+	if n := len(s.Journal); n > 0 && s.Journal[n-1].Hash == hash {
+		return s.Journal[n-1].Events, true
+	}
+	return nil, false
+}
+
+// spender finds the transaction of a processed block that spent op.
+func (s *utxoSet) spender(op wire.OutPoint) (tx string, height uint64, ok bool) {
+	for i := len(s.Journal) - 1; i >= 0; i-- {
+		if sp, found := s.Journal[i].Spent[op]; found {
+			return sp.By, s.Journal[i].Height, true
+		}
+	}
+	return "", 0, false
+}
+
+// The stored form: outpoints as "txid:vout" strings.
+type storedSet struct {
+	Height    uint64               `json:"height"`
+	Hash      string               `json:"hash"`
+	UTXOs     map[string]utxo      `json:"utxos"`
+	Journal   []storedApplied      `json:"journal"`
+	Used      map[string][2]uint32 `json:"used"`
+	Wallets   map[string]string    `json:"wallets"`
+	ScanUntil uint64               `json:"scan_until,omitempty"`
+}
+
+type storedApplied struct {
+	Height  uint64           `json:"height"`
+	Hash    string           `json:"hash"`
+	Parent  string           `json:"parent"`
+	Spent   map[string]spent `json:"spent,omitempty"`
+	Created []string         `json:"created,omitempty"`
+	Events  []chains.Event   `json:"events,omitempty"`
+}
+
+func (s *utxoSet) MarshalJSON() ([]byte, error) {
+	out := storedSet{Height: s.Height, Hash: s.Hash, UTXOs: make(map[string]utxo, len(s.UTXOs)), Used: s.Used, Wallets: s.Wallets, ScanUntil: s.ScanUntil}
+	for op, u := range s.UTXOs {
+		out.UTXOs[op.String()] = u
+	}
+	for _, a := range s.Journal {
+		sa := storedApplied{Height: a.Height, Hash: a.Hash, Parent: a.Parent, Events: a.Events, Spent: map[string]spent{}}
+		for op, sp := range a.Spent {
+			sa.Spent[op.String()] = sp
+		}
+		for _, op := range a.Created {
+			sa.Created = append(sa.Created, op.String())
+		}
+		out.Journal = append(out.Journal, sa)
+	}
+	return json.Marshal(out)
+}
+
+func (s *utxoSet) UnmarshalJSON(b []byte) error {
+	var in storedSet
+	if err := json.Unmarshal(b, &in); err != nil {
+		return err
+	}
+	*s = *newUTXOSet()
+	s.Height, s.Hash, s.ScanUntil = in.Height, in.Hash, in.ScanUntil
+	if in.Used != nil {
+		s.Used = in.Used
+	}
+	if in.Wallets != nil {
+		s.Wallets = in.Wallets
+	}
+	for k, u := range in.UTXOs {
+		op, err := parseOutPoint(k)
+		if err != nil {
+			return err
+		}
+		s.UTXOs[op] = u
+	}
+	for _, sa := range in.Journal {
+		a := applied{Height: sa.Height, Hash: sa.Hash, Parent: sa.Parent, Events: sa.Events, Spent: map[wire.OutPoint]spent{}}
+		for k, sp := range sa.Spent {
+			op, err := parseOutPoint(k)
+			if err != nil {
+				return err
+			}
+			a.Spent[op] = sp
+		}
+		for _, k := range sa.Created {
+			op, err := parseOutPoint(k)
+			if err != nil {
+				return err
+			}
+			a.Created = append(a.Created, op)
+		}
+		s.Journal = append(s.Journal, a)
+	}
+	return nil
+}
+
+// parseOutPoint reads "txid:vout".
+func parseOutPoint(s string) (wire.OutPoint, error) {
+	op, err := wire.NewOutPointFromString(s)
+	if err != nil {
+		return wire.OutPoint{}, fmt.Errorf("outpoint %q: %w", s, err)
+	}
+	return *op, nil
+}
+
+// scriptHex is a script as shown in evidence.
+func scriptHex(b []byte) string { return hex.EncodeToString(b) }

@@ -1,0 +1,197 @@
+package bitcoin
+
+import (
+	"fmt"
+
+	"github.com/btcsuite/btcd/btcutil"
+	"github.com/btcsuite/btcd/chaincfg"
+	"github.com/btcsuite/btcd/txscript"
+)
+
+// Wallet is a watched Bitcoin wallet: one address, or an account-level
+// extended public key whose receive and change addresses are derived.
+type Wallet struct {
+	Name  string
+	Role  string
+	Owner string
+	// Address is one address (or a hex public key, for P2PK outputs).
+	Address string
+	// XPub is an account-level extended public key; Script sets its script
+	// type where the key's prefix leaves it open.
+	XPub   string
+	Script string
+	// GapLimit is how many unused addresses are watched past the last used
+	// one on each branch (default 20).
+	GapLimit int
+	// Birthday is the height from which the wallet's existing coins are
+	// looked for when keywatch first watches it (0: none; only coins received
+	// from then on are known).
+	Birthday uint64
+}
+
+// fingerprint identifies what a wallet watches, to notice a wallet whose
+// key or address changed under the same name.
+func (w Wallet) fingerprint() string {
+	if w.XPub != "" {
+		return w.XPub + "/" + w.Script
+	}
+	return w.Address
+}
+
+// wallet is a watched wallet with its derivation state.
+type wallet struct {
+	Wallet
+	account *Account
+	// derived[b] is the first index of branch b not derived yet.
+	derived [2]uint32
+	address string // explicit wallets: the address as the network shows it
+}
+
+// holder says which wallet (and, for derived scripts, which branch and
+// index) a watched script belongs to.
+type holder struct {
+	wallet  *wallet
+	derived bool
+	branch  uint32
+	index   uint32
+}
+
+// watchSet is every watched script of a chain.
+type watchSet struct {
+	net     *chaincfg.Params
+	scripts map[string]holder
+	wallets []*wallet
+	byName  map[string]*wallet
+}
+
+func newWatchSet(net *chaincfg.Params, ws []Wallet) (*watchSet, error) {
+	s := &watchSet{net: net, scripts: map[string]holder{}, byName: map[string]*wallet{}}
+	for _, w := range ws {
+		if err := s.add(w); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// add parses a wallet and watches its scripts (for an xpub, the first
+// gap-limit addresses of each branch).
+func (s *watchSet) add(w Wallet) error {
+	if _, dup := s.byName[w.Name]; dup {
+		return fmt.Errorf("wallet %s: defined twice", w.Name)
+	}
+	wl := &wallet{Wallet: w}
+	switch {
+	case w.XPub != "" && w.Address != "":
+		return fmt.Errorf("wallet %s: set address or xpub, not both", w.Name)
+	case w.XPub != "":
+		acct, err := ParseAccountKey(w.XPub, w.Script, s.net)
+		if err != nil {
+			return fmt.Errorf("wallet %s: xpub: %w", w.Name, err)
+		}
+		if wl.GapLimit <= 0 {
+			wl.GapLimit = 20
+		}
+		wl.account = acct
+		s.byName[w.Name] = wl
+		s.wallets = append(s.wallets, wl)
+		for b := Receive; b <= Change; b++ {
+			if err := s.deriveTo(wl, b, uint32(wl.GapLimit)); err != nil {
+				return err
+			}
+		}
+		return nil
+	default:
+		script, err := ParseAddress(w.Address, s.net)
+		if err != nil {
+			return fmt.Errorf("wallet %s: address: %w", w.Name, err)
+		}
+		if h, dup := s.scripts[string(script)]; dup {
+			return fmt.Errorf("wallet %s: address %s pays to the same script as wallet %s", w.Name, w.Address, h.wallet.Name)
+		}
+		wl.address = AddressOf(script, s.net)
+		s.scripts[string(script)] = holder{wallet: wl}
+		s.byName[w.Name] = wl
+		s.wallets = append(s.wallets, wl)
+		return nil
+	}
+}
+
+// deriveTo derives branch b of wl up to (not including) index n.
+func (s *watchSet) deriveTo(wl *wallet, b uint32, n uint32) error {
+	for ; wl.derived[b] < n; wl.derived[b]++ {
+		i := wl.derived[b]
+		script, err := wl.account.Derive(b, i)
+		if err != nil {
+			return fmt.Errorf("wallet %s: %w", wl.Name, err)
+		}
+		if h, dup := s.scripts[string(script)]; dup && h.wallet != wl {
+			return fmt.Errorf("wallet %s: derived address %d/%d is also watched by wallet %s", wl.Name, b, i, h.wallet.Name)
+		}
+		s.scripts[string(script)] = holder{wallet: wl, derived: true, branch: b, index: i}
+	}
+	return nil
+}
+
+// use records that h's script received coins: the window of watched
+// addresses moves so that gap-limit unused ones follow it. It reports
+// whether new scripts were derived.
+func (s *watchSet) use(h holder) (bool, error) {
+	if !h.derived {
+		return false, nil
+	}
+	want := h.index + 1 + uint32(h.wallet.GapLimit)
+	if h.wallet.derived[h.branch] >= want {
+		return false, nil
+	}
+	return true, s.deriveTo(h.wallet, h.branch, want)
+}
+
+// used returns, per xpub wallet and branch, the first index after the last
+// used one, as far as the derived window shows.
+func (s *watchSet) used() map[string][2]uint32 {
+	out := map[string][2]uint32{}
+	for _, wl := range s.wallets {
+		if wl.account == nil {
+			continue
+		}
+		gap := uint32(wl.GapLimit)
+		var u [2]uint32
+		for b := range u {
+			if wl.derived[b] > gap {
+				u[b] = wl.derived[b] - gap
+			}
+		}
+		out[wl.Name] = u
+	}
+	return out
+}
+
+// restoreUsed re-derives the windows recorded by used.
+func (s *watchSet) restoreUsed(u map[string][2]uint32) error {
+	for name, next := range u {
+		wl, ok := s.byName[name]
+		if !ok || wl.account == nil {
+			continue
+		}
+		for b := Receive; b <= Change; b++ {
+			if err := s.deriveTo(wl, b, next[b]+uint32(wl.GapLimit)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// addresses returns every watched script as an address of the network, for
+// btcd's transaction filter (scripts without an address are left out).
+func (s *watchSet) addresses() []btcutil.Address {
+	out := make([]btcutil.Address, 0, len(s.scripts))
+	for script := range s.scripts {
+		_, addrs, _, err := txscript.ExtractPkScriptAddrs([]byte(script), s.net)
+		if err == nil && len(addrs) == 1 {
+			out = append(out, addrs[0])
+		}
+	}
+	return out
+}
