@@ -145,6 +145,46 @@ func TestDecisions(t *testing.T) {
 	}
 }
 
+func TestBitcoinWithdrawals(t *testing.T) {
+	f := setup(t)
+	btc := func(id, to, amount string) map[string]any {
+		r := req(id, "btc-hot", to, "BTC", amount)
+		r["chain"] = "btc"
+		return r
+	}
+	// A regtest address whose script is on the mainnet sanctions list.
+	if a := f.screen(t, btc("wd-btc-1", apitest.BTCSanctioned, "2")); a.Decision != screening.Deny ||
+		!strings.Contains(strings.Join(a.Reasons, "\n"), "is on list sanctioned (Hydra Market") {
+		t.Fatalf("to a sanctioned script: %+v", a)
+	}
+	if a := f.screen(t, btc("wd-btc-2", "bcrt1q6rz28mcfaxtmd6v789l9rrlrusdprr9pz3cppk", "0.00000001")); a.Decision != screening.Allow {
+		t.Fatalf("one satoshi to a fresh address: %+v", a)
+	}
+	for _, c := range []struct {
+		body  map[string]any
+		field string
+	}{
+		{btc("wd-btc-3", apitest.BTCHot, "0.000000001"), "amount"}, // 9 decimals: BTC has 8
+		{btc("wd-btc-3", "bc1qnotanaddress", "1"), "to"},
+		{btc("wd-btc-3", apitest.Vendor, "1"), "to"}, // an EVM address on a Bitcoin chain
+		{btc("wd-btc-3", apitest.BTCHot, "1") /* ETH is not an asset of btc */, ""},
+	} {
+		if c.field == "" {
+			c.body["asset"] = "ETH"
+			c.field = "asset"
+		}
+		r := apitest.Do(t, f.base, "POST", "/v1/screen", "svc", c.body)
+		if m := r.Map(t); r.Code != 400 || m["field"] != c.field {
+			t.Errorf("%v: %s; want 400 naming %s", c.body, r, c.field)
+		}
+	}
+	// A Bitcoin wallet named under the Ethereum chain is not there.
+	r := apitest.Do(t, f.base, "POST", "/v1/screen", "svc", req("wd-btc-4", "btc-hot", apitest.Vendor, "ETH", "1"))
+	if m := r.Map(t); r.Code != 404 || m["field"] != "wallet" {
+		t.Errorf("btc wallet on eth: %s", r)
+	}
+}
+
 func TestAFrozenWalletAnswersHold(t *testing.T) {
 	f := setup(t)
 	ctx := context.Background()

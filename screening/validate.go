@@ -11,14 +11,12 @@ import (
 
 	"github.com/keywatch/keywatch/api"
 	"github.com/keywatch/keywatch/chains"
+	"github.com/keywatch/keywatch/chains/bitcoin"
 	"github.com/keywatch/keywatch/config"
 )
 
 var (
 	requestIDRe = regexp.MustCompile(`^[A-Za-z0-9._:@/-]{1,128}$`)
-	// Bitcoin addresses (base58 or bech32) are checked for their alphabet and
-	// length here; the script match is the lists' and detectors' business.
-	btcAddrRe = regexp.MustCompile(`^[A-Za-z0-9]{14,90}$`)
 )
 
 // validate checks a request and resolves its wallet and asset. Errors are
@@ -61,7 +59,8 @@ func (s *Screener) validate(r Request) (*withdrawal, error) {
 	to := strings.TrimSpace(r.To)
 	switch ch.Kind {
 	case "bitcoin":
-		if !btcAddrRe.MatchString(to) {
+		// Any network's form of the address: lists match by output script.
+		if _, err := bitcoin.ScriptOf(to); err != nil || strings.HasPrefix(to, "script:") {
 			return nil, api.BadField("to", "%q is not a Bitcoin address", to)
 		}
 	default:

@@ -49,6 +49,11 @@ const (
 	Sanctioned  = "0x08723392ed15743cc38513c4925f5e6be5c17243" // Lazarus Group, OFAC SDN
 	Vendor      = "0xb374907d35f61de043bedb18ee35f7228c83c3e4" // Acme Hosting, address book
 	Fresh       = "0x9999999999999999999999999999999999999999"
+	// BTCHot is a regtest address of the Bitcoin hot wallet btc-hot.
+	BTCHot = "bcrt1qfxc4qxuv58zl8edesv4tr2m0pzuv5t7x3f4h20"
+	// BTCSanctioned is the regtest form of 123WBUDmSJv4GctdVEz6Qq6z8nXSKrJ4KX
+	// (Hydra Market, OFAC SDN): the same output script.
+	BTCSanctioned = "mgZTUXJkFLMK3jNFCoxUEkKJzn89ARD6AJ"
 )
 
 // Config writes and loads a configuration over the store given as YAML
@@ -56,6 +61,11 @@ const (
 func Config(t testing.TB, storeYAML, extra string) *config.Config {
 	t.Helper()
 	root := RepoRoot(t)
+	dir := t.TempDir()
+	passwordFile := filepath.Join(dir, "btc.password") // a node that is never dialled
+	if err := os.WriteFile(passwordFile, []byte("not-a-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	var toks strings.Builder
 	for name, tok := range Tokens {
 		fmt.Fprintf(&toks, "    - {name: %s, sha256: %q, roles: [%s]}\n", name, api.HashToken(tok), roles[name])
@@ -74,10 +84,18 @@ chains:
     explorer: https://etherscan.io/tx/{tx}
     tokens:
       - {symbol: USDC, address: %q, decimals: 6, usd: 1}
+  - name: btc
+    kind: bitcoin
+    network: regtest
+    rpc: [wss://127.0.0.1:18334]
+    rpc_user: keywatch
+    rpc_password_file: %s
+    native_usd: 60000
 wallets:
   - {name: treasury-hot, chain: eth, address: %q, role: hot}
   - {name: dev-deployer, chain: eth, address: %q, role: employee-key, owner: kim@firm.example}
   - {name: kim-laptop, chain: eth, address: %q, role: employee-key, owner: kim@firm.example}
+  - {name: btc-hot, chain: btc, address: %s, role: hot}
 lists:
   sanctioned: [%s]
   mixers: [%s]
@@ -87,10 +105,10 @@ policies:
   - {name: mixer-counterparty, detector: list-match, lists: [mixers], severity: critical, actions: [page, hold]}
   - {name: big-outflow, detector: threshold, usd_over: 100000, severity: high, actions: [page]}
   - {name: huge-outflow, detector: threshold, usd_over: 1000000, severity: critical, actions: [page, hold]}
-%s`, storeYAML, toks.String(), USDC, TreasuryHot, DevDeployer, KimLaptop,
+%s`, storeYAML, toks.String(), USDC, passwordFile, TreasuryHot, DevDeployer, KimLaptop, BTCHot,
 		filepath.Join(root, "configs/lists/sanctioned.csv"), filepath.Join(root, "configs/lists/mixers.csv"),
 		filepath.Join(root, "configs/lists/address-book.csv"), extra)
-	path := filepath.Join(t.TempDir(), "keywatch.yaml")
+	path := filepath.Join(dir, "keywatch.yaml")
 	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
 		t.Fatal(err)
 	}
