@@ -47,11 +47,15 @@ type Match struct {
 	Window time.Duration
 }
 
-// Registry stores intents per wallet. All changes are atomic per wallet, so
-// two instances cannot both consume one intent.
+// Registry stores intents in the store: one record per intent, an index of
+// each wallet's open intents, and an index by destination, so registering is
+// a constant number of writes and reconciling reads only the intents for the
+// outflow's destination. Consuming an intent is an atomic update of its
+// record, so two instances cannot both use one intent.
 type Registry struct {
-	st  store.Store
-	now func() time.Time
+	st   store.Store
+	now  func() time.Time
+	keep time.Duration
 }
 
 // New makes a registry over a store; now may be nil (time.Now).
@@ -59,26 +63,21 @@ func New(st store.Store, now func() time.Time) *Registry {
 	if now == nil {
 		now = time.Now
 	}
-	return &Registry{st: st, now: now}
+	return &Registry{st: st, now: now, keep: 30 * 24 * time.Hour}
 }
 
-func key(chain, wallet string) string { return "intents:" + chain + ":" + wallet }
-
-type book map[string]Intent // by intent id
-
-func decode(b []byte, found bool) (book, error) {
-	bk := book{}
-	if !found {
-		return bk, nil
-	}
-	if err := json.Unmarshal(b, &bk); err != nil {
-		return nil, fmt.Errorf("intents: stored record is corrupt: %w", err)
-	}
-	return bk, nil
+func recordKey(chain, wallet, id string) string { return "intent:" + chain + ":" + wallet + ":" + id }
+func openKey(chain, wallet string) string       { return "intents:open:" + chain + ":" + wallet }
+func destKey(chain, wallet, to string) string {
+	return "intents:to:" + chain + ":" + wallet + ":" + normalise(to)
 }
+func matchedKey(chain, eventID string) string { return "intents:matched:" + chain + ":" + eventID }
 
 // ErrInvalid is wrapped by Register for an intent missing a required field.
 var ErrInvalid = errors.New("invalid intent")
+
+// errTaken says another outflow consumed the intent first.
+var errTaken = errors.New("intent already used")
 
 // Register stores an approved intent. Registering the same id again keeps the
 // first (it is idempotent); a different intent under a used id is an error.
@@ -86,6 +85,8 @@ func (r *Registry) Register(ctx context.Context, in Intent) error {
 	switch {
 	case in.ID == "":
 		return fmt.Errorf("%w: id is required", ErrInvalid)
+	case strings.ContainsAny(in.ID, ":\n"):
+		return fmt.Errorf("%w: id %q may not contain ':' or a line break", ErrInvalid, in.ID)
 	case in.Chain == "" || in.Wallet == "" || in.To == "" || in.Asset == "":
 		return fmt.Errorf("%w: chain, wallet, to and asset are required", ErrInvalid)
 	case in.Amount.Units == nil || in.Amount.Units.Sign() <= 0:
@@ -96,101 +97,219 @@ func (r *Registry) Register(ctx context.Context, in Intent) error {
 	}
 	in.To = normalise(in.To)
 	in.MatchedEvent = ""
-	return r.st.Update(ctx, key(in.Chain, in.Wallet), func(old []byte, found bool) ([]byte, error) {
-		bk, err := decode(old, found)
+	b, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	created, err := r.st.SetNX(ctx, recordKey(in.Chain, in.Wallet, in.ID), b, 0)
+	if err != nil {
+		return fmt.Errorf("register intent %s: %w", in.ID, err)
+	}
+	if !created {
+		prev, err := r.get(ctx, in.Chain, in.Wallet, in.ID)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		if prev, ok := bk[in.ID]; ok {
-			if prev.To != in.To || prev.Asset != in.Asset || prev.Amount.Cmp(in.Amount) != 0 {
-				return nil, fmt.Errorf("%w: id %s is already registered for another withdrawal", ErrInvalid, in.ID)
-			}
-			return old, nil
+		if prev.To != in.To || !strings.EqualFold(prev.Asset, in.Asset) || prev.Amount.Cmp(in.Amount) != 0 {
+			return fmt.Errorf("%w: id %s is already registered for another withdrawal", ErrInvalid, in.ID)
 		}
-		bk[in.ID] = in
-		return json.Marshal(bk)
-	})
+		if prev.MatchedEvent != "" {
+			return nil // used: it stays out of the indexes
+		}
+	}
+	// The indexes are written after the record (and again on a repeat, which
+	// mends them after a crash between the writes).
+	if err := r.index(ctx, in); err != nil {
+		return fmt.Errorf("register intent %s: %w", in.ID, err)
+	}
+	return nil
+}
+
+func (r *Registry) index(ctx context.Context, in Intent) error {
+	if err := r.st.HSet(ctx, openKey(in.Chain, in.Wallet), in.ID, []byte(in.To)); err != nil {
+		return err
+	}
+	return r.st.HSet(ctx, destKey(in.Chain, in.Wallet, in.To), in.ID, []byte("1"))
+}
+
+func (r *Registry) unindex(ctx context.Context, in Intent) error {
+	if err := r.st.HDel(ctx, openKey(in.Chain, in.Wallet), in.ID); err != nil {
+		return err
+	}
+	return r.st.HDel(ctx, destKey(in.Chain, in.Wallet, in.To), in.ID)
+}
+
+// rewrite stores an intent's record again with a new lifetime (0: none).
+func (r *Registry) rewrite(ctx context.Context, in Intent, ttl time.Duration) error {
+	b, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	return r.st.Set(ctx, recordKey(in.Chain, in.Wallet, in.ID), b, ttl)
+}
+
+func (r *Registry) get(ctx context.Context, chain, wallet, id string) (Intent, error) {
+	b, err := r.st.Get(ctx, recordKey(chain, wallet, id))
+	if err != nil {
+		return Intent{}, fmt.Errorf("read intent %s: %w", id, err)
+	}
+	var in Intent
+	if err := json.Unmarshal(b, &in); err != nil {
+		return Intent{}, fmt.Errorf("intent %s: stored record is corrupt: %w", id, err)
+	}
+	return in, nil
+}
+
+// expired reports whether an open intent can no longer explain an outflow.
+func expired(in Intent, m Match, now time.Time) bool {
+	expires := in.ExpiresAt
+	if expires.IsZero() && m.Window > 0 {
+		expires = in.CreatedAt.Add(m.Window)
+	}
+	return !expires.IsZero() && now.After(expires)
 }
 
 // Reconcile finds the intent that explains outflow ev and marks it used by
 // ev. The same event reconciled again (pending, then confirmed) gets the same
 // intent. ok is false when no intent explains the outflow.
 func (r *Registry) Reconcile(ctx context.Context, ev *chains.Event, m Match) (Intent, bool, error) {
-	var hit Intent
-	var ok bool
-	now := r.now()
-	err := r.st.Update(ctx, key(ev.Chain, ev.Wallet), func(old []byte, found bool) ([]byte, error) {
-		hit, ok = Intent{}, false
-		bk, err := decode(old, found)
-		if err != nil {
-			return nil, err
-		}
-		// Already matched by this event.
-		for _, in := range bk {
-			if in.MatchedEvent == ev.ID {
-				hit, ok = in, true
-				return old, nil
-			}
-		}
-		var cands []Intent
-		for _, in := range bk {
-			if in.MatchedEvent == "" && matches(in, ev, m, now) {
-				cands = append(cands, in)
-			}
-		}
-		if len(cands) == 0 {
-			if !found {
-				return nil, nil
-			}
-			return old, nil
-		}
-		// The oldest matching intent explains the outflow.
-		sort.Slice(cands, func(i, j int) bool { return cands[i].CreatedAt.Before(cands[j].CreatedAt) })
-		hit, ok = cands[0], true
-		hit.MatchedEvent = ev.ID
-		bk[hit.ID] = hit
-		return json.Marshal(bk)
-	})
-	if err != nil {
+	fail := func(err error) (Intent, bool, error) {
 		return Intent{}, false, fmt.Errorf("reconcile %s: %w", ev.ID, err)
 	}
-	return hit, ok, nil
+	if id, err := r.st.Get(ctx, matchedKey(ev.Chain, ev.ID)); err == nil {
+		in, err := r.get(ctx, ev.Chain, ev.Wallet, string(id))
+		if err == nil && in.MatchedEvent == ev.ID {
+			return in, true, nil
+		}
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return fail(err)
+	}
+	ids, err := r.st.HGetAll(ctx, destKey(ev.Chain, ev.Wallet, ev.To))
+	if err != nil {
+		return fail(err)
+	}
+	now := r.now()
+	var cands []Intent
+	for id := range ids {
+		in, err := r.get(ctx, ev.Chain, ev.Wallet, id)
+		if errors.Is(err, store.ErrNotFound) {
+			continue // an index entry whose record expired
+		}
+		if err != nil {
+			return fail(err)
+		}
+		switch {
+		case in.MatchedEvent == ev.ID:
+			cands = append([]Intent{in}, cands...) // a crash came between the writes: finish them
+		case in.MatchedEvent != "":
+			_ = r.unindex(ctx, in)
+		case expired(in, m, now):
+			if err := r.unindex(ctx, in); err != nil {
+				return fail(err)
+			}
+		case matches(in, ev, m, now):
+			cands = append(cands, in)
+		}
+	}
+	// The oldest matching intent explains the outflow.
+	sort.SliceStable(cands, func(i, j int) bool {
+		if cands[i].MatchedEvent != cands[j].MatchedEvent {
+			return cands[i].MatchedEvent == ev.ID
+		}
+		return cands[i].CreatedAt.Before(cands[j].CreatedAt)
+	})
+	for _, c := range cands {
+		var used Intent
+		err := r.st.Update(ctx, recordKey(c.Chain, c.Wallet, c.ID), func(old []byte, found bool) ([]byte, error) {
+			if !found {
+				return nil, errTaken
+			}
+			if err := json.Unmarshal(old, &used); err != nil {
+				return nil, err
+			}
+			if used.MatchedEvent != "" && used.MatchedEvent != ev.ID {
+				return nil, errTaken
+			}
+			used.MatchedEvent = ev.ID
+			return json.Marshal(used)
+		})
+		if errors.Is(err, errTaken) {
+			continue
+		}
+		if err != nil {
+			return fail(err)
+		}
+		if err := r.st.Set(ctx, matchedKey(ev.Chain, ev.ID), []byte(used.ID), r.keep); err != nil {
+			return fail(err)
+		}
+		// A used intent is kept for the record, then forgotten.
+		if err := r.rewrite(ctx, used, r.keep); err != nil {
+			return fail(err)
+		}
+		if err := r.unindex(ctx, used); err != nil {
+			return fail(err)
+		}
+		return used, true, nil
+	}
+	return Intent{}, false, nil
 }
 
 // Release undoes a reconciliation (the outflow was retracted by a reorg), so
 // the intent can explain the transaction when it lands again.
 func (r *Registry) Release(ctx context.Context, ev *chains.Event) error {
-	return r.st.Update(ctx, key(ev.Chain, ev.Wallet), func(old []byte, found bool) ([]byte, error) {
-		bk, err := decode(old, found)
-		if err != nil || !found {
-			return old, err
+	id, err := r.st.Get(ctx, matchedKey(ev.Chain, ev.ID))
+	if errors.Is(err, store.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("release %s: %w", ev.ID, err)
+	}
+	var freed Intent
+	err = r.st.Update(ctx, recordKey(ev.Chain, ev.Wallet, string(id)), func(old []byte, found bool) ([]byte, error) {
+		if !found {
+			return nil, nil
 		}
-		for id, in := range bk {
-			if in.MatchedEvent == ev.ID {
-				in.MatchedEvent = ""
-				bk[id] = in
-			}
+		if err := json.Unmarshal(old, &freed); err != nil {
+			return nil, err
 		}
-		return json.Marshal(bk)
+		if freed.MatchedEvent == ev.ID {
+			freed.MatchedEvent = ""
+		}
+		return json.Marshal(freed)
 	})
+	if err != nil {
+		return fmt.Errorf("release %s: %w", ev.ID, err)
+	}
+	if freed.ID != "" && freed.MatchedEvent == "" {
+		if err := r.rewrite(ctx, freed, 0); err != nil { // open again: no expiry
+			return fmt.Errorf("release %s: %w", ev.ID, err)
+		}
+		if err := r.index(ctx, freed); err != nil {
+			return fmt.Errorf("release %s: %w", ev.ID, err)
+		}
+	}
+	return r.st.Delete(ctx, matchedKey(ev.Chain, ev.ID))
 }
 
-// List returns the intents of a wallet, oldest first.
+// List returns the open intents of a wallet (registered, not yet used),
+// oldest first.
 func (r *Registry) List(ctx context.Context, chain, wallet string) ([]Intent, error) {
-	b, err := r.st.Get(ctx, key(chain, wallet))
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, nil
-	}
+	ids, err := r.st.HGetAll(ctx, openKey(chain, wallet))
 	if err != nil {
 		return nil, err
 	}
-	bk, err := decode(b, true)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]Intent, 0, len(bk))
-	for _, in := range bk {
-		out = append(out, in)
+	out := make([]Intent, 0, len(ids))
+	for id := range ids {
+		in, err := r.get(ctx, chain, wallet, id)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if in.MatchedEvent == "" {
+			out = append(out, in)
+		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt.Before(out[j].CreatedAt) })
 	return out, nil
@@ -200,11 +319,7 @@ func matches(in Intent, ev *chains.Event, m Match, now time.Time) bool {
 	if in.Chain != ev.Chain || in.Wallet != ev.Wallet || !strings.EqualFold(in.Asset, ev.Asset) || in.To != normalise(ev.To) {
 		return false
 	}
-	expires := in.ExpiresAt
-	if expires.IsZero() && m.Window > 0 {
-		expires = in.CreatedAt.Add(m.Window)
-	}
-	if !expires.IsZero() && now.After(expires) {
+	if expired(in, m, now) {
 		return false
 	}
 	return withinTolerance(in.Amount, ev.Amount, m.Tolerance)

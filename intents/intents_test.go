@@ -9,7 +9,10 @@ import (
 
 	"github.com/keywatch/keywatch/chains"
 	"github.com/keywatch/keywatch/intents"
+	"github.com/keywatch/keywatch/internal/testenv"
+	"github.com/keywatch/keywatch/store"
 	"github.com/keywatch/keywatch/store/memory"
+	"github.com/keywatch/keywatch/store/redis"
 )
 
 func amount(t *testing.T, s string) chains.Amount {
@@ -25,11 +28,26 @@ func outflow(t *testing.T, id, to, amt string) *chains.Event {
 	return &chains.Event{ID: id, Chain: "eth", Wallet: "treasury-hot", Direction: chains.Out, To: to, Asset: "USDC", Amount: amount(t, amt)}
 }
 
-func TestReconcile(t *testing.T) {
+// stores runs a test on the memory store and on a real redis-server.
+func stores(t *testing.T, run func(t *testing.T, st store.Store)) {
+	t.Run("memory", func(t *testing.T) { run(t, memory.New()) })
+	t.Run("redis", func(t *testing.T) {
+		st, err := redis.Open(context.Background(), testenv.Redis(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { st.Close() })
+		run(t, st)
+	})
+}
+
+func TestReconcile(t *testing.T) { stores(t, testReconcile) }
+
+func testReconcile(t *testing.T, st store.Store) {
 	ctx := context.Background()
 	now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
 	clock := func() time.Time { return now }
-	r := intents.New(memory.New(), clock)
+	r := intents.New(st, clock)
 	vendor := "0xB374907D35f61DE043bedb18eE35f7228C83C3E4"
 	if err := r.Register(ctx, intents.Intent{ID: "w-1", Chain: "eth", Wallet: "treasury-hot", To: vendor, Asset: "USDC", Amount: amount(t, "25000"), Source: "screen"}); err != nil {
 		t.Fatal(err)
@@ -73,9 +91,11 @@ func TestReconcile(t *testing.T) {
 	}
 }
 
-func TestRegisterIsIdempotentAndValidates(t *testing.T) {
+func TestRegisterIsIdempotentAndValidates(t *testing.T) { stores(t, testRegister) }
+
+func testRegister(t *testing.T, st store.Store) {
 	ctx := context.Background()
-	r := intents.New(memory.New(), nil)
+	r := intents.New(st, nil)
 	in := intents.Intent{ID: "w-1", Chain: "eth", Wallet: "hot", To: "0xab", Asset: "ETH", Amount: amount(t, "1")}
 	for range 2 {
 		if err := r.Register(ctx, in); err != nil {
@@ -97,9 +117,11 @@ func TestRegisterIsIdempotentAndValidates(t *testing.T) {
 	}
 }
 
-func TestOneIntentExplainsOneOutflowUnderContention(t *testing.T) {
+func TestOneIntentExplainsOneOutflowUnderContention(t *testing.T) { stores(t, testContention) }
+
+func testContention(t *testing.T, st store.Store) {
 	ctx := context.Background()
-	r := intents.New(memory.New(), nil)
+	r := intents.New(st, nil)
 	if err := r.Register(ctx, intents.Intent{ID: "w-1", Chain: "eth", Wallet: "treasury-hot", To: "0xab", Asset: "USDC", Amount: amount(t, "10")}); err != nil {
 		t.Fatal(err)
 	}

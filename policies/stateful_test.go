@@ -227,8 +227,12 @@ func TestUnapprovedOutflowExpiredIntent(t *testing.T) {
 	h.run(t, []step{{
 		name: "registered more than the window ago",
 		ev:   event{counterparty: stranger},
-		want: []string{"unapproved-outflow: outflow of 1 ETH from treasury-hot to " + stranger + " matches no approved withdrawal intent: none of the 1 open approved withdrawal of this wallet has this destination, asset and amount (within 1%) inside 1h"},
+		want: []string{"unapproved-outflow: outflow of 1 ETH from treasury-hot to " + stranger + " matches no approved withdrawal intent: no approved withdrawal is open for this wallet"},
 	}})
+	// The expired intent is no longer listed as open.
+	if open, err := reg.List(ctx, "eth", "treasury-hot"); err != nil || len(open) != 0 {
+		t.Fatalf("open intents after expiry: %+v, %v", open, err)
+	}
 }
 
 func TestNewCounterparty(t *testing.T) {

@@ -31,7 +31,6 @@ import (
 	"math/big"
 	"net/http"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -89,11 +88,6 @@ type Options struct {
 type Screener struct {
 	o   Options
 	log *slog.Logger
-
-	// walletLocks serialises this instance's intent registrations per
-	// wallet: the intents of a wallet are one record, so concurrent writers
-	// would only retry against each other.
-	walletLocks sync.Map // wallet name → *sync.Mutex
 
 	decisions  *prometheus.CounterVec
 	failClosed prometheus.Counter
@@ -375,9 +369,6 @@ func (s *Screener) register(ctx context.Context, w *withdrawal, approvedBy []str
 	if len(approvedBy) > 0 {
 		source = "hold"
 	}
-	mu, _ := s.walletLocks.LoadOrStore(w.Chain+":"+w.Wallet, new(sync.Mutex))
-	mu.(*sync.Mutex).Lock()
-	defer mu.(*sync.Mutex).Unlock()
 	err := s.o.Intents.Register(ctx, intents.Intent{
 		ID: w.RequestID, Chain: w.Chain, Wallet: w.Wallet, To: w.To, Asset: w.Asset, Amount: w.Amount,
 		RequestedBy: w.RequestedBy, ApprovedBy: approvedBy, Source: source,
