@@ -467,7 +467,7 @@ func (d *Daemon) btcFollower(ch config.Chain, node bitcoin.Node, m *watchers.Met
 	if err != nil {
 		return nil, err
 	}
-	opts.Store, opts.Logger, opts.Now = d.Store, d.log.With("part", "watcher"), d.opts.Now
+	opts.Store, opts.Logger, opts.Now, opts.Followed = d.Store, d.log.With("part", "watcher"), d.opts.Now, d.Hops
 	src, err := bitcoin.NewSource(node, opts)
 	if err != nil {
 		return nil, err
