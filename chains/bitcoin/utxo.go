@@ -155,9 +155,9 @@ type storedSet struct {
 }
 
 type storedApplied struct {
-	Height  uint64           `json:"height"`
-	Hash    string           `json:"hash"`
-	Parent  string           `json:"parent"`
+	Height     uint64           `json:"height"`
+	Hash       string           `json:"hash"`
+	Parent     string           `json:"parent"`
 	Spent      map[string]spent `json:"spent,omitempty"`
 	Created    []string         `json:"created,omitempty"`
 	Events     []chains.Event   `json:"events,omitempty"`
