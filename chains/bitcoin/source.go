@@ -43,6 +43,14 @@ type Followed interface {
 	Addresses(ctx context.Context, chain string, at time.Time) ([]string, error)
 }
 
+// gapped is implemented by nodes that lack some blocks (recorded files). It
+// returns the lowest height at or above from that the node has. Missing
+// blocks are passed over: the watched outputs stay as they are, so coins
+// created or spent in them are unknown.
+type gapped interface {
+	NextHeight(from uint64) (uint64, bool)
+}
+
 // Options describe what to watch on one Bitcoin chain.
 type Options struct {
 	Chain        string // keywatch's name for the chain
@@ -59,11 +67,6 @@ type Options struct {
 	// with the watched outputs, and their spends are out events with
 	// wallet_role "followed" (forwarding judges them).
 	Followed Followed
-	// Gaps allows blocks to be missing (a replay of recorded blocks): a
-	// block whose parent is not available is applied over the watched
-	// outputs as they are, and coins created or spent in the missing
-	// blocks are unknown.
-	Gaps bool
 	// UnknownSender is the detail of an inflow whose sender cannot be
 	// found (default: the node has no transaction index).
 	UnknownSender string
@@ -283,6 +286,13 @@ func (s *Source) reach(ctx context.Context, b watchers.Block) error {
 		if from < 1 {
 			from = 1
 		}
+		if g, ok := s.node.(gapped); ok {
+			if n, found := g.NextHeight(from); found && n < b.Number {
+				from = n
+			} else {
+				from = b.Number
+			}
+		}
 		hash, err := s.node.BlockHash(ctx, int64(from-1))
 		if err != nil {
 			return fmt.Errorf("block %d: %w", from-1, err)
@@ -310,8 +320,9 @@ func (s *Source) reach(ctx context.Context, b watchers.Block) error {
 			}
 			continue
 		}
+		g, gaps := s.node.(gapped)
 		canon, err := s.node.BlockHash(ctx, int64(s.set.Height))
-		gap := s.opts.Gaps && errors.Is(err, ErrNoBlock) // the tip is known by hash only
+		gap := gaps && errors.Is(err, ErrNoBlock) // the tip is known by hash only
 		if err != nil && !gap {
 			return fmt.Errorf("block %d: %w", s.set.Height, err)
 		}
@@ -322,12 +333,20 @@ func (s *Source) reach(ctx context.Context, b watchers.Block) error {
 			continue
 		}
 		next, err := s.node.BlockHash(ctx, int64(s.set.Height+1))
-		if s.opts.Gaps && errors.Is(err, ErrNoBlock) {
-			// Blocks up to b's parent are missing: take its parent as the
-			// tip, the watched outputs as they are.
-			s.log.Debug("blocks missing: continuing with the watched outputs as they are", "from_block", s.set.Height+1, "to_block", parent)
-			s.set.Height, s.set.Hash = parent, b.Parent
-			return nil
+		if gaps && errors.Is(err, ErrNoBlock) {
+			// Missing blocks: go on from the next block there is, or from
+			// b's parent, the watched outputs as they are.
+			n, found := g.NextHeight(s.set.Height + 1)
+			if !found || n > parent {
+				s.set.Height, s.set.Hash = parent, b.Parent
+				return nil
+			}
+			h, err := s.node.BlockHash(ctx, int64(n-1))
+			if err != nil {
+				return fmt.Errorf("block %d: %w", n-1, err)
+			}
+			s.set.Height, s.set.Hash = n-1, h.String()
+			continue
 		}
 		if err != nil {
 			return fmt.Errorf("block %d: %w", s.set.Height+1, err)
