@@ -76,47 +76,58 @@ type recBlock struct {
 	file string
 }
 
-// OpenRecorded reads the blocks of a file, or of every file under a folder
-// (recursively; files that hold no block are passed over, see Skipped). A
-// file that breaks off inside a block, a block that fails its checks, a file
-// of another network, or blocks whose heights cannot be told are errors
-// naming the file.
-func OpenRecorded(path string, net *chaincfg.Params) (*Recorded, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return nil, fmt.Errorf("recorded blocks: %w", err)
+// OpenRecorded reads the blocks of the files given, and of every file under
+// the folders given (recursively; there, files that hold no block are passed
+// over, see Skipped). A file named directly that holds no block, a file that
+// breaks off inside a block, a block that fails its checks, a file of
+// another network, blocks whose heights cannot be told, and two blocks at
+// one height are errors naming the file.
+func OpenRecorded(net *chaincfg.Params, paths ...string) (*Recorded, error) {
+	type file struct {
+		path     string
+		explicit bool
 	}
-	var paths []string
-	if fi.IsDir() {
-		err := filepath.WalkDir(path, func(p string, d fs.DirEntry, err error) error {
+	var all []file
+	for _, path := range paths {
+		fi, err := os.Stat(path)
+		if err != nil {
+			return nil, fmt.Errorf("recorded blocks: %w", err)
+		}
+		if !fi.IsDir() {
+			all = append(all, file{path, true})
+			continue
+		}
+		var found []string
+		err = filepath.WalkDir(path, func(p string, d fs.DirEntry, err error) error {
 			if err != nil {
 				return err
 			}
 			if d.Type().IsRegular() {
-				paths = append(paths, p)
+				found = append(found, p)
 			}
 			return nil
 		})
 		if err != nil {
 			return nil, fmt.Errorf("recorded blocks in %s: %w", path, err)
 		}
-		sort.Strings(paths)
-	} else {
-		paths = []string{path}
+		sort.Strings(found)
+		for _, p := range found {
+			all = append(all, file{p, false})
+		}
 	}
 	r := &Recorded{net: net, byHeight: map[uint64]*wire.MsgBlock{}, byHash: map[chainhash.Hash]*wire.MsgBlock{}, txs: map[chainhash.Hash]*wire.MsgTx{}}
 	var blocks []recBlock
 	seen := map[chainhash.Hash]bool{}
-	for _, p := range paths {
-		bs, notBlocks, err := readRecordedFile(p, net)
+	for _, f := range all {
+		bs, notBlocks, err := readRecordedFile(f.path, net)
 		if err != nil {
 			return nil, err
 		}
 		if notBlocks != "" {
-			if !fi.IsDir() {
-				return nil, fmt.Errorf("%s: %s", p, notBlocks)
+			if f.explicit {
+				return nil, fmt.Errorf("%s: %s", f.path, notBlocks)
 			}
-			r.skipped = append(r.skipped, Skipped{Path: p, Reason: notBlocks})
+			r.skipped = append(r.skipped, Skipped{Path: f.path, Reason: notBlocks})
 			continue
 		}
 		r.files++
@@ -131,7 +142,7 @@ func OpenRecorded(path string, net *chaincfg.Params) (*Recorded, error) {
 		}
 	}
 	if len(blocks) == 0 {
-		return nil, fmt.Errorf("recorded blocks in %s: no block among %d files", path, len(paths))
+		return nil, fmt.Errorf("recorded blocks in %s: no block among %d files", strings.Join(paths, ", "), len(all))
 	}
 	heights, err := blockHeights(blocks, net)
 	if err != nil {

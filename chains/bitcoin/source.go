@@ -221,6 +221,9 @@ func (s *Source) BlockAt(ctx context.Context, n uint64) (watchers.Block, error) 
 // undone, and missing blocks (the first time: from the wallets' birthday)
 // are applied without events.
 func (s *Source) Events(ctx context.Context, b watchers.Block) ([]chains.Event, error) {
+	if b.Number == 0 {
+		return nil, nil // the genesis block's output cannot be spent
+	}
 	if err := s.load(ctx); err != nil {
 		return nil, err
 	}
