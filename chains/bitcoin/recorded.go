@@ -148,11 +148,14 @@ func OpenRecorded(net *chaincfg.Params, paths ...string) (*Recorded, error) {
 	if err != nil {
 		return nil, err
 	}
+	at := map[uint64]recBlock{}
 	for _, b := range blocks {
 		h := heights[b.hash]
-		if other, dup := r.byHeight[h]; dup {
-			return nil, fmt.Errorf("%s: block %s and block %s are both at height %d: the files hold two branches of the chain; replay one", b.file, b.hash, other.BlockHash(), h)
+		if other, dup := at[h]; dup {
+			return nil, fmt.Errorf("block %s (%s) and block %s (%s) are both at height %d: the files hold two branches of the chain; replay one",
+				other.hash, other.file, b.hash, b.file, h)
 		}
+		at[h] = b
 		r.byHeight[h] = b.blk
 		r.byHash[b.hash] = b.blk
 		r.heights = append(r.heights, h)
@@ -350,7 +353,7 @@ func readFramed(path string, raw []byte, net *chaincfg.Params) ([]recBlock, erro
 		if rd.Len() != 0 {
 			return nil, fmt.Errorf("%s: byte %d: block %d: %d bytes after the block inside its frame", path, off, len(out)+1, rd.Len())
 		}
-		out = append(out, recBlock{blk: &b, hash: b.BlockHash(), file: fmt.Sprintf("%s (block %d of the file)", path, len(out)+1)})
+		out = append(out, recBlock{blk: &b, hash: b.BlockHash(), file: fmt.Sprintf("%s, block %d of the file", path, len(out)+1)})
 		off += n
 	}
 	return out, nil
