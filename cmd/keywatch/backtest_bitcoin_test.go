@@ -27,8 +27,8 @@ const (
 
 // The real mainnet blocks of btcd's test data (../shared/data/btc_fixtures).
 const (
-	blocks1To255 = "btc_fixtures/btcd/database/testdata/blocks1-256.bz2"                                                      // blocks 1 to 255, framed
-	block277647  = "btc_fixtures/btcd/blockchain/testdata/277647.dat.bz2"                                                     // one block, framed
+	blocks1To255 = "btc_fixtures/btcd/database/testdata/blocks1-256.bz2"                                                        // blocks 1 to 255, framed
+	block277647  = "btc_fixtures/btcd/blockchain/testdata/277647.dat.bz2"                                                       // one block, framed
 	block574200  = "btc_fixtures/btcd/wire/testdata/block-0000000000000000001602407ac49862a7bca9d00f7f402db20b7be2f5de59d2.blk" // one bare block
 )
 
