@@ -96,7 +96,8 @@ func (d *decoder) decodeTx(tx *wire.MsgTx, meta txMeta, lookup lookupFunc, sende
 	var r txResult
 	var spender *wallet
 	var spenderScript []byte
-	var fol *utxo // the first followed output spent
+	var fol utxo // the first followed output spent (when followed)
+	followed := false
 	var inSum int64
 	allKnown := true
 	coinbase := blockchain.IsCoinBaseTx(tx)
@@ -110,8 +111,8 @@ func (d *decoder) decodeTx(tx *wire.MsgTx, meta txMeta, lookup lookupFunc, sende
 			r.spends = append(r.spends, in.PreviousOutPoint)
 			inSum += u.Value
 			if u.Followed {
-				if fol == nil {
-					fol = &u
+				if !followed {
+					fol, followed = u, true
 				}
 				continue
 			}
@@ -123,7 +124,7 @@ func (d *decoder) decodeTx(tx *wire.MsgTx, meta txMeta, lookup lookupFunc, sende
 		}
 	}
 	if spender != nil {
-		fol = nil // the firm's spend: its outputs are the wallet's events
+		followed = false // the firm's spend: its outputs are the wallet's events
 	}
 	// The hash and the spender's address cost a double SHA-256 and an
 	// encoding each: made once, and only for transactions that matter.
@@ -144,9 +145,9 @@ func (d *decoder) decodeTx(tx *wire.MsgTx, meta txMeta, lookup lookupFunc, sende
 	}
 	for vout, o := range tx.TxOut {
 		h, watched := d.watch.scripts[string(o.PkScript)]
-		followedAddr, followed := "", false
+		toAddr, toFollowed := "", false
 		if !watched && len(d.followed) > 0 {
-			followedAddr, followed = d.followed[string(o.PkScript)]
+			toAddr, toFollowed = d.followed[string(o.PkScript)]
 		}
 		switch {
 		case watched:
@@ -156,14 +157,14 @@ func (d *decoder) decodeTx(tx *wire.MsgTx, meta txMeta, lookup lookupFunc, sende
 				u:  utxo{Wallet: h.wallet.Name, Script: o.PkScript, Value: o.Value},
 				h:  h,
 			})
-		case followed:
+		case toFollowed:
 			id()
 			r.creates = append(r.creates, createdOut{
 				op: wire.OutPoint{Hash: *hash, Index: uint32(vout)},
-				u:  utxo{Wallet: followedAddr, Script: o.PkScript, Value: o.Value, Followed: true},
+				u:  utxo{Wallet: toAddr, Script: o.PkScript, Value: o.Value, Followed: true},
 			})
 		}
-		if !watched && spender == nil && fol == nil {
+		if !watched && spender == nil && !followed {
 			continue
 		}
 		switch {
@@ -180,7 +181,7 @@ func (d *decoder) decodeTx(tx *wire.MsgTx, meta txMeta, lookup lookupFunc, sende
 				ev.From = from()
 				ev.Detail["script"] = scriptHex(spenderScript)
 				ev.Detail["from_wallet"] = spender.Name
-			case fol != nil:
+			case followed:
 				ev.From = fol.Wallet
 				ev.Detail["script"] = scriptHex(fol.Script)
 			case coinbase:
@@ -198,10 +199,10 @@ func (d *decoder) decodeTx(tx *wire.MsgTx, meta txMeta, lookup lookupFunc, sende
 			}
 			ev.Counterparty = ev.From
 			r.events = append(r.events, ev)
-		case fol != nil && bytes.Equal(o.PkScript, fol.Script):
+		case followed && bytes.Equal(o.PkScript, fol.Script):
 			// back to the followed address it came from
 		case o.Value > 0:
-			if d.candidates && !followed {
+			if d.candidates && !toFollowed {
 				id()
 				r.candidates = append(r.candidates, createdOut{
 					op: wire.OutPoint{Hash: *hash, Index: uint32(vout)},
@@ -225,7 +226,7 @@ func (d *decoder) decodeTx(tx *wire.MsgTx, meta txMeta, lookup lookupFunc, sende
 			r.events = append(r.events, ev)
 		}
 	}
-	if len(r.events) > 0 && (spender != nil || fol != nil) {
+	if len(r.events) > 0 && (spender != nil || followed) {
 		d.annotate(tx, r.events, allKnown, inSum)
 		if balance != nil && spender != nil {
 			bal := chains.NewAmount(big.NewInt(balance(spender.Name)), Decimals).String()
