@@ -74,6 +74,7 @@ type recBlock struct {
 	blk  *wire.MsgBlock
 	hash chainhash.Hash
 	file string
+	txs  []*btcutil.Tx // with their hashes, once checked
 }
 
 // OpenRecorded reads the blocks of the files given, and of every file under
@@ -132,7 +133,7 @@ func OpenRecorded(net *chaincfg.Params, paths ...string) (*Recorded, error) {
 		}
 		r.files++
 		for _, b := range bs {
-			if err := checkBlock(b, net); err != nil {
+			if err := checkBlock(&b, net); err != nil {
 				return nil, err
 			}
 			if !seen[b.hash] { // the same block in two files is one block
@@ -159,8 +160,8 @@ func OpenRecorded(net *chaincfg.Params, paths ...string) (*Recorded, error) {
 		r.byHeight[h] = b.blk
 		r.byHash[b.hash] = b.blk
 		r.heights = append(r.heights, h)
-		for _, tx := range b.blk.Transactions {
-			r.txs[tx.TxHash()] = tx
+		for _, tx := range b.txs {
+			r.txs[*tx.Hash()] = tx.MsgTx()
 		}
 	}
 	sort.Slice(r.heights, func(i, j int) bool { return r.heights[i] < r.heights[j] })
@@ -411,9 +412,10 @@ func magicNetwork(m uint32) (string, bool) {
 // checkBlock refuses a block whose transactions are not those its header
 // commits to, or whose header does not meet its proof of work within the
 // network's limit (a block of another network, or a made-up one).
-func checkBlock(b recBlock, net *chaincfg.Params) error {
+func checkBlock(b *recBlock, net *chaincfg.Params) error {
 	blk := btcutil.NewBlock(b.blk)
-	if root := blockchain.CalcMerkleRoot(blk.Transactions(), false); root != b.blk.Header.MerkleRoot {
+	b.txs = blk.Transactions()
+	if root := blockchain.CalcMerkleRoot(b.txs, false); root != b.blk.Header.MerkleRoot {
 		return fmt.Errorf("%s: block %s: its transactions do not hash to its header's merkle root: the block is damaged or was altered", b.file, b.hash)
 	}
 	if err := blockchain.CheckProofOfWork(blk, net.PowLimit); err != nil {
