@@ -2,7 +2,6 @@ package alerts_test
 
 import (
 	"context"
-	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -11,7 +10,6 @@ import (
 	"github.com/keywatch/keywatch/alerts"
 	"github.com/keywatch/keywatch/alerts/internal/alerttest"
 	"github.com/keywatch/keywatch/chains"
-	"github.com/keywatch/keywatch/config"
 )
 
 // notes records notifications as "<incident> <status> [repeat]: <alert>=<status>, …".
@@ -244,13 +242,6 @@ func TestRouteMatch(t *testing.T) {
 		if got := c.route.Match(&c.a); got != c.want {
 			t.Errorf("%s: %v, want %v", c.name, got, c.want)
 		}
-	}
-}
-
-func TestSystemKindsAreKnownToTheConfiguration(t *testing.T) {
-	got := fmt.Sprint(alerts.SystemKinds())
-	if want := fmt.Sprint(config.SystemPolicies()); got != want {
-		t.Fatalf("alerts.SystemKinds %s, config.SystemPolicies %s", got, want)
 	}
 }
 

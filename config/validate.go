@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"github.com/keywatch/keywatch/alerts"
 	"log/slog"
 	"net/url"
 	"os"
@@ -79,13 +80,8 @@ var (
 	// checks addresses and keys against the network (see bitcoin.CheckConfig).
 	bitcoinNetworks = []string{"mainnet", "testnet", "regtest", "signet", "simnet"}
 	bitcoinScripts  = []string{"p2pkh", "p2sh-p2wpkh", "p2wpkh", "p2tr"}
-	systemPolicies  = []string{"heartbeat-lost", "chain-stale", "node-unreachable", "alert-dead-lettered", "silence-created", "list-stale", "reload-failed"}
 	tokenRoles      = []string{"viewer", "operator", "approver", "admin", "service"}
 )
-
-// SystemPolicies lists the kinds of alert keywatch raises about itself
-// (their policy field); sinks and silences may match them by policy.
-func SystemPolicies() []string { return append([]string(nil), systemPolicies...) }
 
 // WalletRoles lists the roles a wallet may have.
 func WalletRoles() []string { return append([]string(nil), walletRoles...) }
@@ -650,8 +646,8 @@ func (c *Config) validate(lookupEnv func(string) (string, bool)) Errors {
 			}
 		}
 		for j, pol := range m.Policies {
-			if !polNames[pol] && !contains(systemPolicies, pol) {
-				add(fmt.Sprintf("%s.match.policies[%d]", p, j), "%sno policy named %q (policies, or keywatch's own: %s)", who, pol, strings.Join(systemPolicies, ", "))
+			if !polNames[pol] && !contains(alerts.SystemKinds(), pol) {
+				add(fmt.Sprintf("%s.match.policies[%d]", p, j), "%sno policy named %q (policies, or keywatch's own: %s)", who, pol, strings.Join(alerts.SystemKinds(), ", "))
 			}
 		}
 	}

@@ -631,7 +631,7 @@ func chainStates(cfg *config.Config, m *watchers.Metrics) []watchdog.Chain {
 
 // knownNames are the names silences may match.
 func knownNames(cfg *config.Config) silences.Known {
-	k := silences.Known{Chains: []string{"keywatch"}, Roles: config.WalletRoles(), Policies: config.SystemPolicies()}
+	k := silences.Known{Chains: []string{"keywatch"}, Roles: config.WalletRoles(), Policies: alerts.SystemKinds()}
 	for _, ch := range cfg.Chains {
 		k.Chains = append(k.Chains, ch.Name)
 	}

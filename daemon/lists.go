@@ -26,12 +26,6 @@ const (
 	TriggerFileChange = "file-change"
 )
 
-// System alert kinds raised by the list refresh.
-const (
-	KindListStale    = "list-stale"
-	KindReloadFailed = "reload-failed"
-)
-
 // Store keys of the system alerts in force, so that a restart or another
 // instance resolves what this one raised.
 const (
@@ -385,7 +379,7 @@ func staleListAlert(list string, s lists.Stamp, maxAge time.Duration, now time.T
 	subject := fmt.Sprintf("%s:%s@%s", list, filepath.Base(s.Path), date.Format(time.RFC3339))
 	reasons := []string{fmt.Sprintf("list %s: file %s is dated %s (%s), %s old: older than the maximum age of %s",
 		list, s.Path, date.Format(time.RFC3339), s.DatedBy(), roundAge(now.Sub(date)), maxAge)}
-	return alerts.System(KindListStale, subject, alerts.High, "", reasons, now)
+	return alerts.System(alerts.KindListStale, subject, alerts.High, "", reasons, now)
 }
 
 func roundAge(d time.Duration) string {
@@ -400,7 +394,7 @@ func roundAge(d time.Duration) string {
 func (d *Daemon) raiseReloadFailed(ctx context.Context, trigger string, cause error, now time.Time) error {
 	problems := strings.Split(strings.TrimSpace(cause.Error()), "\n")
 	reasons := append([]string{fmt.Sprintf("reload of %s (%s) refused: the policies and lists loaded before stay in force", d.cfg.File(), trigger)}, problems...)
-	a := alerts.System(KindReloadFailed, now.UTC().Format(time.RFC3339), alerts.High, "", reasons, now)
+	a := alerts.System(alerts.KindReloadFailed, now.UTC().Format(time.RFC3339), alerts.High, "", reasons, now)
 	b, err := json.Marshal(a)
 	if err != nil {
 		return err
