@@ -21,13 +21,13 @@ build:
 ## demo: run the whole system on embedded defaults and play the story. The
 ## Bitcoin leg runs a real btcd in regtest: built (pinned) on the first run.
 demo: btcd
-	$(GO) run ./cmd/keywatch demo
+	$(GO) run ./cmd/keywatch demo -keep
 
 ## btcd: build the pinned btcd the demo's Bitcoin leg runs, when missing.
 btcd:
 	scripts/deps.sh btcd
 
-## deps: install what the tests need (redis-server, geth, btcd) when missing.
+## deps: install what the tests need (redis-server, geth, btcd, chromium) when missing.
 deps:
 	scripts/deps.sh
 
@@ -43,6 +43,7 @@ test: deps vet
 bench: deps
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./chains/... ./policies/...
 	$(GO) test -run '^$$' -bench . -benchtime 10000x ./alerts/webhook/
+	$(GO) test -run '^$$' -bench Screen -benchtime 2000x ./screening/
 
 ## contracts: rebuild the Solidity test contracts (needs node and npm).
 contracts:

@@ -15,11 +15,13 @@ const (
 	KindSilenceCreated  = "silence-created"     // an operator muted some alerts
 	KindListStale       = "list-stale"          // a list file is older than its maximum age (daemon's list refresh)
 	KindReloadFailed    = "reload-failed"       // lists and policies could not be reloaded
+	KindHoldExpiring    = "hold-expiring"       // a hold nobody released expires soon (holds)
+	KindHoldExpired     = "hold-expired"        // a hold expired unreleased (holds)
 )
 
 // SystemKinds lists the kinds above.
 func SystemKinds() []string {
-	return []string{KindHeartbeatLost, KindChainStale, KindNodeUnreachable, KindDeadLettered, KindSilenceCreated, KindListStale, KindReloadFailed}
+	return []string{KindHeartbeatLost, KindChainStale, KindNodeUnreachable, KindDeadLettered, KindSilenceCreated, KindListStale, KindReloadFailed, KindHoldExpiring, KindHoldExpired}
 }
 
 // System builds an alert about keywatch itself rather than about a chain

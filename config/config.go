@@ -76,7 +76,8 @@ type NATS struct {
 	MaxAge Duration `yaml:"max_age"`
 }
 
-// API is the HTTP listener (metrics and health now; screening and holds later).
+// API is the HTTP listener: screening, holds, alerts, audit, the operator
+// console, metrics and health.
 type API struct {
 	Listen string  `yaml:"listen"`
 	Tokens []Token `yaml:"tokens"`
@@ -89,10 +90,18 @@ type Token struct {
 	Roles  []string `yaml:"roles"`
 }
 
-// Holds configures the quorum for releasing holds.
+// Holds configures the quorum for releasing holds and the screening API's
+// decisions.
 type Holds struct {
 	ApprovalsRequired int      `yaml:"approvals_required"`
 	ExpireAfter       Duration `yaml:"expire_after"`
+	// EscalateBefore is how long before a hold expires an alert says that
+	// it is about to (default 1h, or a quarter of expire_after when shorter).
+	EscalateBefore Duration `yaml:"escalate_before"`
+	// DenyLists names the lists whose addresses screening refuses outright
+	// (deny, not hold) when a critical policy fires on them (default
+	// [sanctioned] when such a list is configured).
+	DenyLists []string `yaml:"deny_lists"`
 }
 
 // Chain is one chain to watch.

@@ -145,6 +145,14 @@ func (c *Config) applyDefaults() {
 	if c.Holds.ExpireAfter == 0 {
 		c.Holds.ExpireAfter = Duration(24 * time.Hour)
 	}
+	if c.Holds.EscalateBefore == 0 && c.Holds.ExpireAfter > 0 {
+		c.Holds.EscalateBefore = min(Duration(time.Hour), c.Holds.ExpireAfter/4)
+	}
+	if !c.isSet("holds.deny_lists") {
+		if _, ok := c.Lists["sanctioned"]; ok {
+			c.Holds.DenyLists = []string{"sanctioned"}
+		}
+	}
 	c.walletDefaults()
 	hb := &c.Alerts.Heartbeat
 	if hb.Interval == 0 {
@@ -312,6 +320,14 @@ func (c *Config) validate(lookupEnv func(string) (string, bool)) Errors {
 	}
 	if c.Holds.ExpireAfter < 0 {
 		add("holds.expire_after", "must be positive")
+	}
+	if c.Holds.EscalateBefore < 0 || (c.Holds.ExpireAfter > 0 && c.Holds.EscalateBefore >= c.Holds.ExpireAfter) {
+		add("holds.escalate_before", "must be positive and shorter than expire_after (%s)", c.Holds.ExpireAfter)
+	}
+	for i, name := range c.Holds.DenyLists {
+		if _, ok := c.Lists[name]; !ok {
+			add(fmt.Sprintf("holds.deny_lists[%d]", i), "no list named %q under lists:", name)
+		}
 	}
 
 	// chains

@@ -1,6 +1,7 @@
 // Package daemon assembles keywatch from its configuration: the store, NATS,
-// lists and policies, one watcher per chain, the alert publisher and sinks,
-// and the HTTP listener for metrics and health. `keywatch run` and
+// lists and policies, one watcher per chain, holds, the audit log, the alert
+// publisher and sinks, and the HTTP listener (screening, holds, alerts,
+// audit, the operator console, metrics and health). `keywatch run` and
 // `keywatch demo` both start the system through it.
 package daemon
 
@@ -28,15 +29,20 @@ import (
 
 	"github.com/keywatch/keywatch/alerts"
 	"github.com/keywatch/keywatch/alerts/embedded"
+	"github.com/keywatch/keywatch/alerts/feed"
 	"github.com/keywatch/keywatch/alerts/silences"
 	"github.com/keywatch/keywatch/api"
+	"github.com/keywatch/keywatch/audit"
 	"github.com/keywatch/keywatch/chains/bitcoin"
 	"github.com/keywatch/keywatch/chains/ethereum"
 	"github.com/keywatch/keywatch/config"
+	"github.com/keywatch/keywatch/console"
+	"github.com/keywatch/keywatch/holds"
 	"github.com/keywatch/keywatch/hops"
 	"github.com/keywatch/keywatch/intents"
 	"github.com/keywatch/keywatch/policies"
 	"github.com/keywatch/keywatch/policies/lists"
+	"github.com/keywatch/keywatch/screening"
 	"github.com/keywatch/keywatch/store"
 	"github.com/keywatch/keywatch/store/memory"
 	"github.com/keywatch/keywatch/store/redis"
@@ -59,7 +65,8 @@ type Options struct {
 	EthDial  EthDialer            // nil: dial the configured rpc URLs
 	BTCDial  BTCDialer            // nil: dial the configured rpc URLs
 	Now      func() time.Time
-	// Auditor records silences made and expired (nil: not recorded).
+	// Auditor records silences made and expired (nil: the daemon's audit
+	// log, Daemon.Audit).
 	Auditor silences.Auditor
 }
 
@@ -80,6 +87,11 @@ type Daemon struct {
 	// intents files register them); Hops the addresses forwarding follows.
 	Intents *intents.Registry
 	Hops    *hops.Registry
+	// Audit is the hash-chained audit log; Record appends to it.
+	Audit    *audit.Log
+	Holds    *holds.Manager
+	Feed     *feed.Feed
+	Screener *screening.Screener
 
 	balances map[string]policies.BalanceReader
 
@@ -302,11 +314,21 @@ func New(ctx context.Context, cfg *config.Config, set *policies.Set, opts Option
 	d.registerHealth()
 
 	d.Outbox = alerts.NewOutbox(d.Store, 0)
+	d.Audit = audit.New(d.Store, audit.Options{Now: opts.Now, Logger: d.log.With("part", "audit"), Registerer: reg})
+	d.Feed = feed.New(feed.Options{Store: d.Store, Notify: d.Outbox.Enqueue, Audit: d.Audit, Now: opts.Now, Logger: d.log.With("part", "feed")})
+	d.Holds = holds.New(holds.Options{
+		Store: d.Store, Config: cfg, Intents: d.Intents, Audit: d.Audit, Notify: d.publish,
+		Labeler: d.label, Now: opts.Now, Logger: d.log.With("part", "holds"), Registerer: reg,
+	})
+	var auditor silences.Auditor = d.Audit
+	if opts.Auditor != nil {
+		auditor = opts.Auditor
+	}
 	d.Silences = silences.New(silences.Options{
 		Store:       d.Store,
 		Now:         opts.Now,
 		MaxDuration: cfg.Alerts.Silences.MaxDuration.D(),
-		Auditor:     opts.Auditor,
+		Auditor:     auditor,
 		Announce:    d.Outbox.Enqueue,
 		Known:       knownNames(cfg),
 		Logger:      d.log.With("part", "silences"),
@@ -317,7 +339,7 @@ func New(ctx context.Context, cfg *config.Config, set *policies.Set, opts Option
 		Intents:    d.Intents,
 		Hops:       d.Hops,
 		Balances:   d.balances,
-		Notify:     d.Outbox.Enqueue,
+		Notify:     d.notify,
 		Now:        opts.Now,
 		Logger:     d.log,
 		Registerer: reg,
@@ -326,8 +348,58 @@ func New(ctx context.Context, cfg *config.Config, set *policies.Set, opts Option
 	d.refresh.lastReload.Set(float64(opts.Now().Unix()))
 	d.registerListMetrics()
 	d.logLists(nil, set, "start")
+	d.Screener = screening.New(screening.Options{
+		Config: cfg, Engine: d.Engine, Lists: func() *lists.Set { return d.Engine.Set().Input().Lists },
+		Holds: d.Holds, Intents: d.Intents, Audit: d.Audit, Store: d.Store,
+		Now: opts.Now, Logger: d.log.With("part", "screening"), Registerer: reg,
+	})
+	d.Screener.Register(d.api)
+	d.Holds.Register(d.api)
+	d.Feed.Register(d.api)
+	d.Audit.Register(d.api)
+	console.Register(d.api)
 	ok = true
 	return d, nil
+}
+
+// notify takes the alerts of one evaluated event: the holds they ask for are
+// made first, so that the published alerts carry hold_id; then they are
+// published. An error leaves the event to be evaluated again (the watcher
+// does not advance), and holds are idempotent per event.
+func (d *Daemon) notify(ctx context.Context, as ...alerts.Alert) error {
+	if err := d.Holds.Apply(ctx, as); err != nil {
+		return err
+	}
+	return d.publish(ctx, as...)
+}
+
+// publish records alerts in the operators' feed and queues them for NATS.
+func (d *Daemon) publish(ctx context.Context, as ...alerts.Alert) error {
+	if err := d.Feed.Record(ctx, as...); err != nil {
+		return err
+	}
+	return d.Outbox.Enqueue(ctx, as...)
+}
+
+// label says which of the lists in force an address is on, for the
+// evidence of holds.
+func (d *Daemon) label(chain, addr string) []string {
+	ls := d.Engine.Set().Input().Lists
+	if ls == nil {
+		return nil
+	}
+	fam := lists.EVM
+	if ch, _ := d.cfg.Chain(chain); ch.Kind == "bitcoin" {
+		fam = lists.Bitcoin
+	}
+	var out []string
+	for _, name := range ls.Names() {
+		l, _ := ls.Get(name)
+		if e, ok := l.Lookup(fam, addr); ok {
+			out = append(out, name+": "+e.Evidence())
+		}
+	}
+	return out
 }
 
 // NATSURL is the URL clients use to reach the daemon's NATS server.
@@ -372,6 +444,8 @@ func (d *Daemon) Run(ctx context.Context) error {
 		defer cancel()
 		return srv.Shutdown(sctx)
 	})
+
+	g.Go(func() error { return d.Holds.Run(ctx) })
 
 	pub := alerts.NewPublisher(alerts.PublisherOptions{
 		JetStream: d.JS, Stream: d.stream, Prefix: d.cfg.NATS.SubjectPrefix,

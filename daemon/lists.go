@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/keywatch/keywatch/alerts"
+	"github.com/keywatch/keywatch/audit"
 	"github.com/keywatch/keywatch/config"
 	"github.com/keywatch/keywatch/policies"
 	"github.com/keywatch/keywatch/policies/lists"
@@ -148,6 +149,7 @@ func (d *Daemon) reload(ctx context.Context, trigger string) error {
 		if aerr := d.raiseReloadFailed(ctx, trigger, err, now); aerr != nil {
 			d.log.Error("cannot raise the reload-failed alert", "err", aerr)
 		}
+		d.auditReload(ctx, map[string]any{"trigger": trigger, "file": d.cfg.File(), "applied": false, "error": err.Error()})
 		return fmt.Errorf("reload refused, previous policies and lists stay in force:\n%w", err)
 	}
 	d.Engine.Reload(set)
@@ -162,7 +164,28 @@ func (d *Daemon) reload(ctx context.Context, trigger string) error {
 	if err := d.resolveReloadFailed(ctx, now); err != nil {
 		d.log.Error("cannot resolve the reload-failed alert", "err", err)
 	}
+	d.auditReload(ctx, map[string]any{"trigger": trigger, "file": d.cfg.File(), "applied": true,
+		"policies": len(cfg.Policies), "lists": describeLists(set)})
 	return nil
+}
+
+// auditReload records a reload, applied or refused, in the audit log. The
+// reload stands either way; a failure to record it is logged.
+func (d *Daemon) auditReload(ctx context.Context, details map[string]any) {
+	if err := d.Audit.Record(ctx, audit.ActionConfigReload, "keywatch", details); err != nil {
+		d.log.Error("cannot record the reload in the audit log", "err", err)
+	}
+}
+
+// describeLists names each list in force with its files' digests.
+func describeLists(set *policies.Set) map[string][]string {
+	ls := set.Input().Lists
+	out := map[string][]string{}
+	for _, name := range ls.Names() {
+		l, _ := ls.Get(name)
+		out[name] = describeStamps(l.Stamps)
+	}
+	return out
 }
 
 // logLists writes one audit line per list whose content changed: its size,

@@ -117,12 +117,13 @@ func Run(ctx context.Context, o Options) error {
 	}
 	defer p.close()
 
-	s := &story{ctx: ctx, out: out, chain: chain, btc: btc, d: d, p: p, wait: o.Wait, pace: o.Pace, runErr: runErr}
+	s := &story{api: "http://" + d.HTTPAddr(), ctx: ctx, out: out, chain: chain, btc: btc, d: d, p: p, wait: o.Wait, pace: o.Pace, runErr: runErr}
 	if err := s.play(cfg); err != nil {
 		return err
 	}
 	if o.Keep {
-		out.printf("\nkeywatch keeps running: metrics at http://%s/metrics, alerts on %s (subjects %s.alert.>). Ctrl-C to stop.\n",
+		out.printf("\nkeywatch keeps running: operator console at http://%s/ (sign in as ana or ben with the tokens above),\n", d.HTTPAddr())
+		out.printf("metrics at http://%s/metrics, alerts on %s (subjects %s.alert.>). Ctrl-C to stop.\n",
 			d.HTTPAddr(), d.NATSURL(), cfg.NATS.SubjectPrefix)
 		select {
 		case <-ctx.Done():
@@ -135,6 +136,7 @@ func Run(ctx context.Context, o Options) error {
 }
 
 type story struct {
+	api    string // http://host:port of keywatch's API and console
 	ctx    context.Context
 	out    *syncWriter
 	chain  *simchain.Chain
@@ -219,10 +221,15 @@ func (s *story) play(cfg *config.Config) error {
 		return err
 	}
 
+	scene := 6
 	if s.btc != nil {
-		if err := s.bitcoinScene(6); err != nil {
+		if err := s.bitcoinScene(scene); err != nil {
 			return err
 		}
+		scene++
+	}
+	if err := s.holdScene(scene, laundry); err != nil {
+		return err
 	}
 
 	// The outbox publishes in order, so every alert the ordinary payment could
@@ -391,6 +398,9 @@ func (p *printer) print(subject string, a *alerts.Alert) {
 		fmt.Fprintf(&b, "         - %s\n", r)
 	}
 	fmt.Fprintf(&b, "         actions: %s\n", joinActions(a.Actions))
+	if a.HoldID != "" {
+		fmt.Fprintf(&b, "         hold: %s\n", a.HoldID)
+	}
 	p.out.printf("%s", b.String())
 	p.mu.Lock()
 	p.seen = append(p.seen, *a)

@@ -43,6 +43,9 @@ func (d *newCounterparty) Detect(ctx context.Context, ev *chains.Event, in *Inpu
 	first, err := in.Store.HGet(ctx, seenKey(ev), cp)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
+		if Screening(ctx) {
+			break // judged as new, not remembered: the withdrawal has not happened
+		}
 		if err := in.Store.HSet(ctx, seenKey(ev), cp, []byte(ev.ID)); err != nil {
 			return Finding{}, fmt.Errorf("remember counterparty: %w", err)
 		}

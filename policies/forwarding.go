@@ -67,6 +67,9 @@ func (d *forwarding) follows(ev *chains.Event, in *Input, addr string) (bool, er
 }
 
 func (d *forwarding) Detect(ctx context.Context, ev *chains.Event, in *Input) (Finding, error) {
+	if Screening(ctx) {
+		return Finding{}, nil // nothing has moved yet: nothing to follow
+	}
 	if in.Hops == nil {
 		return Finding{}, errNoStore
 	}

@@ -146,6 +146,17 @@ func (w window) add(ctx context.Context, st store.Store, ev *chains.Event, at ti
 	key = w.prefix + ":" + key
 	end := millis(at)
 	start := end - float64(w.length.Milliseconds())
+	screening := Screening(ctx)
+	if screening {
+		// An intended withdrawal is judged with the window as it would be,
+		// but not recorded: the outflow, if it happens, will be.
+		zs, err := st.ZRangeByScore(ctx, key, math.Nextafter(start, math.Inf(1)), end)
+		if err != nil {
+			return nil, "", fmt.Errorf("read window: %w", err)
+		}
+		zs = append(zs, store.ZEntry{Member: ev.ID + "|" + value, Score: end})
+		return parseWindow(key, zs, words)
+	}
 	if err := st.ZAdd(ctx, key, end, ev.ID+"|"+value); err != nil {
 		return nil, "", fmt.Errorf("record movement in window: %w", err)
 	}
@@ -158,6 +169,10 @@ func (w window) add(ctx context.Context, st store.Store, ev *chains.Event, at ti
 	if err != nil {
 		return nil, "", fmt.Errorf("read window: %w", err)
 	}
+	return parseWindow(key, zs, words)
+}
+
+func parseWindow(key string, zs []store.ZEntry, words string) ([]windowEntry, string, error) {
 	out := make([]windowEntry, 0, len(zs))
 	for _, z := range zs {
 		id, v, ok := strings.Cut(z.Member, "|")

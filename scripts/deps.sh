@@ -6,10 +6,12 @@
 #   redis-server  from the system packages (apt-get), when not on PATH
 #   geth          go install, into the cache bin folder
 #   btcd, btcctl  go install, into the cache bin folder (KEYWATCH_SKIP_BTCD=1 skips)
+#   chromium      from the system packages (apt-get), when not on PATH, for the
+#                 operator console's browser test (KEYWATCH_SKIP_CHROMIUM=1 skips)
 #
 # internal/testenv finds a binary through its variable (KEYWATCH_REDIS_SERVER,
-# KEYWATCH_GETH, KEYWATCH_BTCD), then PATH, then the cache bin folder below;
-# `keywatch demo` finds btcd the same way.
+# KEYWATCH_GETH, KEYWATCH_BTCD, KEYWATCH_CHROMIUM), then PATH, then the cache bin
+# folder below; `keywatch demo` finds btcd the same way.
 set -euo pipefail
 
 # Pinned versions. GETH_VERSION matches the go-ethereum module in go.mod.
@@ -124,11 +126,38 @@ ensure_btcd() {
 }
 # ---------------------------------------------------------------------------
 
+# --- chromium (operator console browser test) -----------------------------
+ensure_chromium() {
+	if [[ ${KEYWATCH_SKIP_CHROMIUM:-0} == 1 ]]; then
+		log "chromium: skipped (KEYWATCH_SKIP_CHROMIUM=1)"
+		return
+	fi
+	if [[ -n ${KEYWATCH_CHROMIUM:-} ]]; then
+		[[ -x $KEYWATCH_CHROMIUM ]] || die "KEYWATCH_CHROMIUM=$KEYWATCH_CHROMIUM is not executable"
+		log "chromium: from KEYWATCH_CHROMIUM ($KEYWATCH_CHROMIUM)"
+		return
+	fi
+	local name
+	for name in chromium chromium-browser google-chrome; do
+		if command -v "$name" >/dev/null 2>&1; then
+			log "chromium: $(version_of "$name" --version) present ($(command -v "$name"))"
+			return
+		fi
+	done
+	command -v apt-get >/dev/null 2>&1 || die "chromium is missing and there is no apt-get: install Chromium by hand or set KEYWATCH_SKIP_CHROMIUM=1"
+	log "chromium: installing with apt-get (Debian's chromium package)"
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends chromium
+	command -v chromium >/dev/null 2>&1 || die "chromium still not on PATH after apt-get install"
+	log "chromium: $(version_of chromium --version) installed ($(command -v chromium))"
+}
+# ---------------------------------------------------------------------------
+
 # With arguments, only the named programs: `scripts/deps.sh btcd` is what
 # `make demo` runs (the demo needs btcd, not redis-server or geth).
 main() {
 	if [[ $# -eq 0 ]]; then
-		set -- redis geth btcd
+		set -- redis geth btcd chromium
 	fi
 	local what
 	for what in "$@"; do
@@ -136,7 +165,8 @@ main() {
 		redis) ensure_redis ;;
 		geth) ensure_geth ;;
 		btcd) ensure_btcd ;;
-		*) die "unknown program '$what' (want redis, geth or btcd)" ;;
+		chromium) ensure_chromium ;;
+		*) die "unknown program '$what' (want redis, geth, btcd or chromium)" ;;
 		esac
 	done
 	log "done: binaries in $BIN_DIR"

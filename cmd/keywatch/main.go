@@ -44,6 +44,8 @@ Usage:
   keywatch intents add  -config FILE -id ID -wallet W -to ADDR -asset A -amount N [-expires 24h]
   keywatch intents list -config FILE [-wallet W]
                                 register or list approved withdrawals in the shared store
+  keywatch holds list|show ID|approve ID|reject ID   treasury holds over the API (token in KEYWATCH_TOKEN)
+  keywatch audit verify [-config FILE]               check the hash chain of the audit log
 
 Run 'keywatch COMMAND -h' for a command's flags.
 `
@@ -77,6 +79,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return cmdWatchdog(rest, stderr)
 	case "intents":
 		return cmdIntents(rest, stdout, stderr)
+	case "holds":
+		return cmdHolds(rest, stdout, stderr)
+	case "audit":
+		return cmdAudit(rest, stdout, stderr)
 	case "-h", "--help", "help":
 		fmt.Fprint(stdout, usage)
 		return 0

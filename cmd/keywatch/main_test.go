@@ -123,6 +123,14 @@ func TestDemoTellsTheWholeStory(t *testing.T) {
 		"- hop 1: treasury-hot 0xe78fb7ab2018c13deefbb58e4c822b1062755b96 sent 60 ETH to 0x4bb044e2da61c6adeb5e4635b9ac45d3029c5edd",
 		"- hop 2: 0x4bb044e2da61c6adeb5e4635b9ac45d3029c5edd sent 1 ETH to 0x47ce0c6ed5b0ce3d3a51fdb1c52dc66a7c3c2936 through 0xd90e2f925da726b50c4ed8d0fb90ad053324f31b",
 		"ALERT CRITICAL decoy-touched",
+		"         hold: h-",
+		"The stolen funds reached the mixer: keywatch held the wallet they came from before the alert went out",
+		"held, 0 of 2 approvals",
+		"frozen keys: treasury-hot\n",
+		"funds-to-mixer: funds that left treasury-hot reached",
+		"   Operator console: http://127.0.0.1:",
+		"        ana  demo-ana-",
+		"        ben  demo-ben-",
 	}
 	if _, err := regtest.FindBinary(); err == nil {
 		// The Bitcoin leg: caught in the mempool, then confirmed.

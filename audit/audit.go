@@ -1,0 +1,424 @@
+// Package audit keeps keywatch's tamper-evident record of decisions: every
+// screening decision, hold, approval, rejection, expiry, silence and
+// configuration reload is appended to a hash chain in the store. Each entry
+// carries the hash of the entry before it, so changing or removing any entry
+// breaks the chain from that point on, and Verify names the first entry that
+// no longer fits.
+//
+// Entries live under audit:e:<seq>, one key each, written with SetNX: two
+// instances appending at once cannot both take a sequence number, so the
+// chain never forks. audit:head remembers the newest entry, so removing
+// entries from the end is noticed too.
+package audit
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/keywatch/keywatch/store"
+)
+
+// Genesis is the prev hash of the first entry.
+const Genesis = "0000000000000000000000000000000000000000000000000000000000000000"
+
+// Actions recorded by keywatch itself. Other packages may record their own
+// (silence.add, say); an action is a short dotted name.
+const (
+	ActionScreen       = "screen.decision"
+	ActionHoldCreate   = "hold.create"
+	ActionHoldApprove  = "hold.approve"
+	ActionHoldReject   = "hold.reject"
+	ActionHoldEscalate = "hold.escalate"
+	ActionHoldExpire   = "hold.expire"
+	ActionAlertResolve = "alert.resolve"
+	ActionConfigReload = "config.reload"
+)
+
+// Entry is one record of the log.
+type Entry struct {
+	Seq     int64           `json:"seq"`
+	At      time.Time       `json:"at"`
+	Action  string          `json:"action"`
+	Actor   string          `json:"actor"`
+	Details json.RawMessage `json:"details,omitempty"`
+	Prev    string          `json:"prev"` // hash of entry seq-1 (Genesis for the first)
+	Hash    string          `json:"hash"` // ComputeHash of this entry
+}
+
+// ComputeHash is the sha256 (hex) over the entry's fields and the previous
+// hash, each length-prefixed so that no two different entries hash alike.
+// Anyone can recompute it: the fields, in this order, each written as its
+// length in bytes, ":", the bytes and a newline: "keywatch-audit-v1", seq
+// (decimal), at (RFC 3339 with nanoseconds, UTC), action, actor, details
+// (compact JSON), prev.
+func (e Entry) ComputeHash() string {
+	h := sha256.New()
+	field := func(s string) {
+		h.Write([]byte(strconv.Itoa(len(s))))
+		h.Write([]byte{':'})
+		h.Write([]byte(s))
+		h.Write([]byte{'\n'})
+	}
+	field("keywatch-audit-v1")
+	field(strconv.FormatInt(e.Seq, 10))
+	field(e.At.UTC().Format(time.RFC3339Nano))
+	field(e.Action)
+	field(e.Actor)
+	// Details are hashed in compact form, so that an entry re-indented on
+	// its way through the API still verifies.
+	var details bytes.Buffer
+	if err := json.Compact(&details, e.Details); err != nil {
+		details.Reset()
+		details.Write(e.Details)
+	}
+	field(details.String())
+	field(e.Prev)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// Head is the newest entry's sequence number and hash.
+type Head struct {
+	Seq  int64  `json:"seq"`
+	Hash string `json:"hash"`
+}
+
+const headKey = "audit:head"
+
+func entryKey(seq int64) string { return "audit:e:" + strconv.FormatInt(seq, 10) }
+
+// Options are the log's dependencies.
+type Options struct {
+	Now        func() time.Time
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer // may be nil
+}
+
+// Log appends to and reads the audit chain in a store.
+type Log struct {
+	st  store.Store
+	now func() time.Time
+	log *slog.Logger
+
+	mu  sync.Mutex // serialises this process's appends
+	tip *Head      // the newest entry this process knows of; nil: look it up
+
+	appended prometheus.Counter
+	failures prometheus.Counter
+}
+
+// New makes a log over st.
+func New(st store.Store, o Options) *Log {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	l := &Log{st: st, now: o.Now, log: o.Logger,
+		appended: prometheus.NewCounter(prometheus.CounterOpts{Name: "keywatch_audit_entries_appended_total", Help: "Entries appended to the audit log."}),
+		failures: prometheus.NewCounter(prometheus.CounterOpts{Name: "keywatch_audit_append_failures_total", Help: "Audit entries that could not be written."}),
+	}
+	if o.Registerer != nil {
+		o.Registerer.MustRegister(l.appended, l.failures)
+	}
+	return l
+}
+
+// Record appends an entry: what happened (action), who did it (actor: a
+// token name, or "keywatch" for the system) and details (any JSON value).
+func (l *Log) Record(ctx context.Context, action, actor string, details any) error {
+	_, err := l.Append(ctx, action, actor, details)
+	return err
+}
+
+// maxAppendAttempts bounds how often an append retries when other writers
+// keep taking the next sequence number.
+const maxAppendAttempts = 64
+
+// Append adds an entry at the end of the chain and returns it.
+func (l *Log) Append(ctx context.Context, action, actor string, details any) (Entry, error) {
+	if action == "" {
+		return Entry{}, errors.New("audit: action is required")
+	}
+	var raw json.RawMessage
+	if details != nil {
+		b, err := json.Marshal(details)
+		if err != nil {
+			return Entry{}, fmt.Errorf("audit %s: details: %w", action, err)
+		}
+		raw = b
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e, err := l.append(ctx, action, actor, raw)
+	if err != nil {
+		l.failures.Inc()
+		l.tip = nil // look the tip up again next time
+		return Entry{}, fmt.Errorf("audit %s: %w", action, err)
+	}
+	l.appended.Inc()
+	return e, nil
+}
+
+func (l *Log) append(ctx context.Context, action, actor string, details json.RawMessage) (Entry, error) {
+	if l.tip == nil {
+		tip, err := l.findTip(ctx)
+		if err != nil {
+			return Entry{}, err
+		}
+		l.tip = &tip
+	}
+	for range maxAppendAttempts {
+		e := Entry{Seq: l.tip.Seq + 1, At: l.now().UTC(), Action: action, Actor: actor, Details: details, Prev: l.tip.Hash}
+		e.Hash = e.ComputeHash()
+		b, err := json.Marshal(e)
+		if err != nil {
+			return Entry{}, err
+		}
+		ok, err := l.st.SetNX(ctx, entryKey(e.Seq), b, 0)
+		if err != nil {
+			return Entry{}, err
+		}
+		if ok {
+			l.tip = &Head{Seq: e.Seq, Hash: e.Hash}
+			if err := l.advanceHead(ctx, *l.tip); err != nil {
+				return Entry{}, err
+			}
+			return e, nil
+		}
+		// Another writer took this number: catch up with the end.
+		tip, err := l.walk(ctx, *l.tip)
+		if err != nil {
+			return Entry{}, err
+		}
+		l.tip = &tip
+	}
+	return Entry{}, fmt.Errorf("gave up after %d attempts: other writers keep appending", maxAppendAttempts)
+}
+
+// advanceHead moves audit:head forward to h (never back).
+func (l *Log) advanceHead(ctx context.Context, h Head) error {
+	return l.st.Update(ctx, headKey, func(old []byte, found bool) ([]byte, error) {
+		if found {
+			var cur Head
+			if json.Unmarshal(old, &cur) == nil && cur.Seq >= h.Seq {
+				return old, nil
+			}
+		}
+		return json.Marshal(h)
+	})
+}
+
+// readHead returns audit:head (zero when the log is empty).
+func (l *Log) readHead(ctx context.Context) (Head, error) {
+	b, err := l.st.Get(ctx, headKey)
+	if errors.Is(err, store.ErrNotFound) {
+		return Head{Hash: Genesis}, nil
+	}
+	if err != nil {
+		return Head{}, err
+	}
+	var h Head
+	if err := json.Unmarshal(b, &h); err != nil {
+		return Head{}, fmt.Errorf("audit head is corrupt: %w", err)
+	}
+	return h, nil
+}
+
+// findTip starts at audit:head and walks forward over entries appended after
+// it was last moved (a writer that stopped between the two writes).
+func (l *Log) findTip(ctx context.Context) (Head, error) {
+	tip, err := l.readHead(ctx)
+	if err != nil {
+		return Head{}, err
+	}
+	return l.walk(ctx, tip)
+}
+
+// walk follows entries after tip to the last one.
+func (l *Log) walk(ctx context.Context, tip Head) (Head, error) {
+	for {
+		e, err := l.get(ctx, tip.Seq+1)
+		if errors.Is(err, store.ErrNotFound) {
+			return tip, nil
+		}
+		if err != nil {
+			return Head{}, err
+		}
+		tip = Head{Seq: e.Seq, Hash: e.Hash}
+	}
+}
+
+func (l *Log) get(ctx context.Context, seq int64) (Entry, error) {
+	b, err := l.st.Get(ctx, entryKey(seq))
+	if err != nil {
+		return Entry{}, err
+	}
+	var e Entry
+	if err := json.Unmarshal(b, &e); err != nil {
+		return Entry{}, &corruptError{seq: seq, err: err}
+	}
+	return e, nil
+}
+
+// Page is a run of consecutive entries and the log's head.
+type Page struct {
+	Entries []Entry `json:"entries"`
+	Head    Head    `json:"head"`
+	// Next is the value of after for the following page; 0 when this page
+	// reached the head.
+	Next int64 `json:"next,omitempty"`
+	// Missing lists sequence numbers in the page's range that have no entry
+	// (removed): Verify says more.
+	Missing []int64 `json:"missing,omitempty"`
+}
+
+// Read returns up to limit entries with seq > after, oldest first.
+func (l *Log) Read(ctx context.Context, after int64, limit int) (Page, error) {
+	if limit <= 0 {
+		limit = 100
+	}
+	head, err := l.readHead(ctx)
+	if err != nil {
+		return Page{}, fmt.Errorf("audit: %w", err)
+	}
+	p := Page{Head: head, Entries: []Entry{}}
+	seq := after + 1
+	for ; len(p.Entries) < limit; seq++ {
+		e, err := l.get(ctx, seq)
+		var ce *corruptError
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			if seq > head.Seq {
+				return p, nil // the end
+			}
+			p.Missing = append(p.Missing, seq)
+			continue
+		case errors.As(err, &ce):
+			e = Entry{Seq: seq, Hash: "unreadable"} // Check names it
+		case err != nil:
+			return Page{}, fmt.Errorf("audit: %w", err)
+		}
+		p.Entries = append(p.Entries, e)
+	}
+	if len(p.Entries) == limit {
+		p.Next = seq - 1
+	}
+	return p, nil
+}
+
+// Verify reads the whole chain and checks it.
+func (l *Log) Verify(ctx context.Context) (Report, error) {
+	head, err := l.readHead(ctx)
+	if err != nil {
+		return Report{}, fmt.Errorf("audit: %w", err)
+	}
+	var entries []Entry
+	for seq := int64(1); ; seq++ {
+		e, err := l.get(ctx, seq)
+		var ce *corruptError
+		switch {
+		case errors.Is(err, store.ErrNotFound):
+			if seq > head.Seq {
+				return Check(entries, head), nil
+			}
+			continue // a gap: Check names it
+		case errors.As(err, &ce):
+			entries = append(entries, Entry{Seq: seq, Hash: "unreadable"})
+			continue
+		case err != nil:
+			return Report{}, fmt.Errorf("audit: %w", err)
+		}
+		if e.Seq != seq {
+			e = Entry{Seq: seq, Hash: "moved"} // an entry copied under another number
+		}
+		entries = append(entries, e)
+	}
+}
+
+// Report is the outcome of a verification.
+type Report struct {
+	OK      bool `json:"ok"`
+	Entries int  `json:"entries"` // entries read
+	Head    Head `json:"head"`
+	// FirstBad is the sequence number of the first entry that was altered
+	// or removed (0 when OK).
+	FirstBad int64  `json:"first_bad,omitempty"`
+	Problem  string `json:"problem,omitempty"`
+}
+
+func (r Report) String() string {
+	if r.OK {
+		return fmt.Sprintf("audit log OK: %d entries, head %d %s", r.Entries, r.Head.Seq, r.Head.Hash)
+	}
+	return fmt.Sprintf("audit log BROKEN at entry %d: %s", r.FirstBad, r.Problem)
+}
+
+// Check verifies a chain: entries in ascending seq order as read from the
+// store (gaps where entries are missing) and the recorded head. It names the
+// first entry that was altered or removed.
+func Check(entries []Entry, head Head) Report {
+	r := Report{Entries: len(entries), Head: head}
+	bad := func(seq int64, format string, args ...any) Report {
+		r.FirstBad, r.Problem = seq, fmt.Sprintf(format, args...)
+		return r
+	}
+	prev, want := Genesis, int64(1)
+	for _, e := range entries {
+		switch {
+		case e.Seq > want && e.Seq == want+1:
+			return bad(want, "entry %d was removed", want)
+		case e.Seq > want:
+			return bad(want, "entries %d to %d were removed", want, e.Seq-1)
+		case e.Seq < want:
+			return bad(want, "entry %d was altered: it holds a copy of entry %d", want, e.Seq)
+		case e.Hash == "unreadable" || e.Hash == "moved":
+			return bad(e.Seq, "entry %d was altered: it is not a readable entry %d", e.Seq, e.Seq)
+		case e.ComputeHash() != e.Hash:
+			return bad(e.Seq, "entry %d was altered: its content no longer matches its hash", e.Seq)
+		case e.Prev != prev && e.Seq > 1:
+			return bad(e.Seq-1, "entry %d was altered or replaced: entry %d records its hash as %s, it is now %s", e.Seq-1, e.Seq, short(e.Prev), short(prev))
+		case e.Prev != prev:
+			return bad(e.Seq, "entry %d was altered: the first entry must follow the genesis hash", e.Seq)
+		}
+		prev, want = e.Hash, e.Seq+1
+	}
+	switch {
+	case head.Seq >= want && head.Seq == want:
+		return bad(want, "entry %d, the last, was removed (the head records %d entries)", want, head.Seq)
+	case head.Seq >= want:
+		return bad(want, "entries %d to %d were removed from the end (the head records %d entries)", want, head.Seq, head.Seq)
+	case head.Seq == want-1 && head.Seq > 0 && head.Hash != prev:
+		return bad(head.Seq, "entry %d, the last, was altered or replaced: the head records its hash as %s, it is now %s", head.Seq, short(head.Hash), short(prev))
+	}
+	r.OK = true
+	return r
+}
+
+func short(h string) string {
+	if len(h) > 16 {
+		return h[:16] + "…"
+	}
+	return h
+}
+
+type corruptError struct {
+	seq int64
+	err error
+}
+
+func (e *corruptError) Error() string {
+	return fmt.Sprintf("audit entry %d is not readable: %v", e.seq, e.err)
+}
+func (e *corruptError) Unwrap() error { return e.err }

@@ -1,0 +1,467 @@
+package holds_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/keywatch/keywatch/alerts"
+	"github.com/keywatch/keywatch/api"
+	"github.com/keywatch/keywatch/audit"
+	"github.com/keywatch/keywatch/chains"
+	"github.com/keywatch/keywatch/config"
+	"github.com/keywatch/keywatch/holds"
+	"github.com/keywatch/keywatch/intents"
+	"github.com/keywatch/keywatch/internal/apitest"
+	"github.com/keywatch/keywatch/internal/testenv"
+	"github.com/keywatch/keywatch/store"
+	"github.com/keywatch/keywatch/store/redis"
+)
+
+type fixture struct {
+	base  string
+	cfg   *config.Config
+	st    store.Store
+	redis *testenv.RedisServer
+	clock *apitest.Clock
+	m     *holds.Manager
+	audit *audit.Log
+
+	mu       sync.Mutex
+	notified []alerts.Alert
+}
+
+func setup(t *testing.T) *fixture {
+	t.Helper()
+	rs := testenv.StartRedis(t)
+	f := &fixture{redis: rs, clock: apitest.NewClock()}
+	f.cfg = apitest.Config(t, "redis: "+rs.URL, "")
+	f.st = openStore(t, rs.URL)
+	f.audit = audit.New(f.st, audit.Options{Now: f.clock.Now})
+	f.m = f.manager(f.st)
+	auth, err := api.NewAuthenticator(f.cfg.API.Tokens, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := api.NewServer(auth, nil)
+	f.m.Register(srv)
+	f.audit.Register(srv)
+	hs := httptest.NewServer(srv)
+	t.Cleanup(hs.Close)
+	f.base = hs.URL
+	return f
+}
+
+func openStore(t *testing.T, url string) store.Store {
+	t.Helper()
+	st, err := redis.Open(context.Background(), url, redis.WithPrefix("holds-test:"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return st
+}
+
+// manager makes a holds manager over st: several stand for several
+// keywatch instances sharing one Redis.
+func (f *fixture) manager(st store.Store) *holds.Manager {
+	return holds.New(holds.Options{
+		Store: st, Config: f.cfg, Intents: intents.New(st, f.clock.Now), Audit: f.audit, Now: f.clock.Now,
+		Notify: func(_ context.Context, as ...alerts.Alert) error {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			f.notified = append(f.notified, as...)
+			return nil
+		},
+		Labeler: func(_, addr string) []string {
+			if strings.EqualFold(addr, apitest.Mixer) {
+				return []string{"mixers: Tornado Cash 1 ETH pool"}
+			}
+			return nil
+		},
+	})
+}
+
+func (f *fixture) policiesNotified() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []string
+	for _, a := range f.notified {
+		out = append(out, a.Policy)
+	}
+	return out
+}
+
+// mixerAlert is what the engine raises when dev-deployer (kim's key) pays
+// the Tornado Cash pool.
+func mixerAlert(tx string, status chains.Status, actions ...alerts.Action) alerts.Alert {
+	if len(actions) == 0 {
+		actions = []alerts.Action{alerts.ActionPage, alerts.ActionHold}
+	}
+	ev := chains.Event{
+		ID: "eth:" + tx + ":native", Chain: "eth", Tx: tx, Block: 100, Status: status, Kind: chains.KindTransfer,
+		Direction: chains.Out, Wallet: "dev-deployer", WalletRole: "employee-key", Owner: "kim@firm.example",
+		From: apitest.DevDeployer, To: apitest.Mixer, Counterparty: apitest.Mixer, Asset: "ETH",
+		Amount: chains.Amount{}, USD: 3000,
+	}
+	ev.Amount, _ = chains.ParseAmount("1")
+	return alerts.Alert{
+		ID: alerts.AlertID(ev.ID, "mixer-counterparty"), Policy: "mixer-counterparty", Severity: alerts.Critical,
+		Status: alerts.Firing, Chain: "eth", Wallet: "dev-deployer", Event: ev,
+		Reasons: []string{"counterparty " + apitest.Mixer + " is on list mixers (Tornado Cash 1 ETH pool)"},
+		Actions: actions,
+	}
+}
+
+// hold raises the mixer alert through Apply and returns the hold id it got.
+func (f *fixture) hold(t *testing.T, tx string) string {
+	t.Helper()
+	as := []alerts.Alert{mixerAlert(tx, chains.StatusPending)}
+	if err := f.m.Apply(context.Background(), as); err != nil {
+		t.Fatal(err)
+	}
+	if as[0].HoldID == "" {
+		t.Fatal("the alert carries no hold_id")
+	}
+	return as[0].HoldID
+}
+
+func TestAHoldAlertFreezesTheWalletAndItsOwnersOtherKeysOnce(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	pending := []alerts.Alert{mixerAlert("0xabc", chains.StatusPending)}
+	if err := f.m.Apply(ctx, pending); err != nil {
+		t.Fatal(err)
+	}
+	confirmed := []alerts.Alert{mixerAlert("0xabc", chains.StatusConfirmed)}
+	if err := f.m.Apply(ctx, confirmed); err != nil {
+		t.Fatal(err)
+	}
+	id := pending[0].HoldID
+	if id == "" || confirmed[0].HoldID != id {
+		t.Fatalf("pending got hold %q, confirmed %q: want one hold for the event", id, confirmed[0].HoldID)
+	}
+	// An alert without the hold action holds nothing.
+	pageOnly := []alerts.Alert{mixerAlert("0xdef", chains.StatusPending, alerts.ActionPage)}
+	if err := f.m.Apply(ctx, pageOnly); err != nil || pageOnly[0].HoldID != "" {
+		t.Fatalf("page-only alert: hold %q, %v", pageOnly[0].HoldID, err)
+	}
+
+	var list struct{ Holds []holds.Hold }
+	apitest.Do(t, f.base, "GET", "/v1/holds", "vic", nil).JSON(t, &list)
+	if len(list.Holds) != 1 {
+		t.Fatalf("%d holds, want 1", len(list.Holds))
+	}
+	var h holds.Hold
+	apitest.Do(t, f.base, "GET", "/v1/holds/"+id, "vic", nil).JSON(t, &h)
+	if h.Status != holds.Held || h.ApprovalsRequired != 2 || len(h.Approvals) != 0 || !h.ExpiresAt.Equal(f.clock.Now().Add(time.Hour)) {
+		t.Fatalf("hold: %+v", h)
+	}
+	if strings.Join(h.Wallets, ",") != "dev-deployer,kim-laptop" {
+		t.Errorf("frozen wallets %v, want dev-deployer and kim's other key kim-laptop", h.Wallets)
+	}
+	if len(h.Alerts) != 1 || h.Alerts[0].Event.Status != chains.StatusConfirmed || h.Alerts[0].HoldID != id {
+		t.Errorf("evidence alerts: %+v", h.Alerts)
+	}
+	if h.Links["0xabc"] != "https://etherscan.io/tx/0xabc" || len(h.Labels[apitest.Mixer]) != 1 {
+		t.Errorf("links %v labels %v", h.Links, h.Labels)
+	}
+	if len(h.Reasons) != 1 || !strings.HasPrefix(h.Reasons[0], "mixer-counterparty: counterparty") {
+		t.Errorf("reasons %q", h.Reasons)
+	}
+
+	for wallet, frozen := range map[string]bool{"dev-deployer": true, "kim-laptop": true, "treasury-hot": false} {
+		var ws holds.WalletStatus
+		r := apitest.Do(t, f.base, "GET", "/v1/wallets/"+wallet+"/status", "svc", nil)
+		r.JSON(t, &ws)
+		if r.Code != 200 || ws.Frozen != frozen || (frozen && (len(ws.Holds) != 1 || ws.Holds[0].ID != id)) {
+			t.Errorf("%s: %s", wallet, r)
+		}
+	}
+	if r := apitest.Do(t, f.base, "GET", "/v1/wallets/nope/status", "svc", nil); r.Code != 404 {
+		t.Errorf("unknown wallet: %s", r)
+	}
+
+	page := auditPage(t, f)
+	if n := countAction(page, "hold.create"); n != 1 {
+		t.Errorf("%d hold.create audit entries, want 1", n)
+	}
+}
+
+func TestWhoMayDoWhat(t *testing.T) {
+	f := setup(t)
+	id := f.hold(t, "0xabc")
+	cases := []struct {
+		method, path, who string
+		want              int
+		says              string
+	}{
+		{"GET", "/v1/holds", "", 401, "missing bearer token"},
+		{"GET", "/v1/holds", "not-a-token", 401, "unknown token"},
+		{"GET", "/v1/holds", "svc", 403, "lacks the viewer role"},
+		{"GET", "/v1/holds/" + id, "vic", 200, ""},
+		{"GET", "/v1/holds/h-0000000000000000", "vic", 404, "no hold"},
+		{"POST", "/v1/holds/" + id + "/approve", "", 401, ""},
+		{"POST", "/v1/holds/" + id + "/approve", "vic", 403, "lacks the approver role"},
+		{"POST", "/v1/holds/" + id + "/approve", "olga", 403, "lacks the approver role"},
+		{"POST", "/v1/holds/" + id + "/approve", "root", 403, "lacks the approver role"},
+		{"POST", "/v1/holds/" + id + "/reject", "svc", 403, "lacks the approver role"},
+		{"POST", "/v1/holds/" + id + "/approve", "kim", 403, "kim owns a key this hold involves (dev-deployer, kim-laptop): an owner may not approve it"},
+		{"GET", "/v1/wallets/dev-deployer/status", "vic", 403, "lacks the service role"},
+		{"GET", "/v1/wallets/dev-deployer/status", "", 401, ""},
+		{"GET", "/v1/audit", "alice", 403, "lacks the admin role"},
+		{"GET", "/v1/audit", "root", 200, ""},
+	}
+	for _, c := range cases {
+		r := apitest.Do(t, f.base, c.method, c.path, c.who, nil)
+		if r.Code != c.want || !strings.Contains(string(r.Body), c.says) {
+			t.Errorf("%s %s as %q: %s; want %d %q", c.method, c.path, c.who, r, c.want, c.says)
+		}
+	}
+	var h holds.Hold
+	apitest.Do(t, f.base, "GET", "/v1/holds/"+id, "vic", nil).JSON(t, &h)
+	if len(h.Approvals) != 0 || h.Status != holds.Held {
+		t.Fatalf("refused calls changed the hold: %+v", h)
+	}
+}
+
+func TestQuorumOfDistinctApprovers(t *testing.T) {
+	f := setup(t)
+	id := f.hold(t, "0xabc")
+	approve := func(who, comment string) apitest.Response {
+		return apitest.Do(t, f.base, "POST", "/v1/holds/"+id+"/approve", who, map[string]string{"comment": comment})
+	}
+	var a holds.Answer
+	r := approve("alice", "checked with kim: a test deposit gone wrong")
+	r.JSON(t, &a)
+	if r.Code != 200 || !a.Counted || a.Released || a.Status != holds.Held || len(a.Approvals) != 1 {
+		t.Fatalf("first approval: %s", r)
+	}
+	// The same approver again counts once.
+	r = approve("alice", "again")
+	r.JSON(t, &a)
+	if r.Code != 200 || a.Counted || a.Status != holds.Held || len(a.Approvals) != 1 {
+		t.Fatalf("second approval by alice: %s", r)
+	}
+	if ws := status(t, f, "kim-laptop"); !ws.Frozen {
+		t.Fatal("one approval of two released the wallet")
+	}
+	r = approve("bob", "")
+	r.JSON(t, &a)
+	if r.Code != 200 || !a.Counted || !a.Released || a.Status != holds.Approved || a.DecidedAt == nil {
+		t.Fatalf("quorum approval: %s", r)
+	}
+	if got := strings.Join(a.ApprovedBy(), ","); got != "alice,bob" || a.Approvals[0].Comment != "checked with kim: a test deposit gone wrong" {
+		t.Fatalf("approvals %+v", a.Approvals)
+	}
+	for _, w := range []string{"dev-deployer", "kim-laptop"} {
+		if ws := status(t, f, w); ws.Frozen {
+			t.Errorf("%s still frozen after the quorum approved", w)
+		}
+	}
+	if r := approve("carol", ""); r.Code != 409 || !strings.Contains(string(r.Body), "is approved") {
+		t.Fatalf("approval after release: %s", r)
+	}
+	if r := apitest.Do(t, f.base, "POST", "/v1/holds/"+id+"/reject", "carol", nil); r.Code != 409 {
+		t.Fatalf("reject after release: %s", r)
+	}
+	page := auditPage(t, f)
+	if n := countAction(page, "hold.approve"); n != 2 {
+		t.Errorf("%d hold.approve audit entries, want 2 (the repeat counted once)", n)
+	}
+}
+
+func TestOneRejectionEndsTheHoldAndKeepsTheFreeze(t *testing.T) {
+	f := setup(t)
+	id := f.hold(t, "0xabc")
+	if r := apitest.Do(t, f.base, "POST", "/v1/holds/"+id+"/approve", "alice", nil); r.Code != 200 {
+		t.Fatal(r)
+	}
+	var h holds.Hold
+	r := apitest.Do(t, f.base, "POST", "/v1/holds/"+id+"/reject", "bob", map[string]string{"comment": "kim says she sent nothing"})
+	r.JSON(t, &h)
+	if r.Code != 200 || h.Status != holds.Rejected || h.Rejection == nil || h.Rejection.By != "bob" || h.Rejection.Comment != "kim says she sent nothing" {
+		t.Fatalf("reject: %s", r)
+	}
+	if r := apitest.Do(t, f.base, "POST", "/v1/holds/"+id+"/approve", "carol", nil); r.Code != 409 || !strings.Contains(string(r.Body), "is rejected") {
+		t.Fatalf("approval after rejection: %s", r)
+	}
+	if ws := status(t, f, "dev-deployer"); !ws.Frozen || ws.Holds[0].Status != holds.Rejected {
+		t.Fatalf("a rejected hold must keep the wallet frozen: %+v", ws)
+	}
+	if n := countAction(auditPage(t, f), "hold.reject"); n != 1 {
+		t.Errorf("%d hold.reject audit entries", n)
+	}
+}
+
+func TestBadDecisionBodies(t *testing.T) {
+	f := setup(t)
+	id := f.hold(t, "0xabc")
+	cases := []struct {
+		body  string
+		code  int
+		field string
+	}{
+		{`{"comment": "ok"`, 400, ""},
+		{`{"comment": 5}`, 400, "comment"},
+		{`{"coment": "typo"}`, 400, "coment"},
+		{`{"comment": "` + strings.Repeat("x", 2001) + `"}`, 400, "comment"},
+		{`{"comment": "` + strings.Repeat("x", 20000) + `"}`, 413, ""},
+	}
+	for _, c := range cases {
+		r := apitest.Do(t, f.base, "POST", "/v1/holds/"+id+"/approve", "alice", c.body)
+		var e api.ErrorBody
+		r.JSON(t, &e)
+		if r.Code != c.code || e.Field != c.field {
+			t.Errorf("%.30s: %d field %q, want %d %q", c.body, r.Code, e.Field, c.code, c.field)
+		}
+	}
+	var h holds.Hold
+	apitest.Do(t, f.base, "GET", "/v1/holds/"+id, "vic", nil).JSON(t, &h)
+	if len(h.Approvals) != 0 {
+		t.Fatal("a bad request was counted")
+	}
+}
+
+func TestConcurrentApprovalsOnTwoInstancesCountOnceEach(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	// Two keywatch instances: two managers with their own Redis connections.
+	instances := []*holds.Manager{f.m, f.manager(openStore(t, f.redis.URL))}
+	for round := range 5 {
+		id := f.hold(t, fmt.Sprintf("0x%d", round))
+		var wg sync.WaitGroup
+		for i, who := range []string{"alice", "bob", "alice", "bob", "alice", "bob"} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if _, _, err := instances[i%2].Approve(ctx, id, who, ""); err != nil {
+					var ce *holds.ClosedError
+					if !errorsAs(err, &ce) {
+						t.Errorf("approve: %v", err)
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		h, err := f.m.Get(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if h.Status != holds.Approved || len(h.Approvals) != 2 || h.Approvals[0].By == h.Approvals[1].By {
+			t.Fatalf("round %d: %s with approvals %+v", round, h.Status, h.Approvals)
+		}
+	}
+}
+
+func TestHoldsEscalateThenExpireUnreleased(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	id := f.hold(t, "0xabc")
+	if r := apitest.Do(t, f.base, "POST", "/v1/holds/"+id+"/approve", "alice", nil); r.Code != 200 {
+		t.Fatal(r)
+	}
+	sweep := func() {
+		t.Helper()
+		if err := f.m.Sweep(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sweep()
+	if got := f.policiesNotified(); len(got) != 0 {
+		t.Fatalf("fresh hold escalated: %v", got)
+	}
+	f.clock.Add(49 * time.Minute) // 11 minutes left; escalate_before is 10m
+	sweep()
+	if got := f.policiesNotified(); len(got) != 0 {
+		t.Fatalf("escalated too early: %v", got)
+	}
+	f.clock.Add(2 * time.Minute)
+	sweep()
+	sweep() // once only
+	if got := f.policiesNotified(); strings.Join(got, ",") != "hold-expiring" {
+		t.Fatalf("notified %v, want one hold-expiring alert", got)
+	}
+	f.mu.Lock()
+	esc := f.notified[0]
+	f.mu.Unlock()
+	if esc.Severity != alerts.High || esc.Status != alerts.Firing || !strings.Contains(esc.Reasons[0], "expires in 9m0s with 1 of 2 approvals") {
+		t.Fatalf("escalation alert: %+v", esc)
+	}
+	f.clock.Add(9 * time.Minute)
+	// At the deadline an approval is refused even before the sweep runs.
+	if r := apitest.Do(t, f.base, "POST", "/v1/holds/"+id+"/approve", "bob", nil); r.Code != 409 || !strings.Contains(string(r.Body), "expired") {
+		t.Fatalf("approval at expiry: %s", r)
+	}
+	sweep()
+	h, err := f.m.Get(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h.Status != holds.Expired || h.DecidedAt == nil {
+		t.Fatalf("after expiry: %s", h.Status)
+	}
+	if got := f.policiesNotified(); strings.Join(got, ",") != "hold-expiring,hold-expired" {
+		t.Fatalf("notified %v", got)
+	}
+	if ws := status(t, f, "dev-deployer"); !ws.Frozen {
+		t.Fatal("expiry released the wallet: it must stay frozen until approved")
+	}
+	page := auditPage(t, f)
+	if countAction(page, "hold.escalate") != 1 || countAction(page, "hold.expire") != 1 {
+		t.Fatalf("audit: %+v", page.Entries)
+	}
+}
+
+func TestWalletStatusFailsClosedWhenRedisIsGone(t *testing.T) {
+	f := setup(t)
+	f.redis.Stop()
+	r := apitest.Do(t, f.base, "GET", "/v1/wallets/treasury-hot/status", "svc", nil)
+	m := r.Map(t)
+	if r.Code != 503 || m["frozen"] != true {
+		t.Fatalf("with Redis down: %s; want 503 and frozen", r)
+	}
+	if r := apitest.Do(t, f.base, "GET", "/v1/holds", "vic", nil); r.Code != 503 {
+		t.Fatalf("holds with Redis down: %s", r)
+	}
+	f.redis.Start()
+}
+
+func status(t *testing.T, f *fixture, wallet string) holds.WalletStatus {
+	t.Helper()
+	var ws holds.WalletStatus
+	r := apitest.Do(t, f.base, "GET", "/v1/wallets/"+wallet+"/status", "svc", nil)
+	if r.Code != 200 {
+		t.Fatalf("status of %s: %s", wallet, r)
+	}
+	r.JSON(t, &ws)
+	return ws
+}
+
+func auditPage(t *testing.T, f *fixture) audit.Page {
+	t.Helper()
+	var p audit.Page
+	r := apitest.Do(t, f.base, "GET", "/v1/audit?limit=1000", "root", nil)
+	if r.Code != 200 {
+		t.Fatal(r)
+	}
+	r.JSON(t, &p)
+	return p
+}
+
+func countAction(p audit.Page, action string) int {
+	n := 0
+	for _, e := range p.Entries {
+		if e.Action == action {
+			n++
+		}
+	}
+	return n
+}
+
+func errorsAs(err error, target any) bool { return errors.As(err, target) }
