@@ -5,7 +5,8 @@
 // JSON lines. Nothing is published and no shared state is touched.
 //
 // Replay is chain-neutral: it reads blocks through watchers.Source, the
-// interface every chain package implements for the watcher.
+// interface every chain package implements for the watcher (Ethereum and
+// Bitcoin, from a node or from recorded files).
 package backtest
 
 import (
@@ -24,6 +25,7 @@ import (
 	"github.com/keywatch/keywatch/hops"
 	"github.com/keywatch/keywatch/intents"
 	"github.com/keywatch/keywatch/policies"
+	"github.com/keywatch/keywatch/store"
 	"github.com/keywatch/keywatch/store/memory"
 	"github.com/keywatch/keywatch/watchers"
 )
@@ -94,6 +96,10 @@ func New(opts Options) *Replay {
 
 // Hops are the addresses the replay's forwarding policies follow.
 func (r *Replay) Hops() *hops.Registry { return r.hops }
+
+// Store is the replay's own memory store, for sources that keep state (the
+// Bitcoin watched outputs).
+func (r *Replay) Store() store.Store { return r.st }
 
 // Close releases the replay's store.
 func (r *Replay) Close() { r.st.Close() }

@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -174,17 +175,26 @@ func build(cfg *config.Config, withSinks bool) (*policies.Set, error) {
 
 // LoadForReplay is Load for the commands that publish nothing (backtest,
 // policy test): problems of alerts.sinks, such as a sink's secret missing
-// from this machine's environment, do not stop them. Every other problem
-// does.
-func LoadForReplay(path string) (*config.Config, *policies.Set, error) {
+// from this machine's environment, do not stop them. Nor do problems of
+// reaching the node of the chains named offline (replayed from recorded
+// files): their RPC password and certificate. Every other problem does.
+func LoadForReplay(path string, offline ...string) (*config.Config, *policies.Set, error) {
 	cfg, set, err := Load(path)
 	var errs config.Errors
 	if err == nil || cfg == nil || !errors.As(err, &errs) {
 		return cfg, set, err
 	}
+	var nodeFields []string
+	for i, ch := range cfg.Chains {
+		if slices.Contains(offline, ch.Name) {
+			for _, f := range []string{"rpc_password_env", "rpc_password_file", "rpc_cert"} {
+				nodeFields = append(nodeFields, fmt.Sprintf("chains[%d].%s", i, f))
+			}
+		}
+	}
 	var rest config.Errors
 	for _, e := range errs {
-		if !strings.HasPrefix(e.Field, "alerts.sinks") {
+		if !strings.HasPrefix(e.Field, "alerts.sinks") && !slices.Contains(nodeFields, e.Field) {
 			rest = append(rest, e)
 		}
 	}
@@ -541,7 +551,7 @@ func (d *Daemon) btcFollower(ch config.Chain, node bitcoin.Node, m *watchers.Met
 	if err != nil {
 		return nil, err
 	}
-	opts.Store, opts.Logger, opts.Now = d.Store, d.log.With("part", "watcher"), d.opts.Now
+	opts.Store, opts.Logger, opts.Now, opts.Followed = d.Store, d.log.With("part", "watcher"), d.opts.Now, d.Hops
 	src, err := bitcoin.NewSource(node, opts)
 	if err != nil {
 		return nil, err

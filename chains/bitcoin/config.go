@@ -66,9 +66,9 @@ func trimWalletPrefix(msg, name string) string {
 // a bitcoin chain. The Store, Logger and clock of the options are the
 // caller's to set.
 func FromConfig(cfg *config.Config, ch config.Chain) (ClientConfig, Options, error) {
-	net, err := Network(ch.Network)
+	opts, err := WatchOptions(cfg, ch)
 	if err != nil {
-		return ClientConfig{}, Options{}, fmt.Errorf("chain %s: %w", ch.Name, err)
+		return ClientConfig{}, Options{}, err
 	}
 	cc := ClientConfig{URLs: ch.RPC, User: ch.RPCUser, Password: ch.RPCPassword()}
 	if ch.RPCCert != "" {
@@ -76,13 +76,23 @@ func FromConfig(cfg *config.Config, ch config.Chain) (ClientConfig, Options, err
 			return ClientConfig{}, Options{}, fmt.Errorf("chain %s: rpc_cert: %w", ch.Name, err)
 		}
 	}
+	return cc, opts, nil
+}
+
+// WatchOptions builds the watch options of a bitcoin chain alone, without
+// what reaching its node needs (a replay of recorded blocks).
+func WatchOptions(cfg *config.Config, ch config.Chain) (Options, error) {
+	net, err := Network(ch.Network)
+	if err != nil {
+		return Options{}, fmt.Errorf("chain %s: %w", ch.Name, err)
+	}
 	opts := Options{Chain: ch.Name, Network: net, NativeSymbol: ch.NativeSymbol, NativeUSD: ch.NativeUSD, ReorgDepth: ch.ReorgDepth}
 	for _, w := range cfg.Wallets {
 		if w.Chain == ch.Name {
 			opts.Wallets = append(opts.Wallets, walletOf(w))
 		}
 	}
-	return cc, opts, nil
+	return opts, nil
 }
 
 // readCert reads a PEM certificate file (btcd's rpc.cert).

@@ -1,6 +1,7 @@
 package bitcoin
 
 import (
+	"bytes"
 	"math"
 	"math/big"
 	"strings"
@@ -27,17 +28,21 @@ type txMeta struct {
 // txResult is what one transaction does to the watched wallets.
 type txResult struct {
 	events  []chains.Event
-	spends  []wire.OutPoint // watched outputs it spends
-	creates []createdOut    // outputs it pays to watched scripts
+	spends  []wire.OutPoint // watched (and followed) outputs it spends
+	creates []createdOut    // outputs it pays to watched (and followed) scripts
+	// candidates are the outputs it pays out of watched wallets or followed
+	// addresses to scripts nobody follows yet: forwarding may follow their
+	// address once it has judged the event (see Source.refreshFollowed).
+	candidates []createdOut
 }
 
 type createdOut struct {
 	op wire.OutPoint
 	u  utxo
-	h  holder
+	h  holder // zero for followed outputs
 }
 
-// lookupFunc finds a watched unspent output.
+// lookupFunc finds a watched (or followed) unspent output.
 type lookupFunc func(op wire.OutPoint) (utxo, bool)
 
 // senderFunc finds the script of the output an input spends when it is not
@@ -55,6 +60,14 @@ type decoder struct {
 	symbol    string
 	nativeUSD float64
 	watch     *watchSet
+	// followed maps the scripts of the addresses forwarding follows to the
+	// address as the followed set names it; candidates says whether outputs
+	// that may become followed are collected at all (a source with a
+	// followed set).
+	followed   map[string]string
+	candidates bool
+	// unknownSender is the detail of an inflow whose sender cannot be found.
+	unknownSender string
 }
 
 // DetailBalanceBefore is the Detail key of an outflow that holds what the
@@ -62,17 +75,29 @@ type decoder struct {
 // unconfirmed ones included for a mempool transaction), in BTC.
 const DetailBalanceBefore = "balance_before"
 
+// senderUnknownNode is the detail of an inflow whose sender the node could
+// not give.
+const senderUnknownNode = "unknown: the node could not return the spent output (run it with a transaction index)"
+
 // decodeTx finds what tx does to watched wallets. An out event for each
 // output a watched wallet's spend creates that does not return to a watched
 // wallet, attributed to the wallet of the first watched input; an in event
 // for each output a watched wallet receives from someone else (another
 // watched wallet included). Change back to the spending wallet is neither.
-// With wantEvents false only the spends and creations are found (a silent
-// scan for existing coins).
+//
+// A spend of a followed output (an address forwarding follows) that no
+// watched input joins is an out event of the followed address (wallet_role
+// followed) for each output that does not return to that address. Outputs
+// paid to followed scripts are created as followed outputs, whoever pays.
+//
+// With wantEvents false only the spends, creations and candidates are found
+// (a silent scan for existing coins).
 func (d *decoder) decodeTx(tx *wire.MsgTx, meta txMeta, lookup lookupFunc, sender senderFunc, balance balanceFunc, wantEvents bool) txResult {
 	var r txResult
 	var spender *wallet
 	var spenderScript []byte
+	var fol utxo // the first followed output spent (when followed)
+	followed := false
 	var inSum int64
 	allKnown := true
 	coinbase := blockchain.IsCoinBaseTx(tx)
@@ -85,12 +110,21 @@ func (d *decoder) decodeTx(tx *wire.MsgTx, meta txMeta, lookup lookupFunc, sende
 			}
 			r.spends = append(r.spends, in.PreviousOutPoint)
 			inSum += u.Value
+			if u.Followed {
+				if !followed {
+					fol, followed = u, true
+				}
+				continue
+			}
 			if spender == nil {
 				if wl, ok := d.watch.byName[u.Wallet]; ok {
 					spender, spenderScript = wl, u.Script
 				}
 			}
 		}
+	}
+	if spender != nil {
+		followed = false // the firm's spend: its outputs are the wallet's events
 	}
 	// The hash and the spender's address cost a double SHA-256 and an
 	// encoding each: made once, and only for transactions that matter.
@@ -111,28 +145,45 @@ func (d *decoder) decodeTx(tx *wire.MsgTx, meta txMeta, lookup lookupFunc, sende
 	}
 	for vout, o := range tx.TxOut {
 		h, watched := d.watch.scripts[string(o.PkScript)]
-		if watched {
+		toAddr, toFollowed := "", false
+		if !watched && len(d.followed) > 0 {
+			toAddr, toFollowed = d.followed[string(o.PkScript)]
+		}
+		switch {
+		case watched:
 			id()
 			r.creates = append(r.creates, createdOut{
 				op: wire.OutPoint{Hash: *hash, Index: uint32(vout)},
 				u:  utxo{Wallet: h.wallet.Name, Script: o.PkScript, Value: o.Value},
 				h:  h,
 			})
+		case toFollowed:
+			id()
+			r.creates = append(r.creates, createdOut{
+				op: wire.OutPoint{Hash: *hash, Index: uint32(vout)},
+				u:  utxo{Wallet: toAddr, Script: o.PkScript, Value: o.Value, Followed: true},
+			})
 		}
-		if !wantEvents || (!watched && spender == nil) {
+		if !watched && spender == nil && !followed {
 			continue
 		}
 		switch {
 		case watched && h.wallet == spender:
 			// change
 		case watched:
-			ev := d.event(id(), vout, meta, o, chains.In, h.wallet)
+			if !wantEvents {
+				continue
+			}
+			ev := d.event(id(), vout, meta, o, chains.In, h.wallet.Name, h.wallet.Role, h.wallet.Owner)
 			ev.To = AddressOf(o.PkScript, d.watch.net)
 			switch {
 			case spender != nil:
 				ev.From = from()
 				ev.Detail["script"] = scriptHex(spenderScript)
 				ev.Detail["from_wallet"] = spender.Name
+			case followed:
+				ev.From = fol.Wallet
+				ev.Detail["script"] = scriptHex(fol.Script)
 			case coinbase:
 				ev.Detail["sender"] = "coinbase (newly mined coins)"
 			default:
@@ -140,23 +191,44 @@ func (d *decoder) decodeTx(tx *wire.MsgTx, meta txMeta, lookup lookupFunc, sende
 					ev.From = AddressOf(script, d.watch.net)
 					ev.Detail["script"] = scriptHex(script)
 				} else {
-					ev.Detail["sender"] = "unknown: the node could not return the spent output (run it with a transaction index)"
+					ev.Detail["sender"] = d.unknownSender
+					if ev.Detail["sender"] == "" {
+						ev.Detail["sender"] = senderUnknownNode
+					}
 				}
 			}
 			ev.Counterparty = ev.From
 			r.events = append(r.events, ev)
+		case followed && bytes.Equal(o.PkScript, fol.Script):
+			// back to the followed address it came from
 		case o.Value > 0:
-			ev := d.event(id(), vout, meta, o, chains.Out, spender)
-			ev.From = from()
+			if d.candidates && !toFollowed {
+				id()
+				r.candidates = append(r.candidates, createdOut{
+					op: wire.OutPoint{Hash: *hash, Index: uint32(vout)},
+					u:  utxo{Script: o.PkScript, Value: o.Value, Followed: true},
+				})
+			}
+			if !wantEvents {
+				continue
+			}
+			var ev chains.Event
+			if spender != nil {
+				ev = d.event(id(), vout, meta, o, chains.Out, spender.Name, spender.Role, spender.Owner)
+				ev.From = from()
+			} else {
+				ev = d.event(id(), vout, meta, o, chains.Out, fol.Wallet, chains.RoleFollowed, "")
+				ev.From = fol.Wallet
+			}
 			ev.To = AddressOf(o.PkScript, d.watch.net)
 			ev.Counterparty = ev.To
 			ev.Detail["script"] = scriptHex(o.PkScript)
 			r.events = append(r.events, ev)
 		}
 	}
-	if len(r.events) > 0 && spender != nil {
+	if len(r.events) > 0 && (spender != nil || followed) {
 		d.annotate(tx, r.events, allKnown, inSum)
-		if balance != nil {
+		if balance != nil && spender != nil {
 			bal := chains.NewAmount(big.NewInt(balance(spender.Name)), Decimals).String()
 			for i := range r.events {
 				if r.events[i].Direction == chains.Out {
@@ -168,7 +240,7 @@ func (d *decoder) decodeTx(tx *wire.MsgTx, meta txMeta, lookup lookupFunc, sende
 	return r
 }
 
-func (d *decoder) event(txid string, vout int, meta txMeta, o *wire.TxOut, dir chains.Direction, w *wallet) chains.Event {
+func (d *decoder) event(txid string, vout int, meta txMeta, o *wire.TxOut, dir chains.Direction, wallet, role, owner string) chains.Event {
 	amount := chains.NewAmount(big.NewInt(o.Value), Decimals)
 	return chains.Event{
 		ID:         chains.EventID(d.chain, txid, vout),
@@ -179,9 +251,9 @@ func (d *decoder) event(txid string, vout int, meta txMeta, o *wire.TxOut, dir c
 		Time:       meta.time,
 		Kind:       chains.KindTransfer,
 		Direction:  dir,
-		Wallet:     w.Name,
-		WalletRole: w.Role,
-		Owner:      w.Owner,
+		Wallet:     wallet,
+		WalletRole: role,
+		Owner:      owner,
 		Asset:      d.symbol,
 		Amount:     amount,
 		USD:        math.Round(float64(o.Value)/1e8*d.nativeUSD*100) / 100,

@@ -83,6 +83,15 @@ func BenchmarkBlock574200(b *testing.B) {
 			}
 		}
 	})
+	b.Run("recorded: read from its file for a backtest, merkle root and proof of work checked", func(b *testing.B) {
+		path := testenv.Data(b, bigBlock)
+		b.SetBytes(int64(len(raw)))
+		for b.Loop() {
+			if _, err := OpenRecorded(&chaincfg.MainNetParams, path); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 	b.Run("quiet: 20 xpub wallets, nothing watched in the block", func(b *testing.B) {
 		ws := &watchSet{net: &chaincfg.MainNetParams, scripts: map[string]holder{}, byName: map[string]*wallet{}}
 		for i := range 20 {

@@ -11,6 +11,7 @@ import (
 	"github.com/btcsuite/btcd/chaincfg"
 
 	"github.com/keywatch/keywatch/chains"
+	"github.com/keywatch/keywatch/hops"
 	"github.com/keywatch/keywatch/store/memory"
 	"github.com/keywatch/keywatch/watchers"
 )
@@ -172,4 +173,55 @@ func ids(evs []chains.Event) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// TestFollowedCoinsOnMainnetBlocks follows Satoshi's key as an address
+// forwarding follows (not a watched wallet) until block 175's time: the
+// coinbase of block 9 paid to it is followed, so its spend in block 170 is
+// the followed address's outflow of 10 BTC to Hal Finney (the 40 BTC change
+// back to the key is no event); once the window has passed, its later
+// spends are not decoded and its followed coins are dropped.
+func TestFollowedCoinsOnMainnetBlocks(t *testing.T) {
+	ctx := context.Background()
+	blocks := readBlocks(t, "btc_fixtures/btcd/database/testdata/blocks1-256.bz2")
+	node := newFixtureNode(1, blocks)
+	st := memory.New()
+	reg := hops.New(st)
+	until := blocks[174].Header.Timestamp.UTC()
+	if err := reg.Follow(ctx, hops.Hop{Policy: "forwarding", Chain: "btc", Address: satoshiKey, Depth: 1, Root: "treasury", Until: until}); err != nil {
+		t.Fatal(err)
+	}
+	src, err := NewSource(node, Options{Chain: "btc", Network: &chaincfg.MainNetParams, NativeUSD: 60000, Store: st, Followed: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got collected
+	start := uint64(1)
+	f, err := watchers.New(src, watchers.Options{Chain: "btc", Confirmations: 1, StartBlock: &start, Store: st, Deliver: got.deliver})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Step(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(got.evs) != 1 {
+		t.Fatalf("%d events, want the spend of block 170 alone: %v", len(got.evs), ids(got.evs))
+	}
+	ev := got.evs[0]
+	want := map[string]string{
+		"id": "btc:" + firstTx + ":0", "direction": "out", "block": "170", "wallet": satoshiKey, "role": chains.RoleFollowed,
+		"from": satoshiKey, "counterparty": halKey, "amount": "10", "usd": "600000", "fee": "0",
+	}
+	have := map[string]string{
+		"id": ev.ID, "direction": string(ev.Direction), "block": fmt.Sprint(ev.Block), "wallet": ev.Wallet, "role": ev.WalletRole,
+		"from": ev.From, "counterparty": ev.Counterparty, "amount": ev.Amount.String(), "usd": fmt.Sprint(ev.USD), "fee": ev.Detail["fee"],
+	}
+	for k, v := range want {
+		if have[k] != v {
+			t.Errorf("%s = %q, want %q", k, have[k], v)
+		}
+	}
+	for op, u := range src.set.UTXOs {
+		t.Errorf("output %s (%s, %d sat) still followed after the window", op, u.Wallet, u.Value)
+	}
 }

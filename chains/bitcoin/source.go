@@ -13,6 +13,7 @@ import (
 	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
+	"github.com/btcsuite/btcd/txscript"
 	"github.com/btcsuite/btcd/wire"
 
 	"github.com/keywatch/keywatch/chains"
@@ -36,6 +37,20 @@ type notifier interface {
 	LoadTxFilter(ctx context.Context, reload bool, addrs []btcutil.Address, ops []wire.OutPoint) error
 }
 
+// Followed gives the addresses forwarding follows on a chain at a time (see
+// package hops).
+type Followed interface {
+	Addresses(ctx context.Context, chain string, at time.Time) ([]string, error)
+}
+
+// gapped is implemented by nodes that lack some blocks (recorded files). It
+// returns the lowest height at or above from that the node has. Missing
+// blocks are passed over: the watched outputs stay as they are, so coins
+// created or spent in them are unknown.
+type gapped interface {
+	NextHeight(from uint64) (uint64, bool)
+}
+
 // Options describe what to watch on one Bitcoin chain.
 type Options struct {
 	Chain        string // keywatch's name for the chain
@@ -47,8 +62,16 @@ type Options struct {
 	Store store.Store
 	// ReorgDepth is how many blocks of undo data are kept (default 66).
 	ReorgDepth uint64
-	Logger     *slog.Logger
-	Now        func() time.Time
+	// Followed, when set, names the addresses whose coins are followed after
+	// funds left a watched wallet for them: outputs paid to them are kept
+	// with the watched outputs, and their spends are out events with
+	// wallet_role "followed" (forwarding judges them).
+	Followed Followed
+	// UnknownSender is the detail of an inflow whose sender cannot be
+	// found (default: the node has no transaction index).
+	UnknownSender string
+	Logger        *slog.Logger
+	Now           func() time.Time
 }
 
 // Source reads one Bitcoin chain for a watchers.Follower: blocks (with
@@ -117,7 +140,8 @@ func NewSource(node Node, opts Options) (*Source, error) {
 	}
 	return &Source{
 		node: node, opts: opts, log: opts.Logger.With("chain", opts.Chain),
-		dec: &decoder{chain: opts.Chain, symbol: opts.NativeSymbol, nativeUSD: opts.NativeUSD, watch: ws},
+		dec: &decoder{chain: opts.Chain, symbol: opts.NativeSymbol, nativeUSD: opts.NativeUSD, watch: ws,
+			candidates: opts.Followed != nil, unknownSender: opts.UnknownSender},
 		mem: map[chainhash.Hash]*memEntry{}, gone: map[string]goneEntry{}, pushed: map[chainhash.Hash]*wire.MsgTx{},
 	}, nil
 }
@@ -197,8 +221,14 @@ func (s *Source) BlockAt(ctx context.Context, n uint64) (watchers.Block, error) 
 // undone, and missing blocks (the first time: from the wallets' birthday)
 // are applied without events.
 func (s *Source) Events(ctx context.Context, b watchers.Block) ([]chains.Event, error) {
+	if b.Number == 0 {
+		return nil, nil // the genesis block's output cannot be spent
+	}
 	if err := s.load(ctx); err != nil {
 		return nil, err
+	}
+	if err := s.refreshFollowed(ctx, b.Time); err != nil {
+		return nil, fmt.Errorf("block %d: %w", b.Number, err)
 	}
 	if evs, ok := s.set.tipEvents(b.Hash); ok {
 		return evs, nil // applied before a crash or a failed delivery
@@ -259,6 +289,13 @@ func (s *Source) reach(ctx context.Context, b watchers.Block) error {
 		if from < 1 {
 			from = 1
 		}
+		if g, ok := s.node.(gapped); ok {
+			if n, found := g.NextHeight(from); found && n < b.Number {
+				from = n
+			} else {
+				from = b.Number
+			}
+		}
 		hash, err := s.node.BlockHash(ctx, int64(from-1))
 		if err != nil {
 			return fmt.Errorf("block %d: %w", from-1, err)
@@ -286,17 +323,34 @@ func (s *Source) reach(ctx context.Context, b watchers.Block) error {
 			}
 			continue
 		}
+		g, gaps := s.node.(gapped)
 		canon, err := s.node.BlockHash(ctx, int64(s.set.Height))
-		if err != nil {
+		gap := gaps && errors.Is(err, ErrNoBlock) // the tip is known by hash only
+		if err != nil && !gap {
 			return fmt.Errorf("block %d: %w", s.set.Height, err)
 		}
-		if canon.String() != s.set.Hash {
+		if !gap && canon.String() != s.set.Hash {
 			if !s.undoOrJump(b) {
 				return nil
 			}
 			continue
 		}
 		next, err := s.node.BlockHash(ctx, int64(s.set.Height+1))
+		if gaps && errors.Is(err, ErrNoBlock) {
+			// Missing blocks: go on from the next block there is, or from
+			// b's parent, the watched outputs as they are.
+			n, found := g.NextHeight(s.set.Height + 1)
+			if !found || n > parent {
+				s.set.Height, s.set.Hash = parent, b.Parent
+				return nil
+			}
+			h, err := s.node.BlockHash(ctx, int64(n-1))
+			if err != nil {
+				return fmt.Errorf("block %d: %w", n-1, err)
+			}
+			s.set.Height, s.set.Hash = n-1, h.String()
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("block %d: %w", s.set.Height+1, err)
 		}
@@ -365,6 +419,13 @@ func (s *Source) applyBlock(ctx context.Context, blk *wire.MsgBlock, height uint
 		a := s.set.begin(height, hash.String(), blk.Header.PrevBlock.String())
 		extended := false
 		for _, tx := range blk.Transactions {
+			if len(a.Candidates) > 0 {
+				// A candidate spent in its own block is gone before anyone
+				// could follow it.
+				for _, in := range tx.TxIn {
+					delete(a.Candidates, in.PreviousOutPoint)
+				}
+			}
 			r := s.dec.decodeTx(tx, meta, s.lookup, sender, s.confirmedBalance, wantEvents)
 			if len(r.spends) > 0 {
 				by := tx.TxHash().String()
@@ -372,8 +433,16 @@ func (s *Source) applyBlock(ctx context.Context, blk *wire.MsgBlock, height uint
 					s.set.spend(a, op, by)
 				}
 			}
+			if mode != birthday {
+				for _, c := range r.candidates {
+					if a.Candidates == nil {
+						a.Candidates = map[wire.OutPoint]utxo{}
+					}
+					a.Candidates[c.op] = c.u
+				}
+			}
 			for _, c := range r.creates {
-				if mode == birthday && !bornBy(c.h.wallet, height) {
+				if mode == birthday && (c.u.Followed || !bornBy(c.h.wallet, height)) {
 					continue
 				}
 				s.set.create(a, c.op, c.u)
@@ -409,7 +478,7 @@ func bornBy(w *wallet, height uint64) bool { return w.Birthday > 0 && w.Birthday
 func (s *Source) confirmedBalance(wallet string) int64 {
 	var sum int64
 	for _, u := range s.set.UTXOs {
-		if u.Wallet == wallet {
+		if u.Wallet == wallet && !u.Followed {
 			sum += u.Value
 		}
 	}
@@ -431,7 +500,7 @@ func (s *Source) pendingBalance(wallet string) int64 {
 		}
 	}
 	for op, u := range s.set.UTXOs {
-		if u.Wallet == wallet && !spentInPool[op] {
+		if u.Wallet == wallet && !u.Followed && !spentInPool[op] {
 			sum += u.Value
 		}
 	}
@@ -440,7 +509,7 @@ func (s *Source) pendingBalance(wallet string) int64 {
 			continue
 		}
 		for _, c := range e.res.creates {
-			if c.u.Wallet == wallet && !spentInPool[c.op] {
+			if c.u.Wallet == wallet && !c.u.Followed && !spentInPool[c.op] {
 				sum += c.u.Value
 			}
 		}
@@ -482,6 +551,9 @@ func (s *Source) reconcileWallets(ctx context.Context) error {
 		}
 	}
 	for op, u := range s.set.UTXOs {
+		if u.Followed {
+			continue
+		}
 		if fp, ok := configured[u.Wallet]; !ok || fp != s.set.Wallets[u.Wallet] {
 			delete(s.set.UTXOs, op)
 		}
@@ -571,7 +643,7 @@ func (s *Source) SubscribeHeads(ctx context.Context) (<-chan uint64, error) {
 	if err := s.load(ctx); err != nil {
 		return nil, err
 	}
-	notes, err := n.Subscribe(ctx, s.dec.watch.addresses(), s.outpoints())
+	notes, err := n.Subscribe(ctx, s.filterAddresses(), s.outpoints())
 	if err != nil || notes == nil {
 		return nil, err
 	}
@@ -610,6 +682,19 @@ func (s *Source) SubscribeHeads(ctx context.Context) (<-chan uint64, error) {
 	return out, nil
 }
 
+// filterAddresses are the watched and followed addresses, for btcd's
+// transaction filter.
+func (s *Source) filterAddresses() []btcutil.Address {
+	out := s.dec.watch.addresses()
+	for script := range s.dec.followed {
+		_, addrs, _, err := txscript.ExtractPkScriptAddrs([]byte(script), s.opts.Network)
+		if err == nil && len(addrs) == 1 {
+			out = append(out, addrs[0])
+		}
+	}
+	return out
+}
+
 func (s *Source) outpoints() []wire.OutPoint {
 	ops := make([]wire.OutPoint, 0, len(s.set.UTXOs))
 	for op := range s.set.UTXOs {
@@ -629,7 +714,7 @@ func (s *Source) refreshFilter(ctx context.Context) error {
 	if !ok || !sub || !s.dirty {
 		return nil
 	}
-	if err := n.LoadTxFilter(ctx, true, s.dec.watch.addresses(), s.outpoints()); err != nil {
+	if err := n.LoadTxFilter(ctx, true, s.filterAddresses(), s.outpoints()); err != nil {
 		return err
 	}
 	s.dirty = false
@@ -644,6 +729,10 @@ func (s *Source) Pending(ctx context.Context) ([]watchers.PendingTx, error) {
 	if err := s.load(ctx); err != nil {
 		return nil, err
 	}
+	now := s.opts.Now().UTC()
+	if err := s.refreshFollowed(ctx, now); err != nil {
+		return nil, err
+	}
 	if err := s.refreshFilter(ctx); err != nil {
 		s.log.Warn("cannot reload the node's transaction filter; the mempool is still read in full", "err", err)
 	}
@@ -651,7 +740,6 @@ func (s *Source) Pending(ctx context.Context) ([]watchers.PendingTx, error) {
 	if err != nil {
 		return nil, err
 	}
-	now := s.opts.Now().UTC()
 	inPool := make(map[chainhash.Hash]bool, len(ids))
 	for _, id := range ids {
 		inPool[*id] = true
@@ -731,6 +819,15 @@ func (s *Source) memLookup(op wire.OutPoint) (utxo, bool) {
 		for _, c := range e.res.creates {
 			if c.op == op {
 				return c.u, true
+			}
+		}
+		// An output of an unconfirmed outflow whose address forwarding has
+		// followed since the transaction was decoded.
+		for _, c := range e.res.candidates {
+			if addr, ok := s.dec.followed[string(c.u.Script)]; ok && c.op == op {
+				u := c.u
+				u.Wallet = addr
+				return u, true
 			}
 		}
 	}

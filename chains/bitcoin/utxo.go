@@ -10,11 +10,14 @@ import (
 	"github.com/keywatch/keywatch/chains"
 )
 
-// utxo is an unspent output that belongs to a watched wallet.
+// utxo is an unspent output that belongs to a watched wallet, or (Followed)
+// one paid to an address forwarding follows, whose Wallet is then that
+// address.
 type utxo struct {
-	Wallet string `json:"wallet"`
-	Script []byte `json:"script"`
-	Value  int64  `json:"value"`
+	Wallet   string `json:"wallet"`
+	Script   []byte `json:"script"`
+	Value    int64  `json:"value"`
+	Followed bool   `json:"followed,omitempty"`
 }
 
 // spent is a watched output a block spent, kept to undo the block.
@@ -33,6 +36,11 @@ type applied struct {
 	Spent   map[wire.OutPoint]spent
 	Created []wire.OutPoint
 	Events  []chains.Event
+	// Candidates are outputs the block's outflows (of watched wallets and
+	// followed addresses) paid to scripts nobody followed yet, and that the
+	// block did not spend again: those whose address forwarding then
+	// follows become followed outputs (created in this block, for undo).
+	Candidates map[wire.OutPoint]utxo
 }
 
 // utxoSet is the watched wallets' unspent outputs as of block Hash at
@@ -147,12 +155,13 @@ type storedSet struct {
 }
 
 type storedApplied struct {
-	Height  uint64           `json:"height"`
-	Hash    string           `json:"hash"`
-	Parent  string           `json:"parent"`
-	Spent   map[string]spent `json:"spent,omitempty"`
-	Created []string         `json:"created,omitempty"`
-	Events  []chains.Event   `json:"events,omitempty"`
+	Height     uint64           `json:"height"`
+	Hash       string           `json:"hash"`
+	Parent     string           `json:"parent"`
+	Spent      map[string]spent `json:"spent,omitempty"`
+	Created    []string         `json:"created,omitempty"`
+	Events     []chains.Event   `json:"events,omitempty"`
+	Candidates map[string]utxo  `json:"candidates,omitempty"`
 }
 
 func (s *utxoSet) MarshalJSON() ([]byte, error) {
@@ -167,6 +176,12 @@ func (s *utxoSet) MarshalJSON() ([]byte, error) {
 		}
 		for _, op := range a.Created {
 			sa.Created = append(sa.Created, op.String())
+		}
+		if len(a.Candidates) > 0 {
+			sa.Candidates = make(map[string]utxo, len(a.Candidates))
+			for op, u := range a.Candidates {
+				sa.Candidates[op.String()] = u
+			}
 		}
 		out.Journal = append(out.Journal, sa)
 	}
@@ -208,6 +223,16 @@ func (s *utxoSet) UnmarshalJSON(b []byte) error {
 				return err
 			}
 			a.Created = append(a.Created, op)
+		}
+		for k, u := range sa.Candidates {
+			op, err := parseOutPoint(k)
+			if err != nil {
+				return err
+			}
+			if a.Candidates == nil {
+				a.Candidates = map[wire.OutPoint]utxo{}
+			}
+			a.Candidates[op] = u
 		}
 		s.Journal = append(s.Journal, a)
 	}

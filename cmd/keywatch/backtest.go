@@ -13,6 +13,7 @@ import (
 	"syscall"
 
 	"github.com/keywatch/keywatch/backtest"
+	"github.com/keywatch/keywatch/chains/bitcoin"
 	"github.com/keywatch/keywatch/chains/ethereum"
 	"github.com/keywatch/keywatch/config"
 	"github.com/keywatch/keywatch/daemon"
@@ -20,6 +21,19 @@ import (
 	"github.com/keywatch/keywatch/policies"
 	"github.com/keywatch/keywatch/watchers"
 )
+
+// pathsFlag collects the paths of a repeated flag.
+type pathsFlag []string
+
+func (p *pathsFlag) String() string { return strings.Join(*p, ", ") }
+
+func (p *pathsFlag) Set(s string) error {
+	if strings.TrimSpace(s) == "" {
+		return fmt.Errorf("empty path")
+	}
+	*p = append(*p, s)
+	return nil
+}
 
 // blockFlag is an optional block number.
 type blockFlag struct {
@@ -51,7 +65,8 @@ func cmdBacktest(args []string, stdout, stderr io.Writer) int {
 	var from, to blockFlag
 	fs.Var(&from, "from", "first block (required with a node; default with -files: the first recorded)")
 	fs.Var(&to, "to", "last block (default: the node's head, or the last recorded)")
-	files := fs.String("files", "", "replay recorded JSON-RPC responses from this folder instead of the node")
+	var files pathsFlag
+	fs.Var(&files, "files", "replay recorded blocks instead of the node: a folder of JSON-RPC responses (Ethereum); folders or files of raw blocks, the flag repeated for several (Bitcoin)")
 	newLogger := logFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -69,7 +84,11 @@ func cmdBacktest(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "keywatch backtest:", err)
 		return 2
 	}
-	cfg, set, err := daemon.LoadForReplay(*path)
+	var offline []string
+	if len(files) > 0 {
+		offline = []string{*chain} // its node is not contacted
+	}
+	cfg, set, err := daemon.LoadForReplay(*path, offline...)
 	if err != nil {
 		printProblems(stderr, err)
 		fmt.Fprintln(stderr, "keywatch backtest: configuration has errors; nothing replayed")
@@ -96,8 +115,12 @@ func cmdBacktest(args []string, stdout, stderr io.Writer) int {
 	switch ch.Kind {
 	case "ethereum":
 		var client ethereum.Client
-		if *files != "" {
-			rec, err := ethereum.OpenRecorded(*files)
+		if len(files) > 1 {
+			fmt.Fprintln(stderr, "keywatch backtest: -files: Ethereum recordings are read from one folder; give -files once")
+			return 2
+		}
+		if len(files) == 1 {
+			rec, err := ethereum.OpenRecorded(files[0])
 			if err != nil {
 				fmt.Fprintln(stderr, "keywatch backtest:", err)
 				return 1
@@ -159,8 +182,16 @@ func cmdBacktest(args []string, stdout, stderr io.Writer) int {
 			balances[ch.Name] = ethereum.NewBalances(bc, daemon.EthereumTokens(ch))
 		}
 	case "bitcoin":
-		fmt.Fprintf(stderr, "keywatch backtest: chain %s is a Bitcoin chain: replaying Bitcoin blocks is not in this version of keywatch yet\n", ch.Name)
-		return 2
+		var code int
+		var done func()
+		src, rng, done, code = bitcoinReplay(ctx, cfg, ch, replay, files, from, to, log, stderr)
+		if done != nil {
+			defer done()
+		}
+		if code != 0 {
+			return code
+		}
+		balances[ch.Name] = bitcoin.Balances{}
 	default:
 		fmt.Fprintf(stderr, "keywatch backtest: chain %s: kind %q cannot be replayed\n", ch.Name, ch.Kind)
 		return 2

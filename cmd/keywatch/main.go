@@ -29,9 +29,9 @@ Usage:
   keywatch run   -config FILE   run the daemon (watchers, policies, alerts)
   keywatch check -config FILE   validate configuration, lists and policies
   keywatch demo  [-keep] [-pace 1s]  play the insider-theft story on embedded defaults
-  keywatch backtest -config FILE -chain NAME [-from N -to M] [-files DIR]
-                                replay blocks (from the node, or recorded JSON-RPC
-                                responses) through the policies; print the alerts
+  keywatch backtest -config FILE -chain NAME [-from N -to M] [-files PATH ...]
+                                replay blocks (from the node, recorded JSON-RPC
+                                responses or raw Bitcoin blocks) through the policies; print the alerts
                                 that would have fired as JSON lines; publish nothing
   keywatch policy test -config FILE CASES.yaml
                                 run recorded events through the policies and compare
