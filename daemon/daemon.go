@@ -532,7 +532,12 @@ func (d *Daemon) follower(ch config.Chain, client ethereum.Client, m *watchers.M
 	if bc, ok := client.(ethereum.BalanceClient); ok {
 		d.balances[ch.Name] = ethereum.NewBalances(bc, EthereumTokens(ch))
 	}
-	return watchers.New(src, watchers.Options{
+	return watchers.New(src, d.watchOptions(ch, m))
+}
+
+// watchOptions are a chain's follower settings, the same for every kind.
+func (d *Daemon) watchOptions(ch config.Chain, m *watchers.Metrics) watchers.Options {
+	return watchers.Options{
 		Chain:         ch.Name,
 		Confirmations: ch.Confirmations,
 		ReorgDepth:    ch.ReorgDepth,
@@ -542,7 +547,7 @@ func (d *Daemon) follower(ch config.Chain, client ethereum.Client, m *watchers.M
 		Deliver:       d.Engine.Process,
 		Logger:        d.log.With("part", "watcher"),
 		Metrics:       m,
-	})
+	}
 }
 
 // btcFollower builds the watcher of a bitcoin chain.
@@ -557,17 +562,7 @@ func (d *Daemon) btcFollower(ch config.Chain, node bitcoin.Node, m *watchers.Met
 		return nil, err
 	}
 	d.balances[ch.Name] = bitcoin.Balances{}
-	return watchers.New(src, watchers.Options{
-		Chain:         ch.Name,
-		Confirmations: ch.Confirmations,
-		ReorgDepth:    ch.ReorgDepth,
-		PollInterval:  ch.PollInterval.D(),
-		StartBlock:    ch.StartBlock,
-		Store:         d.Store,
-		Deliver:       d.Engine.Process,
-		Logger:        d.log.With("part", "watcher"),
-		Metrics:       m,
-	})
+	return watchers.New(src, d.watchOptions(ch, m))
 }
 
 // dialBTC makes a bitcoin chain's node client.

@@ -3,7 +3,7 @@ package policies
 import (
 	"context"
 	"fmt"
-	"math/big"
+	"github.com/keywatch/keywatch/alerts"
 	"strings"
 	"time"
 
@@ -126,7 +126,7 @@ func (d *threshold) Detect(_ context.Context, ev *chains.Event, _ *Input) (Findi
 	if d.usdOver != nil {
 		if ev.USD > *d.usdOver {
 			return Finding{Hit: true, Reasons: []string{fmt.Sprintf("%s of %s %s (%s USD) is over the threshold of %s USD",
-				movement(ev), ev.Amount, ev.Asset, formatUSD(ev.USD), formatUSD(*d.usdOver))}}, nil
+				movement(ev), ev.Amount, ev.Asset, alerts.USD(ev.USD), alerts.USD(*d.usdOver))}}, nil
 		}
 		return Finding{}, nil
 	}
@@ -167,26 +167,6 @@ func arrow(ev *chains.Event) string {
 		return "from " + ev.Counterparty
 	}
 	return "to " + ev.Counterparty
-}
-
-// formatUSD prints dollars with two decimals and thousands separators.
-func formatUSD(v float64) string {
-	s := new(big.Float).SetFloat64(v).Text('f', 2)
-	whole, frac, _ := strings.Cut(s, ".")
-	neg := strings.HasPrefix(whole, "-")
-	whole = strings.TrimPrefix(whole, "-")
-	var b strings.Builder
-	for i, r := range whole {
-		if i > 0 && (len(whole)-i)%3 == 0 {
-			b.WriteByte(',')
-		}
-		b.WriteRune(r)
-	}
-	out := b.String() + "." + frac
-	if neg {
-		out = "-" + out
-	}
-	return out
 }
 
 // describe names a wallet for reasons: "dev-deployer (employee key of kim@firm.example)".

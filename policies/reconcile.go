@@ -3,6 +3,7 @@ package policies
 import (
 	"context"
 	"fmt"
+	"github.com/keywatch/keywatch/alerts"
 	"strings"
 	"time"
 
@@ -83,7 +84,7 @@ func (d *unapproved) Detect(ctx context.Context, ev *chains.Event, in *Input) (F
 	}
 	usd := ""
 	if ev.USD > 0 {
-		usd = " (" + formatUSD(ev.USD) + " USD)"
+		usd = " (" + alerts.USD(ev.USD) + " USD)"
 	}
 	why := "no approved withdrawal is open for this wallet"
 	if open > 0 {

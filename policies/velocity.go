@@ -3,6 +3,7 @@ package policies
 import (
 	"context"
 	"fmt"
+	"github.com/keywatch/keywatch/alerts"
 	"math"
 	"math/big"
 	"strconv"
@@ -67,7 +68,7 @@ func (m measure) value(ev *chains.Event) (string, *big.Rat) {
 func (m measure) format(r *big.Rat) string {
 	if m.usd {
 		f, _ := r.Float64()
-		return formatUSD(f) + " USD"
+		return alerts.USD(f) + " USD"
 	}
 	return ratString(r) + " " + m.asset
 }

@@ -15,6 +15,7 @@ package testenv
 
 import (
 	"fmt"
+	"github.com/keywatch/keywatch/internal/regtest"
 	"net"
 	"os"
 	"os/exec"
@@ -42,17 +43,7 @@ func skipOrFail(t testing.TB, format string, args ...any) {
 
 // BinDir is the folder scripts/deps.sh installs pinned binaries into:
 // ${XDG_CACHE_HOME:-$HOME/.cache}/keywatch/bin.
-func BinDir() string {
-	base := os.Getenv("XDG_CACHE_HOME")
-	if base == "" {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			return ""
-		}
-		base = filepath.Join(home, ".cache")
-	}
-	return filepath.Join(base, "keywatch", "bin")
-}
+func BinDir() string { return regtest.BinDir() }
 
 // findBinary returns the path of name from envVar, PATH or BinDir. When it
 // is nowhere the test is skipped (failed under CI) and "" is returned.
