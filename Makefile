@@ -20,8 +20,10 @@ build:
 
 ## demo: run the whole system on embedded defaults and play the story. The
 ## Bitcoin leg runs a real btcd in regtest: built (pinned) on the first run.
+## In a terminal it stays up after the story (console, Ctrl-C to stop); when
+## its output is not a terminal (CI, a pipe) it exits 0 once the story is over.
 demo: btcd
-	$(GO) run ./cmd/keywatch demo -keep
+	@if [ -t 1 ]; then $(GO) run ./cmd/keywatch demo -keep; else $(GO) run ./cmd/keywatch demo; fi
 
 ## btcd: build the pinned btcd the demo's Bitcoin leg runs, when missing.
 btcd:
