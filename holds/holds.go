@@ -27,6 +27,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/keywatch/keywatch/alerts"
+	"github.com/keywatch/keywatch/audit"
 	"github.com/keywatch/keywatch/chains"
 	"github.com/keywatch/keywatch/config"
 	"github.com/keywatch/keywatch/intents"
@@ -412,7 +413,7 @@ func (m *Manager) holdForAlerts(ctx context.Context, eventID string, group []ale
 	if created {
 		m.created.WithLabelValues(string(FromAlert)).Inc()
 		m.log.Warn("hold created: wallets frozen", "hold", id, "wallets", strings.Join(h.Wallets, ","), "event", eventID)
-		if err := m.audit(ctx, "hold.create", "keywatch", map[string]any{
+		if err := m.audit(ctx, audit.ActionHoldCreate, "keywatch", map[string]any{
 			"hold": id, "source": h.Source, "event": eventID, "wallets": h.Wallets, "reasons": h.Reasons, "expires_at": h.ExpiresAt,
 		}); err != nil {
 			return "", err
@@ -614,7 +615,7 @@ func (m *Manager) Approve(ctx context.Context, id, by, comment string) (Hold, Ou
 		return Hold{}, Outcome{}, m.decisionError(id, err)
 	}
 	if out.Counted {
-		if err := m.audit(ctx, "hold.approve", by, map[string]any{
+		if err := m.audit(ctx, audit.ActionHoldApprove, by, map[string]any{
 			"hold": id, "comment": comment, "approvals": len(h.Approvals), "approvals_required": h.ApprovalsRequired, "status": h.Status,
 		}); err != nil {
 			return h, out, err
@@ -689,7 +690,7 @@ func (m *Manager) Reject(ctx context.Context, id, by, comment string) (Hold, err
 	}
 	m.decided.WithLabelValues(string(Rejected)).Inc()
 	m.log.Info("hold rejected", "hold", id, "rejected_by", by)
-	if err := m.audit(ctx, "hold.reject", by, map[string]any{"hold": id, "comment": comment, "wallets": h.Wallets}); err != nil {
+	if err := m.audit(ctx, audit.ActionHoldReject, by, map[string]any{"hold": id, "comment": comment, "wallets": h.Wallets}); err != nil {
 		return h, err
 	}
 	return h, m.close(ctx, &h)
@@ -826,7 +827,7 @@ func (m *Manager) sweepOne(ctx context.Context, id string, now time.Time) error 
 		return fmt.Errorf("escalate hold %s: %w", id, err)
 	}
 	m.log.Warn("hold about to expire: escalated", "hold", id, "expires_at", h.ExpiresAt)
-	return m.audit(ctx, "hold.escalate", "keywatch", map[string]any{"hold": id, "expires_at": h.ExpiresAt, "approvals": len(h.Approvals)})
+	return m.audit(ctx, audit.ActionHoldEscalate, "keywatch", map[string]any{"hold": id, "expires_at": h.ExpiresAt, "approvals": len(h.Approvals)})
 }
 
 func freezeNote(h *Hold) string {
@@ -868,7 +869,7 @@ func (m *Manager) expire(ctx context.Context, h *Hold, now time.Time) error {
 	if changed {
 		m.decided.WithLabelValues(string(Expired)).Inc()
 		m.log.Warn("hold expired unreleased", "hold", h.ID)
-		if err := m.audit(ctx, "hold.expire", "keywatch", map[string]any{"hold": h.ID, "approvals": len(h.Approvals), "wallets": h.Wallets}); err != nil {
+		if err := m.audit(ctx, audit.ActionHoldExpire, "keywatch", map[string]any{"hold": h.ID, "approvals": len(h.Approvals), "wallets": h.Wallets}); err != nil {
 			return err
 		}
 	}

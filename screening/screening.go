@@ -37,6 +37,7 @@ import (
 
 	"github.com/keywatch/keywatch/alerts"
 	"github.com/keywatch/keywatch/api"
+	"github.com/keywatch/keywatch/audit"
 	"github.com/keywatch/keywatch/chains"
 	"github.com/keywatch/keywatch/config"
 	"github.com/keywatch/keywatch/holds"
@@ -383,7 +384,7 @@ func (s *Screener) audit(ctx context.Context, caller string, w *withdrawal, ans 
 	if s.o.Audit == nil {
 		return nil
 	}
-	return s.o.Audit.Record(ctx, "screen.decision", caller, map[string]any{
+	return s.o.Audit.Record(ctx, audit.ActionScreen, caller, map[string]any{
 		"request_id": w.RequestID, "decision": ans.Decision, "hold_id": ans.HoldID, "reasons": ans.Reasons,
 		"chain": w.Chain, "wallet": w.Wallet, "to": w.To, "asset": w.Asset, "amount": w.Amount, "requested_by": w.RequestedBy,
 	})
