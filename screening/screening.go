@@ -254,8 +254,11 @@ func (s *Screener) decide(ctx context.Context, caller string, w *withdrawal) (An
 	if !ok {
 		// The same request id was decided concurrently: its answer stands.
 		other, found, err := s.load(ctx, w.RequestID)
-		if err != nil || !found {
-			return Answer{}, fmt.Errorf("record decision: %v", err)
+		if err != nil {
+			return Answer{}, fmt.Errorf("record decision: %w", err)
+		}
+		if !found {
+			return Answer{}, fmt.Errorf("record decision: the record of request %s vanished as it was written", w.RequestID)
 		}
 		if !other.Withdrawal.same(w) {
 			return Answer{}, &api.RequestError{Status: http.StatusConflict, Field: "request_id", Msg: "request_id " + w.RequestID + " was screened concurrently for another withdrawal"}
