@@ -27,7 +27,9 @@ The API token is read from KEYWATCH_TOKEN (never printed); the API address
 from -api or KEYWATCH_API (default http://127.0.0.1:8080).
 `
 
-// apiFlags adds -api and returns a function that makes the client.
+// apiFlags adds -api (default $KEYWATCH_API, else http://127.0.0.1:8080) and
+// returns a function that makes the API client with the token in
+// $KEYWATCH_TOKEN. Every command that talks to the API uses it.
 func apiFlags(fs *flag.FlagSet) func() (*api.Client, error) {
 	def := os.Getenv("KEYWATCH_API")
 	if def == "" {
@@ -37,7 +39,7 @@ func apiFlags(fs *flag.FlagSet) func() (*api.Client, error) {
 	return func() (*api.Client, error) {
 		tok := strings.TrimSpace(os.Getenv("KEYWATCH_TOKEN"))
 		if tok == "" {
-			return nil, errors.New("KEYWATCH_TOKEN is not set: put your API token in it")
+			return nil, errors.New("KEYWATCH_TOKEN is not set: set KEYWATCH_TOKEN to your API token")
 		}
 		return api.NewClient(*addr, tok)
 	}
