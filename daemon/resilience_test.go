@@ -30,7 +30,7 @@ func TestDaemonSurvivesTheNodeGoingAway(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	root := repoRoot(t)
+	root := testenv.RepoRoot(t)
 	cfg := fmt.Sprintf(`store: {memory: true}
 nats: {url: %q}
 api: {listen: "127.0.0.1:0"}
