@@ -651,7 +651,17 @@ func (m *Manager) release(ctx context.Context, h *Hold) error {
 	return m.close(ctx, h)
 }
 
+// close drops a decided hold from the open index and, once it no longer
+// freezes them, from its wallets' freeze indexes. A hold that was escalated
+// has its hold-expiring alert resolved first: the hold no longer waits for
+// anyone. Until close succeeds the hold stays in the open index, where the
+// sweep finds it and closes it again.
 func (m *Manager) close(ctx context.Context, h *Hold) error {
+	if h.EscalatedAt != nil {
+		if err := m.o.Notify(ctx, m.escalationResolved(h)); err != nil {
+			return fmt.Errorf("close hold %s: resolve its escalation: %w", h.ID, err)
+		}
+	}
 	if err := m.o.Store.ZRem(ctx, openKey, h.ID); err != nil {
 		return fmt.Errorf("close hold %s: %w", h.ID, err)
 	}
@@ -663,6 +673,21 @@ func (m *Manager) close(ctx context.Context, h *Hold) error {
 		}
 	}
 	return nil
+}
+
+// escalationResolved is the resolution of a decided hold's hold-expiring
+// alert, saying how it was decided.
+func (m *Manager) escalationResolved(h *Hold) alerts.Alert {
+	why := fmt.Sprintf("hold %s is %s", h.ID, h.Status)
+	switch {
+	case h.Status == Approved:
+		why = fmt.Sprintf("hold %s was approved by %s", h.ID, strings.Join(h.ApprovedBy(), ", "))
+	case h.Status == Rejected && h.Rejection != nil:
+		why = fmt.Sprintf("hold %s was rejected by %s", h.ID, h.Rejection.By)
+	case h.Status == Expired:
+		why = fmt.Sprintf("hold %s expired unreleased (see its hold-expired alert)", h.ID)
+	}
+	return alerts.System(alerts.KindHoldExpiring, h.ID, alerts.High, h.Chain, nil, *h.EscalatedAt).Resolved(why, m.o.Now())
 }
 
 // Reject ends hold id: one rejection is enough. Nothing is released: the
@@ -794,40 +819,63 @@ func (m *Manager) sweepOne(ctx context.Context, id string, now time.Time) error 
 	if err != nil {
 		return err
 	}
-	if h.Status != Held {
-		return m.close(ctx, &h)
-	}
-	if !now.Before(h.ExpiresAt) {
+	switch {
+	case h.Status == Held && !now.Before(h.ExpiresAt):
 		return m.expire(ctx, &h, now)
-	}
-	if h.EscalatedAt != nil {
+	case h.Status == Expired:
+		// Expired by an earlier sweep that could not say so or close it.
+		return m.announceExpiry(ctx, &h, now)
+	case h.Status != Held:
+		return m.close(ctx, &h)
+	case h.EscalatedAt != nil:
 		return nil
 	}
+	return m.escalate(ctx, &h, now)
+}
+
+// escalate raises the hold-expiring alert, then marks the hold escalated.
+// When the hold was decided meanwhile, it is closed at once, which resolves
+// the alert just raised.
+func (m *Manager) escalate(ctx context.Context, h *Hold, now time.Time) error {
 	left := h.ExpiresAt.Sub(now).Round(time.Second)
 	reasons := append([]string{fmt.Sprintf("hold %s on %s expires in %s with %d of %d approvals: it will stay unreleased (%s)",
-		h.ID, h.Wallet, left, len(h.Approvals), h.ApprovalsRequired, freezeNote(&h))}, h.Reasons...)
+		h.ID, h.Wallet, left, len(h.Approvals), h.ApprovalsRequired, freezeNote(h))}, h.Reasons...)
 	if err := m.o.Notify(ctx, alerts.System(alerts.KindHoldExpiring, h.ID, alerts.High, h.Chain, reasons, now)); err != nil {
 		return fmt.Errorf("escalate hold %s: %w", h.ID, err)
 	}
-	err = m.o.Store.Update(ctx, recordKey(id), func(old []byte, found bool) ([]byte, error) {
+	marked := false
+	err := m.o.Store.Update(ctx, recordKey(h.ID), func(old []byte, found bool) ([]byte, error) {
+		marked = false
 		if !found {
 			return nil, errAbsent
 		}
-		h, err := decode(id, old)
+		cur, err := decode(h.ID, old)
 		if err != nil {
 			return nil, err
 		}
-		if h.EscalatedAt != nil {
+		*h = cur
+		if cur.EscalatedAt != nil {
 			return old, nil
 		}
-		h.EscalatedAt = &now
+		h.EscalatedAt, marked = &now, true
 		return json.Marshal(h)
 	})
-	if err != nil && !errors.Is(err, errAbsent) {
-		return fmt.Errorf("escalate hold %s: %w", id, err)
+	if errors.Is(err, errAbsent) {
+		return m.o.Store.ZRem(ctx, openKey, h.ID)
 	}
-	m.log.Warn("hold about to expire: escalated", "hold", id, "expires_at", h.ExpiresAt)
-	return m.audit(ctx, audit.ActionHoldEscalate, "keywatch", map[string]any{"hold": id, "expires_at": h.ExpiresAt, "approvals": len(h.Approvals)})
+	if err != nil {
+		return fmt.Errorf("escalate hold %s: %w", h.ID, err)
+	}
+	if marked {
+		m.log.Warn("hold about to expire: escalated", "hold", h.ID, "expires_at", h.ExpiresAt)
+		if err := m.audit(ctx, audit.ActionHoldEscalate, "keywatch", map[string]any{"hold": h.ID, "expires_at": h.ExpiresAt, "approvals": len(h.Approvals)}); err != nil {
+			return err
+		}
+	}
+	if h.Status != Held {
+		return m.close(ctx, h)
+	}
+	return nil
 }
 
 func freezeNote(h *Hold) string {
@@ -837,12 +885,10 @@ func freezeNote(h *Hold) string {
 	return "the withdrawal will not be allowed"
 }
 
+// expire records that a held hold expired, then says so. The state changes
+// first, so that the hold-expired alert goes out only for a hold that did
+// expire, never for one a concurrent rejection or approval ended.
 func (m *Manager) expire(ctx context.Context, h *Hold, now time.Time) error {
-	reasons := append([]string{fmt.Sprintf("hold %s on %s expired unreleased with %d of %d approvals (%s)",
-		h.ID, h.Wallet, len(h.Approvals), h.ApprovalsRequired, freezeNote(h))}, h.Reasons...)
-	if err := m.o.Notify(ctx, alerts.System(alerts.KindHoldExpired, h.ID, alerts.High, h.Chain, reasons, now)); err != nil {
-		return fmt.Errorf("expire hold %s: %w", h.ID, err)
-	}
 	changed := false
 	err := m.o.Store.Update(ctx, recordKey(h.ID), func(old []byte, found bool) ([]byte, error) {
 		changed = false
@@ -872,6 +918,21 @@ func (m *Manager) expire(ctx context.Context, h *Hold, now time.Time) error {
 		if err := m.audit(ctx, audit.ActionHoldExpire, "keywatch", map[string]any{"hold": h.ID, "approvals": len(h.Approvals), "wallets": h.Wallets}); err != nil {
 			return err
 		}
+	}
+	if h.Status != Expired {
+		return m.close(ctx, h) // decided meanwhile
+	}
+	return m.announceExpiry(ctx, h, now)
+}
+
+// announceExpiry raises the hold-expired alert of an expired hold and
+// closes it. Until both are done the hold stays in the open index, so the
+// next sweep tries again (the alert's id makes a repeat a duplicate).
+func (m *Manager) announceExpiry(ctx context.Context, h *Hold, now time.Time) error {
+	reasons := append([]string{fmt.Sprintf("hold %s on %s expired unreleased with %d of %d approvals (%s)",
+		h.ID, h.Wallet, len(h.Approvals), h.ApprovalsRequired, freezeNote(h))}, h.Reasons...)
+	if err := m.o.Notify(ctx, alerts.System(alerts.KindHoldExpired, h.ID, alerts.High, h.Chain, reasons, now)); err != nil {
+		return fmt.Errorf("expire hold %s: %w", h.ID, err)
 	}
 	return m.close(ctx, h)
 }

@@ -34,6 +34,8 @@ type fixture struct {
 
 	mu       sync.Mutex
 	notified []alerts.Alert
+	// onNotify, when set, sees each alert as it is published, outside mu.
+	onNotify func(alerts.Alert)
 }
 
 func setup(t *testing.T) *fixture {
@@ -74,8 +76,14 @@ func (f *fixture) manager(st store.Store) *holds.Manager {
 		Store: st, Config: f.cfg, Intents: intents.New(st, f.clock.Now), Audit: f.audit, Now: f.clock.Now,
 		Notify: func(_ context.Context, as ...alerts.Alert) error {
 			f.mu.Lock()
-			defer f.mu.Unlock()
 			f.notified = append(f.notified, as...)
+			hook := f.onNotify
+			f.mu.Unlock()
+			if hook != nil {
+				for _, a := range as {
+					hook(a)
+				}
+			}
 			return nil
 		},
 		Labeler: func(_, addr string) []string {
@@ -406,8 +414,17 @@ func TestHoldsEscalateThenExpireUnreleased(t *testing.T) {
 	if h.Status != holds.Expired || h.DecidedAt == nil {
 		t.Fatalf("after expiry: %s", h.Status)
 	}
-	if got := f.policiesNotified(); strings.Join(got, ",") != "hold-expiring,hold-expired" {
-		t.Fatalf("notified %v", got)
+	if got := f.policiesNotified(); strings.Join(got, ",") != "hold-expiring,hold-expired,hold-expiring" {
+		t.Fatalf("notified %v, want the expiry and then the escalation resolved", got)
+	}
+	f.mu.Lock()
+	expired, resolved := f.notified[1], f.notified[2]
+	f.mu.Unlock()
+	if expired.Status != alerts.Firing || !strings.Contains(expired.Reasons[0], "expired unreleased with 1 of 2 approvals") {
+		t.Fatalf("expiry alert: %+v", expired)
+	}
+	if resolved.ID != esc.ID || resolved.Status != alerts.Resolved || !strings.Contains(strings.Join(resolved.Reasons, "; "), "expired unreleased") {
+		t.Fatalf("escalation after expiry: %+v, want %s resolved", resolved, esc.ID)
 	}
 	if ws := status(t, f, "dev-deployer"); !ws.Frozen {
 		t.Fatal("expiry released the wallet: it must stay frozen until approved")
@@ -415,6 +432,101 @@ func TestHoldsEscalateThenExpireUnreleased(t *testing.T) {
 	page := auditPage(t, f)
 	if countAction(page, "hold.escalate") != 1 || countAction(page, "hold.expire") != 1 {
 		t.Fatalf("audit: %+v", page.Entries)
+	}
+}
+
+// TestADecisionResolvesTheEscalation: once an escalated hold is approved
+// or rejected, nobody needs to be chased any more: its hold-expiring alert
+// is resolved, saying who decided.
+func TestADecisionResolvesTheEscalation(t *testing.T) {
+	cases := []struct {
+		name   string
+		decide func(t *testing.T, f *fixture, id string) apitest.Response
+		says   string
+	}{
+		{"approved", func(t *testing.T, f *fixture, id string) apitest.Response {
+			return apitest.Do(t, f.base, "POST", "/v1/holds/"+id+"/approve", "bob", nil)
+		}, "was approved by alice, bob"},
+		{"rejected", func(t *testing.T, f *fixture, id string) apitest.Response {
+			return apitest.Do(t, f.base, "POST", "/v1/holds/"+id+"/reject", "bob", nil)
+		}, "was rejected by bob"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f := setup(t)
+			id := f.hold(t, "0xabc")
+			if r := apitest.Do(t, f.base, "POST", "/v1/holds/"+id+"/approve", "alice", nil); r.Code != 200 {
+				t.Fatal(r)
+			}
+			f.clock.Add(55 * time.Minute)
+			if err := f.m.Sweep(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if r := c.decide(t, f, id); r.Code != 200 {
+				t.Fatal(r)
+			}
+			f.mu.Lock()
+			got := append([]alerts.Alert(nil), f.notified...)
+			f.mu.Unlock()
+			if len(got) != 2 || got[0].Status != alerts.Firing || got[1].ID != got[0].ID || got[1].Status != alerts.Resolved {
+				t.Fatalf("notified %+v, want the hold-expiring alert, then its resolution", got)
+			}
+			if why := got[1].Reasons[len(got[1].Reasons)-1]; !strings.Contains(why, c.says) {
+				t.Fatalf("resolved because %q, want %q", why, c.says)
+			}
+			// A later sweep has nothing more to say.
+			f.clock.Add(time.Hour)
+			if err := f.m.Sweep(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if n := len(f.policiesNotified()); n != 2 {
+				t.Fatalf("%d alerts after a later sweep, want still 2", n)
+			}
+		})
+	}
+}
+
+// TestTheExpiryAlertIsOnlyForAHoldThatExpired: an approver rejects the hold
+// on another instance while the sweep expires it. Whichever wins, the
+// alerts say what happened: a hold-expired alert only for a hold that
+// expired.
+func TestTheExpiryAlertIsOnlyForAHoldThatExpired(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	id := f.hold(t, "0xabc")
+	other := f.manager(openStore(t, f.redis.URL))
+	rejected := false
+	f.onNotify = func(a alerts.Alert) {
+		if a.Policy == alerts.KindHoldExpired && !rejected {
+			rejected = true
+			if _, err := other.Reject(ctx, id, "bob", "not ours"); err != nil {
+				var ce *holds.ClosedError
+				if !errorsAs(err, &ce) {
+					t.Errorf("reject: %v", err)
+				}
+			}
+		}
+	}
+	f.clock.Add(time.Hour)
+	if err := f.m.Sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	h, err := f.m.Get(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	notified := strings.Join(f.policiesNotified(), ",")
+	switch h.Status {
+	case holds.Expired:
+		if notified != "hold-expired" {
+			t.Fatalf("expired hold: notified %q, want one hold-expired alert", notified)
+		}
+	case holds.Rejected:
+		if strings.Contains(notified, "hold-expired") {
+			t.Fatalf("the hold was rejected, yet a hold-expired alert went out (%s)", notified)
+		}
+	default:
+		t.Fatalf("hold is %s", h.Status)
 	}
 }
 
