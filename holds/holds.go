@@ -12,6 +12,7 @@
 package holds
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -249,6 +250,9 @@ func (m *Manager) List(ctx context.Context, f Filter) ([]Hold, error) {
 	if f.Limit <= 0 {
 		f.Limit = 100
 	}
+	if f.Status == Held {
+		return m.listHeld(ctx, f)
+	}
 	ids, err := m.o.Store.ZRangeByScore(ctx, allKey, math.Inf(-1), math.Inf(1))
 	if err != nil {
 		return nil, fmt.Errorf("list holds: %w", err)
@@ -262,11 +266,47 @@ func (m *Manager) List(ctx context.Context, f Filter) ([]Hold, error) {
 		if err != nil {
 			return nil, err
 		}
-		if (f.Status == "" || h.Status == f.Status) && (f.Wallet == "" || h.Wallet == f.Wallet || slices.Contains(h.Wallets, f.Wallet)) {
+		if f.matches(&h) {
 			out = append(out, h)
 		}
 	}
 	return out, nil
+}
+
+// listHeld lists the held holds from the open index, which holds every held
+// hold (the sweep expires them from it), rather than reading every hold ever
+// made: the queue operators watch, polled by the console every few seconds.
+func (m *Manager) listHeld(ctx context.Context, f Filter) ([]Hold, error) {
+	ids, err := m.o.Store.ZRangeByScore(ctx, openKey, math.Inf(-1), math.Inf(1))
+	if err != nil {
+		return nil, fmt.Errorf("list holds: %w", err)
+	}
+	out := []Hold{}
+	for _, z := range ids {
+		h, err := m.Get(ctx, z.Member)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if f.matches(&h) {
+			out = append(out, h)
+		}
+	}
+	// Newest first, in the order of the listing index (creation time to the
+	// millisecond, then id).
+	slices.SortFunc(out, func(a, b Hold) int {
+		if c := cmp.Compare(b.CreatedAt.UnixMilli(), a.CreatedAt.UnixMilli()); c != 0 {
+			return c
+		}
+		return strings.Compare(b.ID, a.ID)
+	})
+	return out[:min(len(out), f.Limit)], nil
+}
+
+func (f *Filter) matches(h *Hold) bool {
+	return (f.Status == "" || h.Status == f.Status) && (f.Wallet == "" || h.Wallet == f.Wallet || slices.Contains(h.Wallets, f.Wallet))
 }
 
 // WalletStatus is what the withdrawal system checks before signing.

@@ -201,6 +201,50 @@ func TestAHoldAlertFreezesTheWalletAndItsOwnersOtherKeysOnce(t *testing.T) {
 	}
 }
 
+func TestListingFiltersAndOrdersNewestFirst(t *testing.T) {
+	f := setup(t)
+	var ids []string
+	for _, tx := range []string{"0x1", "0x2", "0x3", "0x4"} {
+		ids = append(ids, f.hold(t, tx))
+		f.clock.Add(time.Minute)
+	}
+	approve := func(id string) {
+		for _, who := range []string{"alice", "bob"} {
+			if r := apitest.Do(t, f.base, "POST", "/v1/holds/"+id+"/approve", who, nil); r.Code != 200 {
+				t.Fatal(r)
+			}
+		}
+	}
+	approve(ids[1])
+	if r := apitest.Do(t, f.base, "POST", "/v1/holds/"+ids[2]+"/reject", "alice", nil); r.Code != 200 {
+		t.Fatal(r)
+	}
+	cases := []struct {
+		query string
+		want  []string
+	}{
+		{"", []string{ids[3], ids[2], ids[1], ids[0]}},
+		{"?status=held", []string{ids[3], ids[0]}},
+		{"?status=held&limit=1", []string{ids[3]}},
+		{"?status=approved", []string{ids[1]}},
+		{"?status=rejected&wallet=kim-laptop", []string{ids[2]}},
+		{"?status=held&wallet=treasury-hot", []string{}},
+		{"?limit=2", []string{ids[3], ids[2]}},
+	}
+	for _, c := range cases {
+		var list struct{ Holds []holds.Hold }
+		r := apitest.Do(t, f.base, "GET", "/v1/holds"+c.query, "vic", nil)
+		r.JSON(t, &list)
+		got := []string{}
+		for _, h := range list.Holds {
+			got = append(got, h.ID)
+		}
+		if r.Code != 200 || strings.Join(got, ",") != strings.Join(c.want, ",") {
+			t.Errorf("GET /v1/holds%s: %d %v, want %v", c.query, r.Code, got, c.want)
+		}
+	}
+}
+
 func TestWhoMayDoWhat(t *testing.T) {
 	f := setup(t)
 	id := f.hold(t, "0xabc")
