@@ -210,6 +210,9 @@ const (
 func recordKey(id string) string     { return "holds:h:" + id }
 func freezeKey(wallet string) string { return "holds:freeze:" + wallet }
 
+// auditedKey marks an alert hold whose creation is in the audit log.
+func auditedKey(id string) string { return "holds:audited:" + id }
+
 // IDFor makes the hold id for an event or a screening request: the same
 // event (pending, then confirmed) or the same request always maps to the
 // same hold.
@@ -453,13 +456,40 @@ func (m *Manager) holdForAlerts(ctx context.Context, eventID string, group []ale
 	if created {
 		m.created.WithLabelValues(string(FromAlert)).Inc()
 		m.log.Warn("hold created: wallets frozen", "hold", id, "wallets", strings.Join(h.Wallets, ","), "event", eventID)
-		if err := m.audit(ctx, audit.ActionHoldCreate, "keywatch", map[string]any{
-			"hold": id, "source": h.Source, "event": eventID, "wallets": h.Wallets, "reasons": h.Reasons, "expires_at": h.ExpiresAt,
-		}); err != nil {
-			return "", err
-		}
+	}
+	if err := m.auditCreation(ctx, &h, created); err != nil {
+		return "", err
 	}
 	return id, nil
+}
+
+// auditCreation records an alert hold's creation in the audit log. A marker
+// written after the entry says it is there: when indexing or recording
+// failed after the hold's record was written, the event comes again (the
+// watcher retries it) and finds the hold made but not recorded, and records
+// it then.
+func (m *Manager) auditCreation(ctx context.Context, h *Hold, created bool) error {
+	if m.o.Audit == nil {
+		return nil
+	}
+	if !created {
+		_, err := m.o.Store.Get(ctx, auditedKey(h.ID))
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("hold %s: %w", h.ID, err)
+		}
+	}
+	if err := m.audit(ctx, audit.ActionHoldCreate, "keywatch", map[string]any{
+		"hold": h.ID, "source": h.Source, "event": h.EventID, "wallets": h.Wallets, "reasons": h.Reasons, "expires_at": h.ExpiresAt,
+	}); err != nil {
+		return err
+	}
+	if err := m.o.Store.Set(ctx, auditedKey(h.ID), []byte(h.CreatedAt.Format(time.RFC3339Nano)), 0); err != nil {
+		return fmt.Errorf("hold %s: mark its creation recorded: %w", h.ID, err)
+	}
+	return nil
 }
 
 func (m *Manager) newAlertHold(id string, a alerts.Alert, now time.Time) Hold {

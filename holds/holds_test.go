@@ -245,6 +245,48 @@ func TestListingFiltersAndOrdersNewestFirst(t *testing.T) {
 	}
 }
 
+// failingZAdd is a store whose first ZAdd to a wallet's freeze index
+// fails: Redis going away between two writes.
+type failingZAdd struct {
+	store.Store
+	failed bool
+}
+
+func (s *failingZAdd) ZAdd(ctx context.Context, key string, score float64, member string) error {
+	if !s.failed && strings.HasPrefix(key, "holds:freeze:") {
+		s.failed = true
+		return errors.New("connection reset")
+	}
+	return s.Store.ZAdd(ctx, key, score, member)
+}
+
+// TestAHoldMadeDuringAStoreFailureIsStillAudited: the hold's record was
+// written, then freezing its wallets failed; the event comes again (the
+// watcher retries it) and the hold's creation is recorded once.
+func TestAHoldMadeDuringAStoreFailureIsStillAudited(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	m := f.manager(&failingZAdd{Store: f.st})
+	as := []alerts.Alert{mixerAlert("0xabc", chains.StatusPending)}
+	if err := m.Apply(ctx, as); err == nil {
+		t.Fatal("Apply succeeded while the store failed")
+	}
+	as = []alerts.Alert{mixerAlert("0xabc", chains.StatusPending)}
+	if err := m.Apply(ctx, as); err != nil {
+		t.Fatal(err)
+	}
+	as = []alerts.Alert{mixerAlert("0xabc", chains.StatusConfirmed)}
+	if err := m.Apply(ctx, as); err != nil {
+		t.Fatal(err)
+	}
+	if ws := status(t, f, "kim-laptop"); !ws.Frozen {
+		t.Fatal("the retry did not freeze the owner's other key")
+	}
+	if n := countAction(auditPage(t, f), "hold.create"); n != 1 {
+		t.Fatalf("%d hold.create audit entries, want 1", n)
+	}
+}
+
 func TestWhoMayDoWhat(t *testing.T) {
 	f := setup(t)
 	id := f.hold(t, "0xabc")
