@@ -65,9 +65,6 @@ type Options struct {
 	EthDial  EthDialer            // nil: dial the configured rpc URLs
 	BTCDial  BTCDialer            // nil: dial the configured rpc URLs
 	Now      func() time.Time
-	// Auditor records silences made and expired (nil: the daemon's audit
-	// log, Daemon.Audit).
-	Auditor silences.Auditor
 }
 
 // Daemon is a running keywatch.
@@ -114,7 +111,7 @@ func Load(path string) (*config.Config, *policies.Set, error) {
 			return nil, nil, err
 		}
 	}
-	set, err := Build(cfg)
+	set, err := build(cfg, true)
 	var more config.Errors
 	if errors.As(err, &more) {
 		errs = append(errs, more...)
@@ -133,11 +130,8 @@ func Load(path string) (*config.Config, *policies.Set, error) {
 	return cfg, set, nil
 }
 
-// Build loads the lists and builds the policies and sinks of cfg.
-func Build(cfg *config.Config) (*policies.Set, error) {
-	return build(cfg, true)
-}
-
+// build loads the lists and builds the policies of cfg, and checks its
+// intents files, bitcoin chains and (withSinks) alert sinks.
 func build(cfg *config.Config, withSinks bool) (*policies.Set, error) {
 	var errs config.Errors
 	ls, err := lists.Load(cfg)
@@ -320,15 +314,11 @@ func New(ctx context.Context, cfg *config.Config, set *policies.Set, opts Option
 		Store: d.Store, Config: cfg, Intents: d.Intents, Audit: d.Audit, Notify: d.publish,
 		Labeler: d.label, Now: opts.Now, Logger: d.log.With("part", "holds"), Registerer: reg,
 	})
-	var auditor silences.Auditor = d.Audit
-	if opts.Auditor != nil {
-		auditor = opts.Auditor
-	}
 	d.Silences = silences.New(silences.Options{
 		Store:       d.Store,
 		Now:         opts.Now,
 		MaxDuration: cfg.Alerts.Silences.MaxDuration.D(),
-		Auditor:     auditor,
+		Auditor:     d.Audit,
 		Announce:    d.Outbox.Enqueue,
 		Known:       knownNames(cfg),
 		Logger:      d.log.With("part", "silences"),
@@ -678,10 +668,6 @@ func (d *Daemon) checkChainID(ctx context.Context, ch config.Chain, client ether
 		backoff = min(backoff*2, 30*time.Second)
 	}
 }
-
-// API is the HTTP API; feature packages register their handlers on it
-// before Run.
-func (d *Daemon) API() *api.Server { return d.api }
 
 // registerHealth serves /metrics, /healthz and /readyz without a token.
 func (d *Daemon) registerHealth() {

@@ -213,10 +213,10 @@ func freezeKey(wallet string) string { return "holds:freeze:" + wallet }
 // auditedKey marks an alert hold whose creation is in the audit log.
 func auditedKey(id string) string { return "holds:audited:" + id }
 
-// IDFor makes the hold id for an event or a screening request: the same
+// idFor makes the hold id for an event or a screening request: the same
 // event (pending, then confirmed) or the same request always maps to the
 // same hold.
-func IDFor(source Source, key string) string {
+func idFor(source Source, key string) string {
 	sum := sha256.Sum256([]byte(string(source) + ":" + key))
 	return "h-" + hex.EncodeToString(sum[:8])
 }
@@ -415,7 +415,7 @@ func (m *Manager) Apply(ctx context.Context, as []alerts.Alert) error {
 }
 
 func (m *Manager) holdForAlerts(ctx context.Context, eventID string, group []alerts.Alert) (string, error) {
-	id := IDFor(FromAlert, eventID)
+	id := idFor(FromAlert, eventID)
 	firing := false
 	for _, a := range group {
 		if a.Status == alerts.Firing && a.Event.Status != chains.StatusRetracted {
@@ -592,7 +592,7 @@ type ScreenHold struct {
 // OpenScreen creates the hold for a screened withdrawal, or returns the one
 // the same request id made before (created false).
 func (m *Manager) OpenScreen(ctx context.Context, s ScreenHold) (Hold, bool, error) {
-	id := IDFor(FromScreen, s.RequestID)
+	id := idFor(FromScreen, s.RequestID)
 	now := m.o.Now().UTC()
 	var h Hold
 	created := false
