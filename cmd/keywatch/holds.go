@@ -7,8 +7,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -124,7 +126,11 @@ func cmdHolds(args []string, stdout, stderr io.Writer) int {
 			return printJSON(stdout, out)
 		}
 		if len(out.Holds) == 0 {
-			fmt.Fprintf(stdout, "no %s holds\n", strings.TrimSuffix(*status, "all"))
+			if *status == "all" {
+				fmt.Fprintln(stdout, "no holds")
+			} else {
+				fmt.Fprintf(stdout, "no %s holds\n", *status)
+			}
 			return 0
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
@@ -212,12 +218,12 @@ func printHold(w io.Writer, h *holds.Hold) {
 			}
 			fmt.Fprintf(w, "      tx %s (block %d)\n", link, ev.Block)
 		}
-		for k, v := range ev.Detail {
-			fmt.Fprintf(w, "      %s: %s\n", k, v)
+		for _, k := range slices.Sorted(maps.Keys(ev.Detail)) {
+			fmt.Fprintf(w, "      %s: %s\n", k, ev.Detail[k])
 		}
 	}
-	for addr, ls := range h.Labels {
-		fmt.Fprintf(w, "  listed: %s: %s\n", addr, strings.Join(ls, "; "))
+	for _, addr := range slices.Sorted(maps.Keys(h.Labels)) {
+		fmt.Fprintf(w, "  listed: %s: %s\n", addr, strings.Join(h.Labels[addr], "; "))
 	}
 	for _, a := range h.Approvals {
 		fmt.Fprintf(w, "  approved by %s at %s", a.By, a.At.Format(time.RFC3339))
