@@ -1,6 +1,8 @@
 // Package chains holds the chain-neutral event model that every watcher
 // produces and every policy judges: one Event per value movement touching a
-// watched wallet. Chain clients live in subpackages (chains/ethereum).
+// watched wallet. Chain clients live in subpackages (chains/ethereum,
+// chains/bitcoin); what they share beyond the event model (node URLs
+// redacted for logs) is here too.
 package chains
 
 import (
