@@ -311,6 +311,12 @@ func (c *Client) BlockCount(ctx context.Context) (int64, error) {
 // ErrNoBlock is returned when the node has no block at a height.
 var ErrNoBlock = errors.New("no block at that height")
 
+// isNotFound reports whether a node error says the object does not exist.
+func isNotFound(err error) bool {
+	msg := strings.ToLower(err.Error())
+	return strings.Contains(msg, "no information") || strings.Contains(msg, "not found") || strings.Contains(msg, "no such")
+}
+
 // BlockHash returns the hash of the best chain's block at height.
 func (c *Client) BlockHash(ctx context.Context, height int64) (*chainhash.Hash, error) {
 	h, err := call(ctx, c, "getblockhash", func(r *rpcclient.Client) (*chainhash.Hash, error) { return r.GetBlockHash(height) })
