@@ -90,8 +90,8 @@ func (p *Pool) Close() {
 	}
 }
 
-// IsWebSocket reports whether the endpoint in use pushes heads.
-func (p *Pool) IsWebSocket() bool {
+// isWebSocket reports whether the endpoint in use pushes heads.
+func (p *Pool) isWebSocket() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return strings.HasPrefix(p.urls[p.cur], "ws")
@@ -198,7 +198,7 @@ func (p *Pool) CallContract(ctx context.Context, msg ethereum.CallMsg, block *bi
 // SubscribeNewHead subscribes on a WebSocket endpoint; on http(s) it returns
 // an error and the watcher polls.
 func (p *Pool) SubscribeNewHead(ctx context.Context, ch chan<- *types.Header) (ethereum.Subscription, error) {
-	if !p.IsWebSocket() {
+	if !p.isWebSocket() {
 		return nil, errNoPush
 	}
 	c, idx, err := p.get(ctx)

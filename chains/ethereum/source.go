@@ -44,8 +44,9 @@ type senderReader interface {
 	TransactionSender(ctx context.Context, tx *types.Transaction, block common.Hash, index uint) (common.Address, error)
 }
 
-// HeadSubscriber is implemented by clients connected over WebSocket.
-type HeadSubscriber interface {
+// headSubscriber is implemented by clients that can push new heads (Pool on
+// a WebSocket endpoint, *ethclient.Client over WebSocket).
+type headSubscriber interface {
 	SubscribeNewHead(ctx context.Context, ch chan<- *types.Header) (ethereum.Subscription, error)
 }
 
@@ -153,7 +154,7 @@ func (s *Source) BlockAt(ctx context.Context, n uint64) (watchers.Block, error) 
 
 // SubscribeHeads pushes new head numbers when the client can subscribe.
 func (s *Source) SubscribeHeads(ctx context.Context) (<-chan uint64, error) {
-	hs, ok := s.client.(HeadSubscriber)
+	hs, ok := s.client.(headSubscriber)
 	if !ok {
 		return nil, nil
 	}
