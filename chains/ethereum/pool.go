@@ -15,13 +15,15 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/ethclient"
+	"github.com/ethereum/go-ethereum/rpc"
 
 	"github.com/keywatch/keywatch/chains"
 )
 
 // Pool is a Client over one or more node endpoints. It connects lazily,
 // bounds every call with a timeout, and moves to the next endpoint when one
-// fails, so a node that disappears costs a retry, not a crash.
+// fails (no answer, a transport or HTTP error; not an error the node
+// answered), so a node that disappears costs a retry, not a crash.
 type Pool struct {
 	urls    []string
 	timeout time.Duration
@@ -149,7 +151,11 @@ func call[T any](ctx context.Context, p *Pool, f func(ctx context.Context, c *et
 		return v, err
 	}
 	err = scrub(err, p.urls[idx])
-	if ctx.Err() == nil {
+	// An error the node answered (a reverted call, state it no longer
+	// keeps) says nothing about the endpoint: only a failure to get an
+	// answer moves the pool on.
+	var answered rpc.Error
+	if ctx.Err() == nil && !errors.As(err, &answered) {
 		p.fail(idx, err)
 	}
 	return zero, err
