@@ -81,6 +81,11 @@ type Event struct {
 // double-spent or evicted).
 const DetailRetracted = "retracted"
 
+// DetailVia is the Detail key naming a contract a movement went through on
+// its way to the counterparty (the Tornado Cash router, whose deposit sends
+// the funds on to a pool: the pool is the counterparty).
+const DetailVia = "via"
+
 // EventID builds the stable id <chain>:<tx>:<index>.
 func EventID(chain, tx string, index any) string {
 	return fmt.Sprintf("%s:%s:%v", chain, tx, index)

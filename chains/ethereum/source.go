@@ -354,7 +354,7 @@ func (s *Source) decode(ctx context.Context, block *types.Block, logs []types.Lo
 			for i := range sides {
 				if sides[i].Direction == chains.Out {
 					sides[i].Counterparty = lower(pool)
-					sides[i].Detail = map[string]string{"via": lower(*to)}
+					sides[i].Detail = map[string]string{chains.DetailVia: lower(*to)}
 				}
 			}
 		}

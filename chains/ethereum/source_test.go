@@ -235,9 +235,9 @@ func TestRouterDepositNeedsThePoolsDeposit(t *testing.T) {
 			if len(evs) != 1 {
 				t.Fatalf("got %d events, want 1: %+v", len(evs), evs)
 			}
-			if e := evs[0]; e.Counterparty != lower(tt.wantCounterpart) || e.Detail["via"] != tt.wantVia || e.To != lower(tt.to) {
+			if e := evs[0]; e.Counterparty != lower(tt.wantCounterpart) || e.Detail[chains.DetailVia] != tt.wantVia || e.To != lower(tt.to) {
 				t.Errorf("to %s, counterparty %s, via %q; want to %s, counterparty %s, via %q",
-					e.To, e.Counterparty, e.Detail["via"], lower(tt.to), lower(tt.wantCounterpart), tt.wantVia)
+					e.To, e.Counterparty, e.Detail[chains.DetailVia], lower(tt.to), lower(tt.wantCounterpart), tt.wantVia)
 			}
 		})
 	}
