@@ -69,7 +69,7 @@ func New(st store.Store, now func() time.Time) *Registry {
 func recordKey(chain, wallet, id string) string { return "intent:" + chain + ":" + wallet + ":" + id }
 func openKey(chain, wallet string) string       { return "intents:open:" + chain + ":" + wallet }
 func destKey(chain, wallet, to string) string {
-	return "intents:to:" + chain + ":" + wallet + ":" + normalise(to)
+	return "intents:to:" + chain + ":" + wallet + ":" + chains.NormaliseAddress(to)
 }
 func matchedKey(chain, eventID string) string { return "intents:matched:" + chain + ":" + eventID }
 
@@ -95,7 +95,7 @@ func (r *Registry) Register(ctx context.Context, in Intent) error {
 	if in.CreatedAt.IsZero() {
 		in.CreatedAt = r.now().UTC()
 	}
-	in.To = normalise(in.To)
+	in.To = chains.NormaliseAddress(in.To)
 	in.MatchedEvent = ""
 	b, err := json.Marshal(in)
 	if err != nil {
@@ -316,7 +316,7 @@ func (r *Registry) List(ctx context.Context, chain, wallet string) ([]Intent, er
 }
 
 func matches(in Intent, ev *chains.Event, m Match, now time.Time) bool {
-	if in.Chain != ev.Chain || in.Wallet != ev.Wallet || !strings.EqualFold(in.Asset, ev.Asset) || in.To != normalise(ev.To) {
+	if in.Chain != ev.Chain || in.Wallet != ev.Wallet || !strings.EqualFold(in.Asset, ev.Asset) || in.To != chains.NormaliseAddress(ev.To) {
 		return false
 	}
 	if expired(in, m, now) {
@@ -331,12 +331,4 @@ func withinTolerance(want, got chains.Amount, tol float64) bool {
 	diff.Abs(diff)
 	limit := new(big.Rat).Mul(want.Rat(), new(big.Rat).SetFloat64(max(tol, 0)))
 	return diff.Cmp(limit) <= 0
-}
-
-// normalise lowercases EVM addresses; other forms are kept as written.
-func normalise(addr string) string {
-	if strings.HasPrefix(addr, "0x") || strings.HasPrefix(addr, "0X") {
-		return strings.ToLower(addr)
-	}
-	return addr
 }

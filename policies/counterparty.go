@@ -8,7 +8,6 @@ import (
 
 	"github.com/keywatch/keywatch/chains"
 	"github.com/keywatch/keywatch/config"
-	"github.com/keywatch/keywatch/hops"
 	"github.com/keywatch/keywatch/store"
 )
 
@@ -27,7 +26,7 @@ func buildNewCounterparty(b *builder, path string, p config.Policy) Detector {
 func seenKey(ev *chains.Event) string { return "seen:" + ev.Chain + ":" + ev.Wallet }
 
 func (d *newCounterparty) Detect(ctx context.Context, ev *chains.Event, in *Input) (Finding, error) {
-	cp := hops.Normalise(ev.Counterparty)
+	cp := chains.NormaliseAddress(ev.Counterparty)
 	if cp == "" {
 		return Finding{}, nil
 	}
@@ -67,7 +66,7 @@ func (d *newCounterparty) Retract(ctx context.Context, ev *chains.Event, in *Inp
 	if in.Store == nil || ev.Counterparty == "" {
 		return nil
 	}
-	cp := hops.Normalise(ev.Counterparty)
+	cp := chains.NormaliseAddress(ev.Counterparty)
 	first, err := in.Store.HGet(ctx, seenKey(ev), cp)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && string(first) != ev.ID) {
 		return nil

@@ -68,7 +68,7 @@ type Input struct {
 
 // WalletAt returns the watched wallet at addr on chain.
 func (in *Input) WalletAt(chain, addr string) (config.Wallet, bool) {
-	w, ok := in.byAddress[chain][hops.Normalise(addr)]
+	w, ok := in.byAddress[chain][chains.NormaliseAddress(addr)]
 	return w, ok
 }
 
@@ -230,7 +230,7 @@ func Build(cfg *config.Config, ls *lists.Set) (*Set, error) {
 			if set.input.byAddress[w.Chain] == nil {
 				set.input.byAddress[w.Chain] = map[string]config.Wallet{}
 			}
-			set.input.byAddress[w.Chain][hops.Normalise(w.Address)] = w
+			set.input.byAddress[w.Chain][chains.NormaliseAddress(w.Address)] = w
 		}
 		if h, err := config.ParseHours(w.Hours); err == nil {
 			set.input.hours[w.Name] = h
