@@ -209,7 +209,7 @@ func detectors() map[string]detectorSpec {
 		"structuring":        {direction: chains.Out, kinds: transfers, build: buildStructuring},
 		"unapproved-outflow": {direction: chains.Out, kinds: transfers, ownRoles: true, build: buildUnapproved},
 		"new-counterparty":   {direction: chains.Out, kinds: transfers, build: buildNewCounterparty},
-		"off-hours":          {build: buildOffHours},
+		"off-hours":          {direction: chains.Out, build: buildOffHours},
 		"drain":              {direction: chains.Out, kinds: transfers, build: buildDrain},
 		"admin-change":       {kinds: []chains.Kind{chains.KindAdmin}, build: buildAdminChange},
 		"approval":           {kinds: []chains.Kind{chains.KindApproval}, build: buildApproval},

@@ -274,6 +274,7 @@ func TestOffHours(t *testing.T) {
 		{name: "at the end", ev: event{wallet: "dev-deployer", counterparty: stranger, at: at(18, 0, 0)},
 			want: []string{"off-hours: " + sig + "Tue 18:00 EST, outside its working hours 09:00-18:00 America/New_York (transfer out dev-deployer)"}},
 		{name: "an inflow is not a use of the key", ev: event{wallet: "dev-deployer", dir: chains.In, counterparty: stranger, initiator: stranger, at: at(23, 0, 0)}},
+		{name: "the key's transfer to another watched wallet is judged once, on its out side", ev: event{id: "eth:0x09:0:in", wallet: "treasury-hot", dir: chains.In, counterparty: devDeployer, initiator: devDeployer, at: at(23, 0, 0)}},
 		{name: "an admin change the key signed on a watched contract", ev: event{kind: chains.KindAdmin, wallet: "vault-proxy", counterparty: stranger, initiator: devDeployer, amount: "0", at: at(2, 30, 0)},
 			want: []string{"off-hours: " + sig + "Tue 02:30 EST, outside its working hours 09:00-18:00 America/New_York (admin out vault-proxy)"}},
 		{name: "hot wallet inside the policy's hours", ev: event{counterparty: stranger, at: at(16, 59, 0)}},
