@@ -76,6 +76,9 @@ func matchedKey(chain, eventID string) string { return "intents:matched:" + chai
 // ErrInvalid is wrapped by Register for an intent missing a required field.
 var ErrInvalid = errors.New("invalid intent")
 
+// validID reports whether an id can be part of the registry's store keys.
+func validID(id string) bool { return !strings.ContainsAny(id, ":\n") }
+
 // errTaken says another outflow consumed the intent first.
 var errTaken = errors.New("intent already used")
 
@@ -85,7 +88,7 @@ func (r *Registry) Register(ctx context.Context, in Intent) error {
 	switch {
 	case in.ID == "":
 		return fmt.Errorf("%w: id is required", ErrInvalid)
-	case strings.ContainsAny(in.ID, ":\n"):
+	case !validID(in.ID):
 		return fmt.Errorf("%w: id %q may not contain ':' or a line break", ErrInvalid, in.ID)
 	case in.Chain == "" || in.Wallet == "" || in.To == "" || in.Asset == "":
 		return fmt.Errorf("%w: chain, wallet, to and asset are required", ErrInvalid)
