@@ -56,10 +56,10 @@ intents: [intents.csv]
 func TestLoadFile(t *testing.T) {
 	const header = "id,wallet,to,asset,amount\n"
 	tests := []struct {
-		name    string
-		csv     string
-		want    []string // "id to"
-		errs    []string
+		name string
+		csv  string
+		want []string // "id to"
+		errs []string
 	}{
 		{name: "EVM and Bitcoin destinations, an xpub wallet's included",
 			csv: header +
@@ -81,7 +81,7 @@ func TestLoadFile(t *testing.T) {
 				`intents.csv:5: to: "tb1qcr8te4kr609gcawutmrza0j4xv80jy8zmfp6l0" is a testnet address, but the chain's network is mainnet`,
 			}},
 		{name: "an id the registry cannot store is reported by the check, not at start",
-			csv: header + "pay:1,treasury-hot,0xB374907D35f61DE043bedb18eE35f7228C83C3E4,ETH,1\n",
+			csv:  header + "pay:1,treasury-hot,0xB374907D35f61DE043bedb18eE35f7228C83C3E4,ETH,1\n",
 			errs: []string{`intents.csv:2: id: "pay:1" may not contain ':' or a line break`}},
 	}
 	for _, tt := range tests {
