@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"math/big"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -328,10 +329,14 @@ func matches(in Intent, ev *chains.Event, m Match, now time.Time) bool {
 	return withinTolerance(in.Amount, ev.Amount, m.Tolerance)
 }
 
-// withinTolerance reports |a-b| <= tol*a.
+// withinTolerance reports |want-got| <= tol*want, with tol read as the
+// decimal it was written as (0.03 is 3/100, not the float64 just under it).
 func withinTolerance(want, got chains.Amount, tol float64) bool {
 	diff := new(big.Rat).Sub(want.Rat(), got.Rat())
 	diff.Abs(diff)
-	limit := new(big.Rat).Mul(want.Rat(), new(big.Rat).SetFloat64(max(tol, 0)))
-	return diff.Cmp(limit) <= 0
+	share, ok := new(big.Rat).SetString(strconv.FormatFloat(tol, 'f', -1, 64))
+	if !ok || share.Sign() < 0 {
+		share = new(big.Rat)
+	}
+	return diff.Cmp(share.Mul(share, want.Rat())) <= 0
 }
