@@ -2,7 +2,6 @@ package config
 
 import (
 	"fmt"
-	"github.com/keywatch/keywatch/alerts"
 	"log/slog"
 	"net/url"
 	"os"
@@ -16,6 +15,8 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 	"gopkg.in/yaml.v3"
+
+	"github.com/keywatch/keywatch/alerts"
 )
 
 // Secret holds a credential read from the environment. It prints as

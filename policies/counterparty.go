@@ -20,7 +20,7 @@ type newCounterparty struct{ book []string }
 
 func buildNewCounterparty(b *builder, path string, p config.Policy) Detector {
 	b.unused(path, p, "lists")
-	return &newCounterparty{book: b.listNames(path, p, []string{"address_book"}, "known counterparties")}
+	return &newCounterparty{book: b.listNames(path, p, []string{"address_book"}, "of known counterparties")}
 }
 
 func seenKey(ev *chains.Event) string { return "seen:" + ev.Chain + ":" + ev.Wallet }
@@ -33,7 +33,7 @@ func (d *newCounterparty) Detect(ctx context.Context, ev *chains.Event, in *Inpu
 	if _, ok := in.WalletAt(ev.Chain, cp); ok {
 		return Finding{}, nil // a movement between the firm's own wallets
 	}
-	if _, _, _, ok, err := lookup(ev, in, d.book); err != nil || ok {
+	if _, ok, err := lookup(ev, in, d.book); err != nil || ok {
 		return Finding{}, err
 	}
 	if in.Store == nil {

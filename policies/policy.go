@@ -142,8 +142,9 @@ func (b *builder) errorf(path, format string, args ...any) {
 	b.errs = append(b.errs, b.cfg.Errorf(path, format, args...))
 }
 
-// listNames checks the lists a policy names (or its default, when it names
-// none and the default list exists) and returns them.
+// listNames checks the lists a policy names, or takes its default (those of
+// def that are defined) when it names none, and returns them. what completes
+// "the lists ..." in the message when there are none.
 func (b *builder) listNames(path string, p config.Policy, def []string, what string) []string {
 	names := p.Lists
 	if len(names) == 0 {
@@ -152,8 +153,12 @@ func (b *builder) listNames(path string, p config.Policy, def []string, what str
 				names = append(names, d)
 			}
 		}
-		if len(names) == 0 {
-			b.errorf(path+".lists", "required: the lists of %s (by default %s, which is not defined under lists:)", what, strings.Join(def, " and "))
+		switch {
+		case len(names) > 0:
+		case len(def) == 0:
+			b.errorf(path+".lists", "required: the lists %s", what)
+		default:
+			b.errorf(path+".lists", "required: the lists %s (by default %s, which is not defined under lists:)", what, strings.Join(def, " and "))
 		}
 		return names
 	}

@@ -3,10 +3,10 @@ package policies
 import (
 	"context"
 	"fmt"
-	"github.com/keywatch/keywatch/alerts"
 	"strings"
 	"time"
 
+	"github.com/keywatch/keywatch/alerts"
 	"github.com/keywatch/keywatch/chains"
 	"github.com/keywatch/keywatch/config"
 	"github.com/keywatch/keywatch/intents"

@@ -3,13 +3,13 @@ package policies
 import (
 	"context"
 	"fmt"
-	"github.com/keywatch/keywatch/alerts"
 	"math"
 	"math/big"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/keywatch/keywatch/alerts"
 	"github.com/keywatch/keywatch/chains"
 	"github.com/keywatch/keywatch/config"
 	"github.com/keywatch/keywatch/store"
