@@ -319,6 +319,16 @@ func (r *Registry) List(ctx context.Context, chain, wallet string) ([]Intent, er
 	return out, nil
 }
 
+// CountOpen counts a wallet's open intents from its index alone (one read,
+// whatever their number): what an alert about an unexplained outflow says.
+func (r *Registry) CountOpen(ctx context.Context, chain, wallet string) (int, error) {
+	ids, err := r.st.HGetAll(ctx, openKey(chain, wallet))
+	if err != nil {
+		return 0, fmt.Errorf("count open intents of %s: %w", wallet, err)
+	}
+	return len(ids), nil
+}
+
 func matches(in Intent, ev *chains.Event, m Match, now time.Time) bool {
 	if in.Chain != ev.Chain || in.Wallet != ev.Wallet || !strings.EqualFold(in.Asset, ev.Asset) || in.To != chains.NormaliseAddress(ev.To) {
 		return false
