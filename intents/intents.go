@@ -215,12 +215,17 @@ func (r *Registry) Reconcile(ctx context.Context, ev *chains.Event, m Match) (In
 			cands = append(cands, in)
 		}
 	}
-	// The oldest matching intent explains the outflow.
-	sort.SliceStable(cands, func(i, j int) bool {
+	// The oldest matching intent explains the outflow; of intents registered
+	// at the same instant, the smallest id, so that the choice does not
+	// depend on the order the index is read in.
+	sort.Slice(cands, func(i, j int) bool {
 		if cands[i].MatchedEvent != cands[j].MatchedEvent {
 			return cands[i].MatchedEvent == ev.ID
 		}
-		return cands[i].CreatedAt.Before(cands[j].CreatedAt)
+		if !cands[i].CreatedAt.Equal(cands[j].CreatedAt) {
+			return cands[i].CreatedAt.Before(cands[j].CreatedAt)
+		}
+		return cands[i].ID < cands[j].ID
 	})
 	for _, c := range cands {
 		var used Intent
@@ -315,7 +320,12 @@ func (r *Registry) List(ctx context.Context, chain, wallet string) ([]Intent, er
 			out = append(out, in)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt.Before(out[j].CreatedAt) })
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].CreatedAt.Equal(out[j].CreatedAt) {
+			return out[i].CreatedAt.Before(out[j].CreatedAt)
+		}
+		return out[i].ID < out[j].ID
+	})
 	return out, nil
 }
 

@@ -185,3 +185,28 @@ func TestToleranceBoundsAreExact(t *testing.T) {
 		st.Close()
 	}
 }
+
+// TestOldestIntentFirstTiesByID: of two intents that both explain an
+// outflow, the older explains it; registered at the same instant, the one
+// with the smaller id does, on every instance and every time.
+func TestOldestIntentFirstTiesByID(t *testing.T) {
+	at := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+	for run := range 20 {
+		st := memory.New()
+		r := intents.New(st, func() time.Time { return at })
+		ctx := context.Background()
+		for _, id := range []string{"w-2", "w-1", "w-3"} {
+			if err := r.Register(ctx, intents.Intent{ID: id, Chain: "eth", Wallet: "treasury-hot", To: "0xab", Asset: "USDC", Amount: amount(t, "10")}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := r.Register(ctx, intents.Intent{ID: "w-0", Chain: "eth", Wallet: "treasury-hot", To: "0xab", Asset: "USDC", Amount: amount(t, "10"), CreatedAt: at.Add(time.Second)}); err != nil {
+			t.Fatal(err)
+		}
+		in, ok, err := r.Reconcile(ctx, outflow(t, "e1", "0xab", "10"), intents.Match{})
+		if err != nil || !ok || in.ID != "w-1" {
+			t.Fatalf("run %d: matched %q (%v, %v), want w-1", run, in.ID, ok, err)
+		}
+		st.Close()
+	}
+}
