@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -486,7 +487,7 @@ func (x *xmlReader) readEntry(se xml.StartElement) error {
 					if err != nil {
 						return err
 					}
-					if v != "" && !contains(x.programs[prof], v) {
+					if v != "" && !slices.Contains(x.programs[prof], v) {
 						x.programs[prof] = append(x.programs[prof], v)
 					}
 					continue
