@@ -164,7 +164,7 @@ func Load(path string, cfg *config.Config) (*File, error) {
 		for j, in := range c.Intents {
 			ip := fmt.Sprintf("%s.intents[%d]", p, j)
 			line := l.intent(j)
-			_, ok := wallet(cfg, in.Wallet)
+			_, ok := cfg.Wallet(in.Wallet)
 			switch {
 			case in.ID == "":
 				add(line, ip+".id", "required")
@@ -232,7 +232,7 @@ func buildEvent(cfg *config.Config, c *Case, j, line int, p, path string) (chain
 		errs = append(errs, &config.Error{File: path, Line: line, Field: p + "." + field, Msg: fmt.Sprintf(format, args...)})
 	}
 	ev := chains.Event{Block: s.Block, Intent: s.Intent, Detail: s.Detail}
-	w, ok := wallet(cfg, s.Wallet)
+	w, ok := cfg.Wallet(s.Wallet)
 	if s.Wallet == "" {
 		add("wallet", "required: the watched wallet the event concerns")
 	} else if !ok {
@@ -338,15 +338,6 @@ func priceOf(ch config.Chain, asset string) (price float64, token string, known 
 		}
 	}
 	return 0, "", false
-}
-
-func wallet(cfg *config.Config, name string) (config.Wallet, bool) {
-	for _, w := range cfg.Wallets {
-		if w.Name == name {
-			return w, true
-		}
-	}
-	return config.Wallet{}, false
 }
 
 func hasPolicy(cfg *config.Config, name string) bool {
