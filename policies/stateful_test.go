@@ -119,6 +119,22 @@ func TestVelocityScopesAndAmounts(t *testing.T) {
 	})
 }
 
+// TestVelocityCountsLateEvents: events of a window are not always judged in
+// time order (another chain's watcher runs behind, or catches up after an
+// outage; Bitcoin block times are not monotonic). A movement judged late must
+// still see every movement of its own window.
+func TestVelocityCountsLateEvents(t *testing.T) {
+	h := newHarness(t, `policies:
+  - {name: all-velocity, detector: velocity, scope: all, window: 1h, usd_over: 250000, severity: high}
+`)
+	h.run(t, []step{
+		{name: "at 08:50", ev: event{id: "eth:0x01:0", counterparty: stranger, amount: "66.6", usd: 200000, at: t0.Add(-10 * time.Minute)}},
+		{name: "another wallet at 10:00, judged next", ev: event{id: "eth:0x02:0", wallet: "dev-deployer", counterparty: stranger, amount: "3.3", usd: 10000, at: t0.Add(time.Hour)}},
+		{name: "a movement of 09:45 judged late: its window holds the one of 08:50", ev: event{id: "eth:0x03:0", counterparty: stranger, amount: "33.3", usd: 100000, at: t0.Add(45 * time.Minute)},
+			want: []string{"all-velocity: outflows of all watched wallets in the last 1h sum to 300,000.00 USD over 2 movements (this one 100,000.00 USD), over the limit of 250,000.00 USD"}},
+	})
+}
+
 func TestStructuring(t *testing.T) {
 	h := newHarness(t, `policies:
   - {name: split-withdrawals, detector: structuring, usd_over: 10000, margin: 0.1, count: 3, window: 24h, severity: high}
