@@ -46,9 +46,8 @@ func (d *listMatch) Detect(_ context.Context, ev *chains.Event, in *Input) (Find
 }
 
 // DetailVia is the event detail naming a contract the movement went through
-// (the Tornado Cash router, whose deposit sends the funds on to a pool: the
-// pool is the counterparty).
-const DetailVia = "via"
+// (see chains.DetailVia).
+const DetailVia = chains.DetailVia
 
 // match finds the event's counterparty on list l, or else the router it
 // went through, and says which address matched.
