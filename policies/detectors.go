@@ -45,14 +45,10 @@ func (d *listMatch) Detect(_ context.Context, ev *chains.Event, in *Input) (Find
 	return f, nil
 }
 
-// DetailVia is the event detail naming a contract the movement went through
-// (see chains.DetailVia).
-const DetailVia = chains.DetailVia
-
 // match finds the event's counterparty on list l, or else the router it
 // went through, and says which address matched.
 func match(l *lists.List, fam lists.Family, ev *chains.Event) (lists.Entry, string, bool) {
-	for _, a := range []string{ev.Counterparty, ev.Detail[DetailVia]} {
+	for _, a := range []string{ev.Counterparty, ev.Detail[chains.DetailVia]} {
 		if a == "" {
 			continue
 		}

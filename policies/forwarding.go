@@ -45,7 +45,7 @@ func buildForwarding(b *builder, path string, p config.Policy) Detector {
 }
 
 func step(ev *chains.Event) hops.Step {
-	return hops.Step{From: ev.From, To: ev.Counterparty, Via: ev.Detail[DetailVia], Tx: ev.Tx, Event: ev.ID,
+	return hops.Step{From: ev.From, To: ev.Counterparty, Via: ev.Detail[chains.DetailVia], Tx: ev.Tx, Event: ev.ID,
 		Asset: ev.Asset, Amount: ev.Amount, Time: ev.Time}
 }
 
