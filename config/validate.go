@@ -354,7 +354,7 @@ func (c *Config) validate(lookupEnv func(string) (string, bool)) Errors {
 				add(p+".network", "only for bitcoin chains (an EVM chain is identified by chain_id)")
 			}
 			if ch.RPCCert != "" || ch.RPCUser != "" || ch.RPCPasswordFile != "" {
-				add(p, "rpc_cert, rpc_user and rpc_password_file are for bitcoin chains (put EVM node credentials in an rpc URL held by the environment)")
+				add(p, "rpc_cert, rpc_user and rpc_password_file are for bitcoin chains (put EVM node credentials in a URL held by the environment variable named by rpc_env)")
 			}
 			for j, tk := range ch.Tokens {
 				tp := fmt.Sprintf("%s.tokens[%d]", p, j)
@@ -405,13 +405,37 @@ func (c *Config) validate(lookupEnv func(string) (string, bool)) Errors {
 		default:
 			add(p+".kind", "unknown kind %q (want ethereum or bitcoin)", ch.Kind)
 		}
-		if len(ch.RPC) == 0 {
-			add(p+".rpc", "required: one or more node URLs")
+		if len(ch.RPC) == 0 && ch.RPCEnv == "" {
+			add(p+".rpc", "required: one or more node URLs (or rpc_env naming an environment variable that holds them)")
 		}
-		for j, r := range ch.RPC {
+		nodeURL := func(r string) (ok bool, password bool) {
 			u, err := url.Parse(r)
 			if err != nil || u.Host == "" || !slices.Contains([]string{"http", "https", "ws", "wss"}, u.Scheme) {
+				return false, false
+			}
+			_, password = u.User.Password()
+			return true, password
+		}
+		for j, r := range ch.RPC {
+			switch ok, password := nodeURL(r); {
+			case !ok:
 				add(fmt.Sprintf("%s.rpc[%d]", p, j), "want an http(s):// or ws(s):// URL")
+			case password:
+				add(fmt.Sprintf("%s.rpc[%d]", p, j), "the URL carries a password: put it in an environment variable and name it with rpc_env")
+			}
+		}
+		if ch.RPCEnv != "" {
+			v := env(p+".rpc_env", ch.RPCEnv).Reveal()
+			for j, r := range strings.Split(v, ",") {
+				if r = strings.TrimSpace(r); r == "" {
+					continue
+				}
+				if ok, _ := nodeURL(r); !ok {
+					// The value may hold a key: name the variable, never the value.
+					add(p+".rpc_env", "URL %d of environment variable %s is not an http(s):// or ws(s):// URL", j+1, ch.RPCEnv)
+					continue
+				}
+				ch.rpcFromEnv = append(ch.rpcFromEnv, r)
 			}
 		}
 		if ch.NativeUSD < 0 {
