@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -34,15 +35,16 @@ func DeadLetterSubject(prefix, sink string) string {
 // NewDeadLetterer returns the DeadLetterFunc of a running keywatch: it
 // keeps the alert on the dead-letter subject, then raises an alert saying so
 // through raise (the outbox), which every sink receives. An undeliverable
-// alert about an undeliverable alert raises nothing more.
+// alert about an undeliverable alert raises nothing more. Every sink's
+// goroutine may call it at once.
 func NewDeadLetterer(js jetstream.JetStream, prefix string, maxAge time.Duration, raise func(context.Context, ...Alert) error) DeadLetterFunc {
-	streamReady := false
+	var streamReady atomic.Bool
 	return func(ctx context.Context, dl DeadLetter) error {
-		if !streamReady {
+		if !streamReady.Load() {
 			if _, err := js.CreateOrUpdateStream(ctx, DeadLetterStreamConfig(prefix, maxAge)); err != nil {
 				return fmt.Errorf("dead-letter stream: %w", err)
 			}
-			streamReady = true
+			streamReady.Store(true)
 		}
 		body, err := json.Marshal(dl)
 		if err != nil {
