@@ -57,36 +57,20 @@ func NewDeadLetterer(js jetstream.JetStream, prefix string, maxAge time.Duration
 		if dl.Alert.Policy == KindDeadLettered || raise == nil {
 			return nil
 		}
-		return raise(ctx, DeadLetterAlert(dl))
+		return raise(ctx, deadLetterAlert(dl))
 	}
 }
 
-// DeadLetterAlert is the alert raised when a sink gives up: as severe as the
+// deadLetterAlert is the alert raised when a sink gives up: as severe as the
 // lost alert, and at least high, because someone did not hear about it.
-func DeadLetterAlert(dl DeadLetter) Alert {
+func deadLetterAlert(dl DeadLetter) Alert {
 	sev := dl.Alert.Severity
 	if !sev.AtLeast(High) {
 		sev = High
 	}
-	a := System(KindDeadLettered, dl.Sink+":"+dl.Alert.MsgID(), sev, "", []string{
+	return System(KindDeadLettered, dl.Sink+":"+dl.Alert.MsgID(), sev, dl.Alert.Chain, []string{
 		fmt.Sprintf("sink %s could not deliver alert %s (%s, %s on %s) after %d attempt(s): %s",
-			dl.Sink, dl.Alert.ID, dl.Alert.Policy, dl.Alert.Severity, walletOrChain(&dl.Alert), dl.Deliveries, dl.Error),
+			dl.Sink, dl.Alert.ID, dl.Alert.Policy, dl.Alert.Severity, Subject(&dl.Alert), dl.Deliveries, dl.Error),
 		fmt.Sprintf("the alert is kept in stream %s (subject <prefix>.deadletter.%s)", DeadLetterStreamName, subjectToken(dl.Sink)),
 	}, dl.At)
-	a.Chain = "keywatch"
-	if dl.Alert.Chain != "" {
-		a.Chain = dl.Alert.Chain
-		a.Event.Chain = dl.Alert.Chain
-	}
-	return a
-}
-
-func walletOrChain(a *Alert) string {
-	if a.Wallet != "" {
-		return a.Wallet
-	}
-	if a.Chain != "" {
-		return a.Chain
-	}
-	return "keywatch"
 }
