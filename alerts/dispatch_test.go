@@ -2,6 +2,7 @@ package alerts_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -270,4 +271,47 @@ func TestOneInstanceDeliversASinkAndAnotherTakesOver(t *testing.T) {
 	h.Publish(on("dev-deployer", alerttest.Alert("0x02", chains.StatusRetracted)))
 	alerttest.WaitFor(t, func() bool { return second.count() == 2 }, "the resolution")
 	check(t, second, "0x04 firing: 0x04=firing", "0x02 resolved: 0x02=resolved")
+}
+
+// refuser refuses every notification, as an endpoint that answers 400.
+type refuser struct{}
+
+func (refuser) Notify(context.Context, ...*alerts.Alert) (bool, error) {
+	return false, errors.New("endpoint answered 400 Bad Request")
+}
+
+// An alert pending and then confirmed while its incident waits is two
+// messages of one alert: a refusal dead-letters that alert, whole, once.
+func TestARefusedAlertHeldTwiceIsDeadLetteredOnce(t *testing.T) {
+	h := alerttest.New(t)
+	tk := alerttest.NewTicker()
+	o := h.SinkOptions("chat")
+	o.GroupWait, o.Ticks = 30*time.Second, tk.C
+	h.RunSink(refuser{}, o)
+	a := alerttest.Alert("0x01", chains.StatusPending)
+	h.Publish(a, alerttest.Alert("0x01", chains.StatusConfirmed))
+	alerttest.WaitFor(t, func() bool {
+		incs, _ := alerts.Incidents(h.Ctx, h.Store, "chat")
+		return len(incs) == 1 && incs[0].Members[a.ID].Alert.Event.Status == chains.StatusConfirmed
+	}, "both messages to be held")
+	h.Clock.Advance(30 * time.Second)
+	tk.Check(t)
+	alerttest.WaitFor(t, func() bool { return len(h.DeadLetters()) > 0 }, "the dead letter")
+	tk.Check(t) // every held message has been judged
+	for _, dl := range h.DeadLetters() {
+		if dl.Alert.ID != a.ID || dl.Alert.Policy != a.Policy || dl.Alert.Severity != a.Severity || dl.Alert.Event.Status != chains.StatusConfirmed {
+			t.Errorf("dead letter of %+v, want the confirmed alert %s", dl.Alert, a.ID)
+		}
+	}
+	q, err := h.Outbox.Pending(h.Ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raised []string
+	for _, e := range q {
+		raised = append(raised, e.Alert.Reasons[0])
+	}
+	if len(raised) != 1 || !strings.Contains(raised[0], "alert "+a.ID+" (mixer-counterparty, critical on treasury-hot)") {
+		t.Fatalf("alert-dead-lettered alerts raised: %q, want one about %s", raised, a.ID)
+	}
 }

@@ -708,6 +708,7 @@ func (d *dispatcher) flush(ctx context.Context, inc *Incident, repeat bool) {
 		return
 	}
 	delete(d.held, inc.ID)
+	var given []string // members given up on, dropped once every message is judged
 	for _, h := range hs {
 		attempt := 1
 		if meta, merr := h.msg.Metadata(); merr == nil {
@@ -715,14 +716,19 @@ func (d *dispatcher) flush(ctx context.Context, inc *Incident, repeat bool) {
 		}
 		if !retry || attempt >= d.o.MaxDeliver {
 			d.log.Error("sink gave up on an alert; dead-lettering it", "alert", h.key, "attempts", attempt, "refused", !retry, "err", err)
-			a := inc.memberAlert(h.key)
-			d.drop(inc, h.key)
-			d.deadLetter(ctx, h.msg, a, err)
+			// Another message of the same alert may be held (pending, then
+			// confirmed): it dead-letters the same alert, a duplicate the
+			// streams drop.
+			d.deadLetter(ctx, h.msg, inc.memberAlert(h.key), err)
+			given = append(given, h.key)
 			continue
 		}
 		delay := max(d.o.Backoff[min(attempt-1, len(d.o.Backoff)-1)], RetryAfter(err))
 		d.log.Warn("sink failed; will redeliver", "alert", h.key, "attempt", attempt, "retry_in", delay, "err", err)
 		_ = h.msg.NakWithDelay(delay)
+	}
+	for _, k := range given {
+		d.drop(inc, k)
 	}
 	if len(inc.Members) == 0 {
 		delete(d.incidents, inc.ID)
