@@ -99,7 +99,7 @@ func (a Alert) MsgID() string {
 
 // Subject is where the alert is published: <prefix>.alert.<severity>.<chain>.
 func (a Alert) Subject(prefix string) string {
-	return fmt.Sprintf("%s.alert.%s.%s", prefix, a.Severity, subjectToken(a.Chain))
+	return fmt.Sprintf("%s.alert.%s.%s", prefix, a.Severity, SubjectToken(a.Chain))
 }
 
 // Has reports whether the alert asks for action x.
@@ -112,8 +112,10 @@ func (a Alert) Has(x Action) bool {
 	return false
 }
 
-// subjectToken keeps a value usable as one NATS subject token.
-func subjectToken(s string) string {
+// SubjectToken keeps a value usable as one NATS subject token: the
+// characters NATS gives a meaning to (. * > and blanks) become _, and an
+// empty value is _.
+func SubjectToken(s string) string {
 	if s == "" {
 		return "_"
 	}

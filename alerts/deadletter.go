@@ -29,7 +29,7 @@ func DeadLetterStreamConfig(prefix string, maxAge time.Duration) jetstream.Strea
 
 // DeadLetterSubject is where sink's dead letters go.
 func DeadLetterSubject(prefix, sink string) string {
-	return prefix + ".deadletter." + subjectToken(sink)
+	return prefix + ".deadletter." + SubjectToken(sink)
 }
 
 // NewDeadLetterer returns the DeadLetterFunc of a running keywatch: it
@@ -71,6 +71,6 @@ func deadLetterAlert(dl DeadLetter) Alert {
 	return System(KindDeadLettered, dl.Sink+":"+dl.Alert.MsgID(), sev, dl.Alert.Chain, []string{
 		fmt.Sprintf("sink %s could not deliver alert %s (%s, %s on %s) after %d attempt(s): %s",
 			dl.Sink, dl.Alert.ID, dl.Alert.Policy, dl.Alert.Severity, Subject(&dl.Alert), dl.Deliveries, dl.Error),
-		fmt.Sprintf("the alert is kept in stream %s (subject <prefix>.deadletter.%s)", DeadLetterStreamName, subjectToken(dl.Sink)),
+		fmt.Sprintf("the alert is kept in stream %s (subject <prefix>.deadletter.%s)", DeadLetterStreamName, SubjectToken(dl.Sink)),
 	}, dl.At)
 }
