@@ -315,3 +315,29 @@ func TestARefusedAlertHeldTwiceIsDeadLetteredOnce(t *testing.T) {
 		t.Fatalf("alert-dead-lettered alerts raised: %q, want one about %s", raised, a.ID)
 	}
 }
+
+// A message on the alert stream that is not an alert is dead-lettered with
+// the reason, not delivered.
+func TestMessagesThatAreNotAlertsAreDeadLettered(t *testing.T) {
+	h := alerttest.New(t)
+	n := &notes{}
+	h.RunSink(n, h.SinkOptions("chat"))
+	for _, body := range []string{`{"policy": "no id"}`, `not json`} {
+		if _, err := h.JS.Publish(h.Ctx, alerttest.Prefix+".alert.critical.eth", []byte(body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	alerttest.WaitFor(t, func() bool { return len(h.DeadLetters()) == 2 }, "two dead letters")
+	var got []string
+	for _, dl := range h.DeadLetters() {
+		got = append(got, dl.Error)
+	}
+	want := []string{"not a valid alert: it has no id", "not a valid alert: invalid character 'o' in literal null (expecting 'u')"}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("dead letters say %q, want %q", got, want)
+	}
+	if q, err := h.Outbox.Pending(h.Ctx); err != nil || len(q) != 2 {
+		t.Fatalf("%d alert-dead-lettered alerts queued (%v), want one for each message", len(q), err)
+	}
+	check(t, n)
+}

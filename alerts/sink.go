@@ -413,8 +413,17 @@ func (d *dispatcher) receive(ctx context.Context, m jetstream.Msg) {
 	d.sync(ctx)
 	var a Alert
 	if err := json.Unmarshal(m.Data(), &a); err != nil || a.ID == "" {
-		d.log.Error("alert message is not a valid alert; dead-lettering it", "subject", m.Subject(), "err", err)
-		d.deadLetter(ctx, m, Alert{ID: "unreadable", Policy: "unreadable", Reasons: []string{string(m.Data())}}, fmt.Errorf("not a valid alert: %v", err))
+		if err == nil {
+			err = errors.New("it has no id")
+		}
+		// Named by its place in the stream: each unreadable message is a
+		// dead letter of its own, not a duplicate of the first.
+		id := "unreadable"
+		if meta, merr := m.Metadata(); merr == nil {
+			id = fmt.Sprintf("unreadable:%d", meta.Sequence.Stream)
+		}
+		d.log.Error("alert message is not a valid alert; dead-lettering it", "subject", m.Subject(), "message", id, "err", err)
+		d.deadLetter(ctx, m, Alert{ID: id, Policy: "unreadable", Reasons: []string{string(m.Data())}}, fmt.Errorf("not a valid alert: %w", err))
 		return
 	}
 	if !d.o.Route.Match(&a) {
