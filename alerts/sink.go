@@ -28,7 +28,7 @@ type Notifier interface {
 
 // Incidents reads the open incidents sink keeps in st, oldest first.
 func Incidents(ctx context.Context, st store.Store, sink string) ([]Incident, error) {
-	all, err := st.HGetAll(ctx, "alerts:sink:"+sink+":incidents")
+	all, err := st.HGetAll(ctx, incidentsKey(sink))
 	if err != nil {
 		return nil, err
 	}
@@ -318,7 +318,10 @@ func newDispatcher(n Notifier, o SinkOptions, log *slog.Logger) *dispatcher {
 		incidents: map[string]*Incident{}, byAlert: map[string]string{}, newest: map[string]string{}, held: map[string][]held{}}
 }
 
-func (d *dispatcher) stateKey() string        { return "alerts:sink:" + d.o.Name + ":incidents" }
+// incidentsKey is the hash of sink's open incidents, by id.
+func incidentsKey(sink string) string { return "alerts:sink:" + sink + ":incidents" }
+
+func (d *dispatcher) stateKey() string        { return incidentsKey(d.o.Name) }
 func (d *dispatcher) doneKey(k string) string { return "alerts:sink:" + d.o.Name + ":done:" + k }
 
 // doneFor is how long a closed incident's alerts are remembered, so a late
