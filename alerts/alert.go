@@ -6,6 +6,7 @@ package alerts
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -103,14 +104,7 @@ func (a Alert) Subject(prefix string) string {
 }
 
 // Has reports whether the alert asks for action x.
-func (a Alert) Has(x Action) bool {
-	for _, y := range a.Actions {
-		if x == y {
-			return true
-		}
-	}
-	return false
-}
+func (a Alert) Has(x Action) bool { return slices.Contains(a.Actions, x) }
 
 // SubjectToken keeps a value usable as one NATS subject token: the
 // characters NATS gives a meaning to (. * > and blanks) become _, and an

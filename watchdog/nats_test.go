@@ -3,6 +3,7 @@ package watchdog_test
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -90,15 +91,6 @@ func (e *natsEnv) monitor(t *testing.T, self string, raise func(context.Context,
 	return m
 }
 
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
 // An instance that stops pages through another instance's sinks.
 func TestAStoppedInstancePagesThroughAnother(t *testing.T) {
 	e := newNATSEnv(t)
@@ -116,7 +108,7 @@ func TestAStoppedInstancePagesThroughAnother(t *testing.T) {
 	e.beat(t, "keywatch-1", watchdog.RoleInstance)
 	stopB := e.beat(t, "keywatch-2", watchdog.RoleInstance)
 	m := e.monitor(t, "keywatch-1", outbox.Enqueue)
-	waitFor(t, func() bool { return contains(m.Alive(), "keywatch-2") }, "keywatch-1 to hear keywatch-2")
+	waitFor(t, func() bool { return slices.Contains(m.Alive(), "keywatch-2") }, "keywatch-1 to hear keywatch-2")
 
 	stopB() // an insider stops keywatch-2
 	e.c.Advance(31 * time.Second)
@@ -141,7 +133,7 @@ func TestTheWatchdogPagesDirectlyWhenNoInstanceIsLeft(t *testing.T) {
 	stop := e.beat(t, "keywatch-1", watchdog.RoleInstance)
 	m := e.monitor(t, "watchdog-a", relay.Raise)
 	relay.Alive = m.Alive
-	waitFor(t, func() bool { return contains(m.Alive(), "keywatch-1") }, "the watchdog to hear keywatch-1")
+	waitFor(t, func() bool { return slices.Contains(m.Alive(), "keywatch-1") }, "the watchdog to hear keywatch-1")
 	stop()
 	e.c.Advance(31 * time.Second)
 	waitFor(t, func() bool { return p.find("firing system:heartbeat-lost:keywatch-1@") != "" }, "the direct page")
@@ -182,7 +174,7 @@ func TestTheWatchdogPagesWhenNATSGoesAway(t *testing.T) {
 	e.beat(t, "keywatch-1", watchdog.RoleInstance)
 	m := e.monitor(t, "watchdog-a", relay.Raise)
 	relay.Alive = m.Alive
-	waitFor(t, func() bool { return contains(m.Alive(), "keywatch-1") }, "the watchdog to hear keywatch-1")
+	waitFor(t, func() bool { return slices.Contains(m.Alive(), "keywatch-1") }, "the watchdog to hear keywatch-1")
 	e.srv.Shutdown()
 	// Let the driven clock run: a heartbeat still in flight when the server
 	// went down may arrive after a single jump and restart the count.

@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -220,7 +221,7 @@ func (s *Silences) check(m Matchers) error {
 		field, v string
 		known    []string
 	}{{"matchers.chain", m.Chain, k.Chains}, {"matchers.wallet", m.Wallet, k.Wallets}, {"matchers.role", m.Role, k.Roles}, {"matchers.policy", m.Policy, k.Policies}} {
-		if c.v != "" && len(c.known) > 0 && !contains(c.known, c.v) {
+		if c.v != "" && len(c.known) > 0 && !slices.Contains(c.known, c.v) {
 			return &FieldError{c.field, fmt.Sprintf("%q is not known (one of %s)", c.v, strings.Join(c.known, ", "))}
 		}
 	}
@@ -228,15 +229,6 @@ func (s *Silences) check(m Matchers) error {
 		return &FieldError{"matchers.policy", "the announcements of silences cannot be silenced"}
 	}
 	return nil
-}
-
-func contains(list []string, v string) bool {
-	for _, x := range list {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 func newID() string {
