@@ -138,14 +138,15 @@ func TestTheWatchdogPagesDirectlyWhenNoInstanceIsLeft(t *testing.T) {
 	e.c.Advance(31 * time.Second)
 	waitFor(t, func() bool { return p.find("firing system:heartbeat-lost:keywatch-1@") != "" }, "the direct page")
 	// It is on the alert stream too, for the record and for instances that return.
-	s, err := e.js.Stream(t.Context(), alerts.StreamName)
-	if err != nil {
-		t.Fatal(err)
-	}
 	// Other system alerts may share the subject (the watchdog may briefly
 	// hear nothing at all on a loaded machine), and publication to the
-	// stream may trail the direct page: look through all of it, until found.
+	// stream (which makes the stream) may trail the direct page: look
+	// through all of it, until found.
 	waitFor(t, func() bool {
+		s, err := e.js.Stream(t.Context(), alerts.StreamName)
+		if err != nil {
+			return false
+		}
 		info, err := s.Info(t.Context())
 		if err != nil {
 			return false
