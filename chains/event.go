@@ -1,6 +1,8 @@
 // Package chains holds the chain-neutral event model that every watcher
 // produces and every policy judges: one Event per value movement touching a
-// watched wallet. Chain clients live in subpackages (chains/ethereum).
+// watched wallet. Chain clients live in subpackages (chains/ethereum,
+// chains/bitcoin); what they share beyond the event model (node URLs
+// redacted for logs) is here too.
 package chains
 
 import (
@@ -78,6 +80,11 @@ type Event struct {
 // when it was not a block leaving the chain (a mempool transaction replaced,
 // double-spent or evicted).
 const DetailRetracted = "retracted"
+
+// DetailVia is the Detail key naming a contract a movement went through on
+// its way to the counterparty (the Tornado Cash router, whose deposit sends
+// the funds on to a pool: the pool is the counterparty).
+const DetailVia = "via"
 
 // EventID builds the stable id <chain>:<tx>:<index>.
 func EventID(chain, tx string, index any) string {

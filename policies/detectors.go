@@ -52,9 +52,8 @@ func (d *listMatch) Detect(_ context.Context, ev *chains.Event, in *Input) (Find
 }
 
 // DetailVia is the event detail naming a contract the movement went through
-// (the Tornado Cash router, whose deposit sends the funds on to a pool: the
-// pool is the counterparty).
-const DetailVia = "via"
+// (see chains.DetailVia).
+const DetailVia = chains.DetailVia
 
 // lookup finds the event's counterparty (or the router it went through) on
 // one of the named lists.

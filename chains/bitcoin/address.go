@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/btcsuite/btcd/btcutil"
@@ -135,7 +136,7 @@ var segwitHRPs = []string{"bc", "tb", "bcrt", "sb"}
 // ok is false when s does not look like a segwit address at all.
 func segwitScript(s string) (script []byte, ok bool, err error) {
 	sep := strings.LastIndexByte(s, '1')
-	if sep < 1 || !contains(segwitHRPs, strings.ToLower(s[:sep])) {
+	if sep < 1 || !slices.Contains(segwitHRPs, strings.ToLower(s[:sep])) {
 		return nil, false, nil
 	}
 	fail := func(format string, args ...any) ([]byte, bool, error) {

@@ -18,6 +18,7 @@ import (
 	"github.com/btcsuite/btcd/rpcclient"
 	"github.com/btcsuite/btcd/wire"
 
+	"github.com/keywatch/keywatch/chains"
 	"github.com/keywatch/keywatch/config"
 )
 
@@ -102,25 +103,16 @@ func NewClient(cfg ClientConfig) (*Client, error) {
 func parseNodeURL(raw string) (host string, ws, tls bool, err error) {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" {
-		return "", false, false, fmt.Errorf("node URL %s: want ws(s)://host:port or http(s)://host:port", Redact(raw))
+		return "", false, false, fmt.Errorf("node URL %s: want ws(s)://host:port or http(s)://host:port", chains.RedactNodeURL(raw))
 	}
 	switch u.Scheme {
 	case "ws", "wss":
 		ws = true
 	case "http", "https":
 	default:
-		return "", false, false, fmt.Errorf("node URL %s: want ws(s)://host:port or http(s)://host:port", Redact(raw))
+		return "", false, false, fmt.Errorf("node URL %s: want ws(s)://host:port or http(s)://host:port", chains.RedactNodeURL(raw))
 	}
 	return u.Host, ws, strings.HasSuffix(u.Scheme, "s"), nil
-}
-
-// Redact keeps only the scheme and host of a node URL for logs.
-func Redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" {
-		return "(unparseable URL)"
-	}
-	return u.Scheme + "://" + u.Host
 }
 
 // IsWebSocket reports whether the endpoint in use pushes notifications.
@@ -152,10 +144,10 @@ func (c *Client) get(ctx context.Context) (*conn, error) {
 		cn, err := c.dial(ctx, c.cur)
 		if err == nil {
 			c.conn = cn
-			c.log.Info("connected to bitcoin node", "node", Redact(c.cfg.URLs[c.cur]), "notifications", cn.ws)
+			c.log.Info("connected to bitcoin node", "node", chains.RedactNodeURL(c.cfg.URLs[c.cur]), "notifications", cn.ws)
 			return cn, nil
 		}
-		errs = append(errs, fmt.Errorf("%s: %v", Redact(c.cfg.URLs[c.cur]), err))
+		errs = append(errs, fmt.Errorf("%s: %v", chains.RedactNodeURL(c.cfg.URLs[c.cur]), err))
 		c.cur = (c.cur + 1) % len(c.cfg.URLs)
 	}
 	return nil, fmt.Errorf("no bitcoin node reachable: %w", errors.Join(errs...))
@@ -256,7 +248,7 @@ func (c *Client) drop(cn *conn, err error) {
 	if c.conn != cn {
 		return
 	}
-	c.log.Warn("bitcoin node call failed; switching endpoint", "node", Redact(c.cfg.URLs[cn.idx]), "err", c.scrub(err))
+	c.log.Warn("bitcoin node call failed; switching endpoint", "node", chains.RedactNodeURL(c.cfg.URLs[cn.idx]), "err", c.scrub(err))
 	c.conn = nil
 	c.cur = (cn.idx + 1) % len(c.cfg.URLs)
 	go cn.rpc.Shutdown()
@@ -318,6 +310,12 @@ func (c *Client) BlockCount(ctx context.Context) (int64, error) {
 
 // ErrNoBlock is returned when the node has no block at a height.
 var ErrNoBlock = errors.New("no block at that height")
+
+// isNotFound reports whether a node error says the object does not exist.
+func isNotFound(err error) bool {
+	msg := strings.ToLower(err.Error())
+	return strings.Contains(msg, "no information") || strings.Contains(msg, "not found") || strings.Contains(msg, "no such")
+}
 
 // BlockHash returns the hash of the best chain's block at height.
 func (c *Client) BlockHash(ctx context.Context, height int64) (*chainhash.Hash, error) {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"math"
 	"math/big"
-	"strings"
 	"time"
 
 	"github.com/btcsuite/btcd/blockchain"
@@ -287,10 +286,4 @@ func (d *decoder) annotate(tx *wire.MsgTx, evs []chains.Event, allKnown bool, in
 			evs[i].Detail["fee"] = fee
 		}
 	}
-}
-
-// isNotFound reports whether a node error says the object does not exist.
-func isNotFound(err error) bool {
-	msg := strings.ToLower(err.Error())
-	return strings.Contains(msg, "no information") || strings.Contains(msg, "not found") || strings.Contains(msg, "no such")
 }

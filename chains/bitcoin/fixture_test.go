@@ -1,65 +1,31 @@
 package bitcoin
 
 import (
-	"bytes"
-	"compress/bzip2"
 	"context"
-	"encoding/binary"
 	"fmt"
-	"io"
-	"os"
-	"strings"
 	"testing"
 
+	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/wire"
 
 	"github.com/keywatch/keywatch/internal/testenv"
 )
 
-// readBlocks reads a file of serialized mainnet blocks as btcd's test data
-// stores them: each block is network magic, length, block (bz2-compressed
-// when the name ends in .bz2); a .blk file is one bare block.
+// readBlocks reads a file of the shared test data holding mainnet blocks
+// (framed as btcd's test data stores them, bzip2-compressed or not, or one
+// bare .blk block), as a recorded replay reads it.
 func readBlocks(t testing.TB, rel string) []*wire.MsgBlock {
 	t.Helper()
-	path := testenv.Data(t, rel)
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
+	bs, notBlocks, err := readRecordedFile(testenv.Data(t, rel), &chaincfg.MainNetParams)
+	if err != nil || notBlocks != "" {
+		t.Fatalf("%s: %v%s", rel, err, notBlocks)
 	}
-	defer f.Close()
-	var r io.Reader = f
-	if strings.HasSuffix(path, ".bz2") {
-		r = bzip2.NewReader(f)
+	out := make([]*wire.MsgBlock, len(bs))
+	for i, b := range bs {
+		out[i] = b.blk
 	}
-	if strings.HasSuffix(path, ".blk") {
-		var b wire.MsgBlock
-		if err := b.Deserialize(r); err != nil {
-			t.Fatalf("%s: %v", rel, err)
-		}
-		return []*wire.MsgBlock{&b}
-	}
-	var out []*wire.MsgBlock
-	for {
-		var hdr [8]byte
-		if _, err := io.ReadFull(r, hdr[:]); err == io.EOF {
-			return out
-		} else if err != nil {
-			t.Fatalf("%s: %v", rel, err)
-		}
-		if binary.LittleEndian.Uint32(hdr[:4]) != uint32(wire.MainNet) {
-			t.Fatalf("%s: block %d is not a mainnet block", rel, len(out))
-		}
-		raw := make([]byte, binary.LittleEndian.Uint32(hdr[4:]))
-		if _, err := io.ReadFull(r, raw); err != nil {
-			t.Fatalf("%s: %v", rel, err)
-		}
-		var b wire.MsgBlock
-		if err := b.Deserialize(bytes.NewReader(raw)); err != nil {
-			t.Fatalf("%s: block %d: %v", rel, len(out), err)
-		}
-		out = append(out, &b)
-	}
+	return out
 }
 
 // fixtureNode serves a run of consecutive real mainnet blocks the way a node

@@ -241,7 +241,7 @@ func (r *Recorded) NextHeight(from uint64) (uint64, bool) {
 // files are 128 MiB).
 const maxBlockFile = 1 << 30
 
-// readBlockFile reads the blocks of one file. notBlocks, when set, says why
+// readRecordedFile reads the blocks of one file. notBlocks, when set, says why
 // the file holds no block (it is not an error in a folder of recordings);
 // err is a file that looks like blocks but is damaged.
 func readRecordedFile(path string, net *chaincfg.Params) (blocks []recBlock, notBlocks string, err error) {

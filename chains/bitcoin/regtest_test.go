@@ -91,20 +91,29 @@ func (r *recorder) all() []string {
 	return out
 }
 
-// wait polls until the event is delivered or the deadline passes.
+// wait waits until the event is delivered and returns it.
 func (r *recorder) wait(t *testing.T, id string, status chains.Status, block int64) chains.Event {
+	t.Helper()
+	var ev chains.Event
+	r.waitUntil(t, fmt.Sprintf("%s event %s (block %d)", status, id, block), func() (ok bool) {
+		ev, _, ok = r.find(id, status, block)
+		return ok
+	})
+	return ev
+}
+
+// waitUntil waits, woken by deliveries, until cond holds; past the deadline
+// it fails the test listing what was delivered.
+func (r *recorder) waitUntil(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.NewTimer(waitFor)
 	defer deadline.Stop()
-	for {
-		if ev, _, ok := r.find(id, status, block); ok {
-			return ev
-		}
+	for !cond() {
 		select {
 		case <-r.wake:
 		case <-time.After(200 * time.Millisecond): // re-check after misses of the wake signal
 		case <-deadline.C:
-			t.Fatalf("no %s event %s (block %d) within %s; delivered:\n%s", status, id, block, waitFor, strings.Join(r.all(), "\n"))
+			t.Fatalf("no %s within %s; delivered:\n%s", what, waitFor, strings.Join(r.all(), "\n"))
 		}
 	}
 }
@@ -153,16 +162,11 @@ func startWatcher(t *testing.T, node *regtest.Node, st store.Store, rec *recorde
 	t.Cleanup(w.stop)
 	// The follower starts at the node's head: wait until it has, so that
 	// what the test does next is after its start.
-	deadline := time.Now().Add(waitFor)
-	for {
-		if _, started, err := f.Checkpoint(ctx); err == nil && started {
-			return w
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the watcher did not start")
-		}
-		time.Sleep(20 * time.Millisecond) // poll interval
-	}
+	testenv.WaitFor(t, waitFor, func() bool {
+		_, started, err := f.Checkpoint(ctx)
+		return err == nil && started
+	}, "the watcher to start")
+	return w
 }
 
 func (w *watcher) stop() {

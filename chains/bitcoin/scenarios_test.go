@@ -77,24 +77,16 @@ func TestReorgRetractsThenReplacementDropsIt(t *testing.T) {
 		t.Errorf("retraction for block %s, want %s", gone.BlockHash, block)
 	}
 	// Back in the mempool: pending again, from the mempool.
-	deadline := time.Now().Add(waitFor)
-	for rec.count(id(tx, 0), chains.StatusPending, 0) < 2 {
-		if time.Now().After(deadline) {
-			t.Fatalf("the reorged transaction was not pending again; delivered:\n%s", strings.Join(rec.all(), "\n"))
-		}
-		time.Sleep(50 * time.Millisecond) // poll interval
-	}
+	rec.waitUntil(t, "second pending delivery of the reorged transaction", func() bool {
+		return rec.count(id(tx, 0), chains.StatusPending, 0) >= 2
+	})
 
 	back := newKey(t, "back to cold", regtest.P2WPKH)
 	ds := send(t, node, pay(t, []regtest.Coin{coin}, []regtest.Output{{Script: back.Script, Value: regtest.Amount(0.9)}}, nil, 50000))
 	rec.wait(t, id(ds, 0), chains.StatusPending, 0)
-	deadline = time.Now().Add(waitFor)
-	for rec.count(id(tx, 0), chains.StatusRetracted, 0) < 1 {
-		if time.Now().After(deadline) {
-			t.Fatalf("the double-spent transaction was not retracted from the mempool; delivered:\n%s", strings.Join(rec.all(), "\n"))
-		}
-		time.Sleep(50 * time.Millisecond) // poll interval
-	}
+	rec.waitUntil(t, "retraction from the mempool of the double-spent transaction", func() bool {
+		return rec.count(id(tx, 0), chains.StatusRetracted, 0) >= 1
+	})
 	mine(t, node, 2)
 	rec.wait(t, id(ds, 0), chains.StatusConfirmed, -1)
 	if n := rec.count(id(tx, 0), chains.StatusConfirmed, -1); n != 0 {

@@ -793,19 +793,27 @@ func (s *Source) Pending(ctx context.Context) ([]watchers.PendingTx, error) {
 		}
 		s.mem[id] = &memEntry{res: r, seen: now}
 	}
-	var out []watchers.PendingTx
+	type pendingTx struct {
+		id chainhash.Hash
+		e  *memEntry
+	}
+	var moving []pendingTx
 	for id, e := range s.mem {
 		if e != nil && len(e.res.events) > 0 {
-			out = append(out, watchers.PendingTx{Tx: id.String(), Events: e.res.events})
+			moving = append(moving, pendingTx{id, e})
 		}
 	}
-	sort.Slice(out, func(i, j int) bool {
-		a, b := s.mem[mustHash(out[i].Tx)], s.mem[mustHash(out[j].Tx)]
-		if !a.seen.Equal(b.seen) {
-			return a.seen.Before(b.seen)
+	sort.Slice(moving, func(i, j int) bool {
+		a, b := moving[i], moving[j]
+		if !a.e.seen.Equal(b.e.seen) {
+			return a.e.seen.Before(b.e.seen)
 		}
-		return out[i].Tx < out[j].Tx
+		return a.id.String() < b.id.String()
 	})
+	out := make([]watchers.PendingTx, len(moving))
+	for i, p := range moving {
+		out[i] = watchers.PendingTx{Tx: p.id.String(), Events: p.e.res.events}
+	}
 	return out, nil
 }
 
@@ -886,9 +894,4 @@ func order(txs map[chainhash.Hash]*wire.MsgTx) []chainhash.Hash {
 		visit(id)
 	}
 	return out
-}
-
-func mustHash(s string) chainhash.Hash {
-	h, _ := chainhash.NewHashFromStr(s)
-	return *h
 }

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/btcsuite/btcd/btcec/v2"
@@ -146,7 +147,7 @@ func ParseAccountKey(s, script string, p *chaincfg.Params) (*Account, error) {
 		return nil, fmt.Errorf("%s keys pay to %s; script: %s contradicts it (use an xpub/tpub with script: %s)", v.prefix, st, script, script)
 	case script != "":
 		st = ScriptType(script)
-		if !contains(ScriptTypes(), script) {
+		if !slices.Contains(ScriptTypes(), script) {
 			return nil, fmt.Errorf("unknown script %q (want one of %s)", script, strings.Join(ScriptTypes(), ", "))
 		}
 	}
@@ -202,13 +203,4 @@ func ScriptForKey(st ScriptType, pub *btcec.PublicKey) ([]byte, error) {
 		return txscript.NewScriptBuilder().AddOp(txscript.OP_1).AddData(schnorr.SerializePubKey(out)).Script()
 	}
 	return nil, fmt.Errorf("unknown script type %q", st)
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

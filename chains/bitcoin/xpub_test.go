@@ -3,8 +3,10 @@ package bitcoin_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -84,7 +86,7 @@ func TestAccountDerivationMatchesBIPVectors(t *testing.T) {
 			}
 			for _, ch := range c.children {
 				var branch, index uint32
-				if _, err := fmtSscanf(ch.Path, &branch, &index); err != nil {
+				if _, err := fmt.Sscanf(ch.Path, "%d/%d", &branch, &index); err != nil {
 					t.Fatalf("path %q: %v", ch.Path, err)
 				}
 				script, err := acct.Derive(branch, index)
@@ -112,11 +114,11 @@ func TestPublicDerivationMatchesBIP32(t *testing.T) {
 	}
 	for _, step := range v.BIP32.Steps {
 		parts := strings.Split(step.Path, "/")
-		var idx uint32
-		if _, err := fmtSscanf(parts[len(parts)-1]+"/0", &idx, new(uint32)); err != nil {
+		idx, err := strconv.ParseUint(parts[len(parts)-1], 10, 31) // non-hardened
+		if err != nil {
 			t.Fatal(err)
 		}
-		key, err = key.Derive(idx)
+		key, err = key.Derive(uint32(idx))
 		if err != nil {
 			t.Fatal(err)
 		}

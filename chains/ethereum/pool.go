@@ -15,11 +15,15 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/ethclient"
+	"github.com/ethereum/go-ethereum/rpc"
+
+	"github.com/keywatch/keywatch/chains"
 )
 
 // Pool is a Client over one or more node endpoints. It connects lazily,
 // bounds every call with a timeout, and moves to the next endpoint when one
-// fails, so a node that disappears costs a retry, not a crash.
+// fails (no answer, a transport or HTTP error; not an error the node
+// answered), so a node that disappears costs a retry, not a crash.
 type Pool struct {
 	urls    []string
 	timeout time.Duration
@@ -42,16 +46,6 @@ func NewPool(urls []string, timeout time.Duration, log *slog.Logger) *Pool {
 	return &Pool{urls: urls, timeout: timeout, log: log}
 }
 
-// Redact hides credentials and API-key paths of a node URL for logs: only
-// scheme and host remain.
-func Redact(raw string) string {
-	u, err := url.Parse(raw)
-	if err != nil || u.Host == "" {
-		return "(unparseable URL)"
-	}
-	return u.Scheme + "://" + u.Host
-}
-
 func (p *Pool) get(ctx context.Context) (*ethclient.Client, int, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -66,10 +60,10 @@ func (p *Pool) get(ctx context.Context) (*ethclient.Client, int, error) {
 		cancel()
 		if err == nil {
 			p.client = c
-			p.log.Info("connected to node", "node", Redact(u))
+			p.log.Info("connected to node", "node", chains.RedactNodeURL(u))
 			return c, p.cur, nil
 		}
-		errs = append(errs, fmt.Errorf("%s: %s", Redact(u), scrub(err, u)))
+		errs = append(errs, fmt.Errorf("%s: %w", chains.RedactNodeURL(u), scrub(err, u)))
 		p.cur = (p.cur + 1) % len(p.urls)
 	}
 	return nil, 0, fmt.Errorf("no node reachable: %w", errors.Join(errs...))
@@ -82,7 +76,7 @@ func (p *Pool) fail(idx int, err error) {
 	if p.client == nil || idx != p.cur {
 		return
 	}
-	p.log.Warn("node call failed; switching endpoint", "node", Redact(p.urls[idx]), "err", scrub(err, p.urls[idx]))
+	p.log.Warn("node call failed; switching endpoint", "node", chains.RedactNodeURL(p.urls[idx]), "err", err)
 	p.client.Close()
 	p.client = nil
 	p.cur = (p.cur + 1) % len(p.urls)
@@ -98,20 +92,51 @@ func (p *Pool) Close() {
 	}
 }
 
-// IsWebSocket reports whether the endpoint in use pushes heads.
-func (p *Pool) IsWebSocket() bool {
+// isWebSocket reports whether the endpoint in use pushes heads.
+func (p *Pool) isWebSocket() bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return strings.HasPrefix(p.urls[p.cur], "ws")
 }
 
-// scrub removes the endpoint URL (which may carry an API key) from an error.
-func scrub(err error, u string) string {
+// scrub keeps the endpoint URL, which may carry credentials or an API key,
+// out of an error: the URL as the HTTP client prints it (normalised, the
+// password masked but the path kept) and as configured become scheme and
+// host, and what is left of its credentials, path and query is masked. The
+// result still matches the original error with errors.Is and errors.As.
+func scrub(err error, raw string) error {
 	if err == nil {
-		return ""
+		return nil
 	}
-	return strings.ReplaceAll(err.Error(), u, Redact(u))
+	safe := chains.RedactNodeURL(raw)
+	msg := err.Error()
+	var ue *url.Error
+	if errors.As(err, &ue) && ue.URL != "" {
+		msg = strings.ReplaceAll(msg, ue.URL, safe)
+	}
+	msg = strings.ReplaceAll(msg, raw, safe)
+	if u, perr := url.Parse(raw); perr == nil {
+		parts := []string{u.RawQuery, strings.Trim(u.EscapedPath(), "/"), u.User.Username()}
+		if pw, ok := u.User.Password(); ok {
+			parts = append(parts, pw)
+		}
+		for _, s := range parts {
+			if len(s) >= 4 { // shorter is no secret, and would mask common words
+				msg = strings.ReplaceAll(msg, s, "[redacted]")
+			}
+		}
+	}
+	return &scrubbed{msg: msg, err: err}
 }
+
+// scrubbed is an error whose text was cleared of the endpoint's secrets.
+type scrubbed struct {
+	msg string
+	err error
+}
+
+func (e *scrubbed) Error() string { return e.msg }
+func (e *scrubbed) Unwrap() error { return e.err }
 
 func call[T any](ctx context.Context, p *Pool, f func(ctx context.Context, c *ethclient.Client) (T, error)) (T, error) {
 	var zero T
@@ -122,11 +147,18 @@ func call[T any](ctx context.Context, p *Pool, f func(ctx context.Context, c *et
 	cctx, cancel := context.WithTimeout(ctx, p.timeout)
 	defer cancel()
 	v, err := f(cctx, c)
-	if err != nil && ctx.Err() == nil && !errors.Is(err, ethereum.NotFound) {
-		p.fail(idx, err)
-		return zero, errors.New(scrub(err, p.urls[idx]))
+	if err == nil || errors.Is(err, ethereum.NotFound) {
+		return v, err
 	}
-	return v, err
+	err = scrub(err, p.urls[idx])
+	// An error the node answered (a reverted call, state it no longer
+	// keeps) says nothing about the endpoint: only a failure to get an
+	// answer moves the pool on.
+	var answered rpc.Error
+	if ctx.Err() == nil && !errors.As(err, &answered) {
+		p.fail(idx, err)
+	}
+	return zero, err
 }
 
 func (p *Pool) ChainID(ctx context.Context) (*big.Int, error) {
@@ -172,7 +204,7 @@ func (p *Pool) CallContract(ctx context.Context, msg ethereum.CallMsg, block *bi
 // SubscribeNewHead subscribes on a WebSocket endpoint; on http(s) it returns
 // an error and the watcher polls.
 func (p *Pool) SubscribeNewHead(ctx context.Context, ch chan<- *types.Header) (ethereum.Subscription, error) {
-	if !p.IsWebSocket() {
+	if !p.isWebSocket() {
 		return nil, errNoPush
 	}
 	c, idx, err := p.get(ctx)
@@ -181,8 +213,9 @@ func (p *Pool) SubscribeNewHead(ctx context.Context, ch chan<- *types.Header) (e
 	}
 	sub, err := c.SubscribeNewHead(ctx, ch)
 	if err != nil {
+		err = scrub(err, p.urls[idx])
 		p.fail(idx, err)
-		return nil, errors.New(scrub(err, p.urls[idx]))
+		return nil, err
 	}
 	return sub, nil
 }

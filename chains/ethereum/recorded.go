@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -30,10 +31,12 @@ import (
 // error naming what is missing; nothing is made up.
 type Recorded struct {
 	blocks     map[uint64]json.RawMessage // blocks with full transactions, by number
+	heights    []uint64                   // of blocks, lowest first
 	byHash     map[common.Hash]uint64
 	headerOnly map[uint64]string // blocks recorded without transactions -> file
 	receipts   map[common.Hash]json.RawMessage
-	logs       []types.Log
+	logs       []types.Log                 // by block number, then index
+	blockLogs  map[common.Hash][]types.Log // logs by block hash, for the source's per-block filters
 	files      int
 	skipped    []string
 	server     *rpc.Server
@@ -82,6 +85,14 @@ func OpenRecorded(dir string) (*Recorded, error) {
 		}
 		return r.logs[i].Index < r.logs[j].Index
 	})
+	r.blockLogs = map[common.Hash][]types.Log{}
+	for _, l := range r.logs {
+		r.blockLogs[l.BlockHash] = append(r.blockLogs[l.BlockHash], l)
+	}
+	for n := range r.blocks {
+		r.heights = append(r.heights, n)
+	}
+	slices.Sort(r.heights)
 	r.server = rpc.NewServer()
 	if err := r.server.RegisterName("eth", &recordedAPI{r}); err != nil {
 		return nil, err
@@ -186,14 +197,10 @@ func (r *Recorded) addLog(l types.Log, seen map[string]bool) {
 func (r *Recorded) Client() *ethclient.Client { return r.client }
 
 // Heights lists the recorded blocks (with their transactions), lowest first.
-func (r *Recorded) Heights() []uint64 {
-	out := make([]uint64, 0, len(r.blocks))
-	for n := range r.blocks {
-		out = append(out, n)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
-	return out
-}
+func (r *Recorded) Heights() []uint64 { return r.heights }
+
+// head is the highest recorded block.
+func (r *Recorded) head() uint64 { return r.heights[len(r.heights)-1] }
 
 // HeaderOnly lists blocks recorded without their transactions (as
 // eth_getBlockByNumber with false returns them): they cannot be replayed.
@@ -218,8 +225,7 @@ var errNotRecorded = errors.New("not among the recorded responses")
 type recordedAPI struct{ r *Recorded }
 
 func (a *recordedAPI) BlockNumber() (hexutil.Uint64, error) {
-	hs := a.r.Heights()
-	return hexutil.Uint64(hs[len(hs)-1]), nil
+	return hexutil.Uint64(a.r.head()), nil
 }
 
 func (a *recordedAPI) ChainId() (*hexutil.Big, error) {
@@ -228,8 +234,7 @@ func (a *recordedAPI) ChainId() (*hexutil.Big, error) {
 
 func (a *recordedAPI) GetBlockByNumber(n rpc.BlockNumber, _ bool) (json.RawMessage, error) {
 	if n < 0 {
-		hs := a.r.Heights()
-		n = rpc.BlockNumber(hs[len(hs)-1])
+		n = rpc.BlockNumber(a.r.head())
 	}
 	if b, ok := a.r.blocks[uint64(n)]; ok {
 		return b, nil
@@ -302,18 +307,19 @@ func (a *recordedAPI) GetLogs(_ context.Context, f logFilter) ([]types.Log, erro
 			return nil, fmt.Errorf("logs of block %s: the block %w", f.BlockHash.Hex(), errNotRecorded)
 		}
 	}
+	candidates := a.r.logs
+	if f.BlockHash != nil {
+		candidates = a.r.blockLogs[*f.BlockHash]
+	}
 	out := []types.Log{}
-	for _, l := range a.r.logs {
-		if f.BlockHash != nil && l.BlockHash != *f.BlockHash {
-			continue
-		}
+	for _, l := range candidates {
 		if f.FromBlock != nil && *f.FromBlock >= 0 && l.BlockNumber < uint64(*f.FromBlock) {
 			continue
 		}
 		if f.ToBlock != nil && *f.ToBlock >= 0 && l.BlockNumber > uint64(*f.ToBlock) {
 			continue
 		}
-		if len(addrs) > 0 && !containsAddr(addrs, l.Address) {
+		if len(addrs) > 0 && !slices.Contains(addrs, l.Address) {
 			continue
 		}
 		if !topicsMatch(topics, l.Topics) {
@@ -322,15 +328,6 @@ func (a *recordedAPI) GetLogs(_ context.Context, f logFilter) ([]types.Log, erro
 		out = append(out, l)
 	}
 	return out, nil
-}
-
-func containsAddr(as []common.Address, a common.Address) bool {
-	for _, x := range as {
-		if x == a {
-			return true
-		}
-	}
-	return false
 }
 
 // topicsMatch applies eth_getLogs topic filters: position i matches any of
@@ -343,14 +340,7 @@ func topicsMatch(filter [][]common.Hash, topics []common.Hash) bool {
 		if len(alts) == 0 {
 			continue
 		}
-		ok := false
-		for _, h := range alts {
-			if h == topics[i] {
-				ok = true
-				break
-			}
-		}
-		if !ok {
+		if !slices.Contains(alts, topics[i]) {
 			return false
 		}
 	}

@@ -44,8 +44,9 @@ type senderReader interface {
 	TransactionSender(ctx context.Context, tx *types.Transaction, block common.Hash, index uint) (common.Address, error)
 }
 
-// HeadSubscriber is implemented by clients connected over WebSocket.
-type HeadSubscriber interface {
+// headSubscriber is implemented by clients that can push new heads (Pool on
+// a WebSocket endpoint, *ethclient.Client over WebSocket).
+type headSubscriber interface {
 	SubscribeNewHead(ctx context.Context, ch chan<- *types.Header) (ethereum.Subscription, error)
 }
 
@@ -68,6 +69,10 @@ var (
 // deposit(address,bytes32,bytes): the first argument is the pool the value
 // goes on to.
 var RouterDepositSelector = crypto.Keccak256([]byte("deposit(address,bytes32,bytes)"))[:4]
+
+// TopicPoolDeposit is the Deposit(bytes32,uint32,uint256) a Tornado Cash
+// pool logs when it takes a deposit.
+var TopicPoolDeposit = crypto.Keccak256Hash([]byte("Deposit(bytes32,uint32,uint256)"))
 
 // Followed gives the addresses followed on a chain at a block's time (see
 // package hops).
@@ -153,7 +158,7 @@ func (s *Source) BlockAt(ctx context.Context, n uint64) (watchers.Block, error) 
 
 // SubscribeHeads pushes new head numbers when the client can subscribe.
 func (s *Source) SubscribeHeads(ctx context.Context) (<-chan uint64, error) {
-	hs, ok := s.client.(HeadSubscriber)
+	hs, ok := s.client.(headSubscriber)
 	if !ok {
 		return nil, nil
 	}
@@ -259,12 +264,22 @@ func topicsOf(m map[common.Address]bool) []common.Hash {
 	return out
 }
 
-// routerPool returns the pool of a Tornado Cash router deposit.
-func routerPool(data []byte) (common.Address, bool) {
+// routerPool returns the pool of a Tornado Cash router deposit. The call
+// data names the pool, and whoever sends the transaction writes it: the pool
+// is taken only when it logged a Deposit in the transaction, so that call
+// data sent to any other address cannot make the funds seem to go to an
+// address of the sender's choosing.
+func routerPool(data []byte, rcpt *types.Receipt) (common.Address, bool) {
 	if len(data) < 4+32 || !bytes.Equal(data[:4], RouterDepositSelector) {
 		return common.Address{}, false
 	}
-	return common.BytesToAddress(data[4+12 : 4+32]), true
+	pool := common.BytesToAddress(data[4+12 : 4+32])
+	for _, l := range rcpt.Logs {
+		if l != nil && l.Address == pool && len(l.Topics) > 0 && l.Topics[0] == TopicPoolDeposit {
+			return pool, true
+		}
+	}
+	return common.Address{}, false
 }
 
 // Decode turns a block and its (already filtered) logs into events. It asks
@@ -333,13 +348,13 @@ func (s *Source) decode(ctx context.Context, block *types.Block, logs []types.Lo
 		ev.Amount = amount
 		ev.USD = amount.Float64() * s.opts.NativeUSD
 		sides := s.sides(ev, from, dest, "native", followed)
-		if pool, ok := routerPool(tx.Data()); ok && to != nil {
+		if pool, ok := routerPool(tx.Data(), rcpt); ok && to != nil {
 			// The router passes the value on to the pool: the pool is where
 			// the funds went.
 			for i := range sides {
 				if sides[i].Direction == chains.Out {
 					sides[i].Counterparty = lower(pool)
-					sides[i].Detail = map[string]string{"via": lower(*to)}
+					sides[i].Detail = map[string]string{chains.DetailVia: lower(*to)}
 				}
 			}
 		}

@@ -200,3 +200,45 @@ func TestSourceReportsMissingBlock(t *testing.T) {
 		t.Fatalf("BlockAt beyond the head: got %v, want ErrNoBlock", err)
 	}
 }
+
+// TestRouterDepositNeedsThePoolsDeposit: a router deposit's counterparty is
+// the pool the router passed the funds to, but the pool is read from the
+// call data, which the sender writes. It is taken only when that pool
+// logged a Tornado Cash Deposit in the transaction; otherwise the
+// counterparty stays the address actually paid, so an insider cannot make
+// an outflow to an accomplice look like a payment to a known address.
+func TestRouterDepositNeedsThePoolsDeposit(t *testing.T) {
+	ctx := context.Background()
+	mixers := must[types.GenesisAlloc](t)(contracts.MixerAlloc())
+	c := simchain.New(map[string]int64{"hot": 100}, mixers)
+	defer c.Close()
+	src := kwe.NewSource(c.Client, kwe.Options{Chain: "eth", NativeSymbol: "ETH",
+		Wallets: []kwe.Wallet{{Name: "hot", Address: simchain.Addr("hot"), Role: "hot"}}})
+	router := must[*contracts.Artifact](t)(contracts.Load(contracts.NameTornadoRouter))
+	exchange, accomplice := simchain.Addr("exchange"), simchain.Addr("accomplice")
+	routerAddr := contracts.TornadoRouter
+	tests := []struct {
+		name            string
+		to              common.Address
+		pool            common.Address
+		wantCounterpart common.Address
+		wantVia         string
+	}{
+		{"a deposit through the router", routerAddr, contracts.TornadoPool1ETH, contracts.TornadoPool1ETH, lower(routerAddr)},
+		{"deposit call data sent to an accomplice", accomplice, exchange, accomplice, ""},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			data := must[[]byte](t)(router.Pack("deposit", tt.pool, common.BigToHash(big.NewInt(int64(i+1))), []byte("note")))
+			r := must[*types.Receipt](t)(c.Send(ctx, "hot", &tt.to, simchain.Ether(1), data))
+			evs := blockEvents(t, src, c, r)
+			if len(evs) != 1 {
+				t.Fatalf("got %d events, want 1: %+v", len(evs), evs)
+			}
+			if e := evs[0]; e.Counterparty != lower(tt.wantCounterpart) || e.Detail[chains.DetailVia] != tt.wantVia || e.To != lower(tt.to) {
+				t.Errorf("to %s, counterparty %s, via %q; want to %s, counterparty %s, via %q",
+					e.To, e.Counterparty, e.Detail[chains.DetailVia], lower(tt.to), lower(tt.wantCounterpart), tt.wantVia)
+			}
+		})
+	}
+}
