@@ -211,12 +211,16 @@ func (r *Registry) Reconcile(ctx context.Context, ev *chains.Event, m Match) (In
 			cands = append(cands, in)
 		}
 	}
-	// The oldest matching intent explains the outflow.
+	// The oldest matching intent explains the outflow; of intents made at
+	// the same instant, the first by id (not the index's random order).
 	sort.SliceStable(cands, func(i, j int) bool {
 		if cands[i].MatchedEvent != cands[j].MatchedEvent {
 			return cands[i].MatchedEvent == ev.ID
 		}
-		return cands[i].CreatedAt.Before(cands[j].CreatedAt)
+		if !cands[i].CreatedAt.Equal(cands[j].CreatedAt) {
+			return cands[i].CreatedAt.Before(cands[j].CreatedAt)
+		}
+		return cands[i].ID < cands[j].ID
 	})
 	for _, c := range cands {
 		var used Intent

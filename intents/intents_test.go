@@ -148,3 +148,22 @@ func testContention(t *testing.T, st store.Store) {
 		t.Fatalf("%d outflows matched one intent", wins)
 	}
 }
+
+// Of two intents made at the same instant for the same withdrawal, the first
+// by id explains the outflow, every time.
+func TestIntentsMadeAtOnceAreUsedInIDOrder(t *testing.T) {
+	ctx := context.Background()
+	now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+	for round := range 20 { // the index is read in random order
+		r := intents.New(memory.New(), func() time.Time { return now })
+		for _, id := range []string{"wd-b", "wd-a", "wd-c"} {
+			if err := r.Register(ctx, intents.Intent{ID: id, Chain: "eth", Wallet: "treasury-hot", To: "0xab", Asset: "USDC", Amount: amount(t, "10")}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		in, ok, err := r.Reconcile(ctx, outflow(t, "e1", "0xab", "10"), intents.Match{})
+		if err != nil || !ok || in.ID != "wd-a" {
+			t.Fatalf("round %d: %s explained the outflow (%v, %v), want wd-a", round, in.ID, ok, err)
+		}
+	}
+}
