@@ -426,6 +426,16 @@ func (c *Config) Chain(name string) (Chain, bool) {
 	return Chain{}, false
 }
 
+// Wallet returns the wallet named name.
+func (c *Config) Wallet(name string) (Wallet, bool) {
+	for _, w := range c.Wallets {
+		if w.Name == name {
+			return w, true
+		}
+	}
+	return Wallet{}, false
+}
+
 // Explorers maps each chain with an explorer template to it.
 func (c *Config) Explorers() map[string]string {
 	m := map[string]string{}

@@ -247,6 +247,16 @@ func TestStrictness(t *testing.T) {
 			want: []string{`kw.yaml:9:17: chains[0].native_usd: want a number, got a list`},
 		},
 		{
+			name: "not a number where a number is expected",
+			doc:  func(t *testing.T) string { return strings.Replace(base, "usd_over: 100", "usd_over: NaN", 1) },
+			want: []string{`kw.yaml:22:15: policies[0].usd_over: want a number, got "NaN"`},
+		},
+		{
+			name: "infinity where a number is expected",
+			doc:  func(t *testing.T) string { return insertAfter(t, base, "    kind: ethereum", "    native_usd: inf\n") },
+			want: []string{`kw.yaml:9:17: chains[0].native_usd: want a number, got "inf"`},
+		},
+		{
 			name: "list where a string is expected",
 			doc:  func(t *testing.T) string { return insertAfter(t, base, "    chain: eth", "    owner: [kim, lee]\n") },
 			want: []string{`kw.yaml:17:12: wallets[0].owner: want a string, got a list`},

@@ -2,12 +2,12 @@ package config
 
 import (
 	"fmt"
-	"github.com/keywatch/keywatch/alerts"
 	"log/slog"
 	"net/url"
 	"os"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -16,6 +16,8 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 	"gopkg.in/yaml.v3"
+
+	"github.com/keywatch/keywatch/alerts"
 )
 
 // Secret holds a credential read from the environment. It prints as
@@ -308,7 +310,7 @@ func (c *Config) validate(lookupEnv func(string) (string, bool)) Errors {
 			add(p+".roles", "required: one or more of %s", strings.Join(tokenRoles, ", "))
 		}
 		for j, r := range t.Roles {
-			if !contains(tokenRoles, r) {
+			if !slices.Contains(tokenRoles, r) {
 				add(fmt.Sprintf("%s.roles[%d]", p, j), "unknown role %q (want one of %s)", r, strings.Join(tokenRoles, ", "))
 			}
 		}
@@ -373,7 +375,7 @@ func (c *Config) validate(lookupEnv func(string) (string, bool)) Errors {
 			switch {
 			case ch.Network == "":
 				add(p+".network", "required: one of %s", strings.Join(bitcoinNetworks, ", "))
-			case !contains(bitcoinNetworks, ch.Network):
+			case !slices.Contains(bitcoinNetworks, ch.Network):
 				add(p+".network", "unknown network %q (want one of %s)", ch.Network, strings.Join(bitcoinNetworks, ", "))
 			}
 			if len(ch.Tokens) > 0 {
@@ -408,7 +410,7 @@ func (c *Config) validate(lookupEnv func(string) (string, bool)) Errors {
 		}
 		for j, r := range ch.RPC {
 			u, err := url.Parse(r)
-			if err != nil || u.Host == "" || !contains([]string{"http", "https", "ws", "wss"}, u.Scheme) {
+			if err != nil || u.Host == "" || !slices.Contains([]string{"http", "https", "ws", "wss"}, u.Scheme) {
 				add(fmt.Sprintf("%s.rpc[%d]", p, j), "want an http(s):// or ws(s):// URL")
 			}
 		}
@@ -465,7 +467,7 @@ func (c *Config) validate(lookupEnv func(string) (string, bool)) Errors {
 		}
 		if w.Role == "" {
 			add(p+".role", "required: one of %s", strings.Join(walletRoles, ", "))
-		} else if !contains(walletRoles, w.Role) {
+		} else if !slices.Contains(walletRoles, w.Role) {
 			add(p+".role", "unknown role %q (want one of %s)", w.Role, strings.Join(walletRoles, ", "))
 		}
 		if kind == "ethereum" {
@@ -501,7 +503,7 @@ func (c *Config) validate(lookupEnv func(string) (string, bool)) Errors {
 				if w.GapLimit < 1 || w.GapLimit > maxGapLimit {
 					add(p+".gap_limit", "must be between 1 and %d", maxGapLimit)
 				}
-				if w.Script != "" && !contains(bitcoinScripts, w.Script) {
+				if w.Script != "" && !slices.Contains(bitcoinScripts, w.Script) {
 					add(p+".script", "unknown script %q (want one of %s)", w.Script, strings.Join(bitcoinScripts, ", "))
 				}
 				k := chainAddr{w.Chain, w.XPub}
@@ -567,7 +569,7 @@ func (c *Config) validate(lookupEnv func(string) (string, bool)) Errors {
 			}
 		}
 		for j, r := range pol.Roles {
-			if !contains(walletRoles, r) {
+			if !slices.Contains(walletRoles, r) {
 				add(fmt.Sprintf("%s.roles[%d]", p, j), "unknown role %q (want one of %s)", r, strings.Join(walletRoles, ", "))
 			}
 		}
@@ -657,12 +659,12 @@ func (c *Config) validate(lookupEnv func(string) (string, bool)) Errors {
 			}
 		}
 		for j, r := range m.Roles {
-			if !contains(walletRoles, r) {
+			if !slices.Contains(walletRoles, r) {
 				add(fmt.Sprintf("%s.match.roles[%d]", p, j), "%sunknown role %q (want one of %s)", who, r, strings.Join(walletRoles, ", "))
 			}
 		}
 		for j, pol := range m.Policies {
-			if !polNames[pol] && !contains(alerts.SystemKinds(), pol) {
+			if !polNames[pol] && !slices.Contains(alerts.SystemKinds(), pol) {
 				add(fmt.Sprintf("%s.match.policies[%d]", p, j), "%sno policy named %q (policies, or keywatch's own: %s)", who, pol, strings.Join(alerts.SystemKinds(), ", "))
 			}
 		}
@@ -743,15 +745,6 @@ func (h Hours) Contains(t time.Time) bool {
 		return since >= h.Start && since < h.End
 	}
 	return since >= h.Start || since < h.End
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func splitHostPort(s string) (string, int, error) {
