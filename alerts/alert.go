@@ -6,6 +6,7 @@ package alerts
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -99,21 +100,16 @@ func (a Alert) MsgID() string {
 
 // Subject is where the alert is published: <prefix>.alert.<severity>.<chain>.
 func (a Alert) Subject(prefix string) string {
-	return fmt.Sprintf("%s.alert.%s.%s", prefix, a.Severity, subjectToken(a.Chain))
+	return fmt.Sprintf("%s.alert.%s.%s", prefix, a.Severity, SubjectToken(a.Chain))
 }
 
 // Has reports whether the alert asks for action x.
-func (a Alert) Has(x Action) bool {
-	for _, y := range a.Actions {
-		if x == y {
-			return true
-		}
-	}
-	return false
-}
+func (a Alert) Has(x Action) bool { return slices.Contains(a.Actions, x) }
 
-// subjectToken keeps a value usable as one NATS subject token.
-func subjectToken(s string) string {
+// SubjectToken keeps a value usable as one NATS subject token: the
+// characters NATS gives a meaning to (. * > and blanks) become _, and an
+// empty value is _.
+func SubjectToken(s string) string {
 	if s == "" {
 		return "_"
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -28,21 +29,22 @@ func DeadLetterStreamConfig(prefix string, maxAge time.Duration) jetstream.Strea
 
 // DeadLetterSubject is where sink's dead letters go.
 func DeadLetterSubject(prefix, sink string) string {
-	return prefix + ".deadletter." + subjectToken(sink)
+	return prefix + ".deadletter." + SubjectToken(sink)
 }
 
 // NewDeadLetterer returns the DeadLetterFunc of a running keywatch: it
 // keeps the alert on the dead-letter subject, then raises an alert saying so
 // through raise (the outbox), which every sink receives. An undeliverable
-// alert about an undeliverable alert raises nothing more.
+// alert about an undeliverable alert raises nothing more. Every sink's
+// goroutine may call it at once.
 func NewDeadLetterer(js jetstream.JetStream, prefix string, maxAge time.Duration, raise func(context.Context, ...Alert) error) DeadLetterFunc {
-	streamReady := false
+	var streamReady atomic.Bool
 	return func(ctx context.Context, dl DeadLetter) error {
-		if !streamReady {
+		if !streamReady.Load() {
 			if _, err := js.CreateOrUpdateStream(ctx, DeadLetterStreamConfig(prefix, maxAge)); err != nil {
 				return fmt.Errorf("dead-letter stream: %w", err)
 			}
-			streamReady = true
+			streamReady.Store(true)
 		}
 		body, err := json.Marshal(dl)
 		if err != nil {
@@ -55,36 +57,20 @@ func NewDeadLetterer(js jetstream.JetStream, prefix string, maxAge time.Duration
 		if dl.Alert.Policy == KindDeadLettered || raise == nil {
 			return nil
 		}
-		return raise(ctx, DeadLetterAlert(dl))
+		return raise(ctx, deadLetterAlert(dl))
 	}
 }
 
-// DeadLetterAlert is the alert raised when a sink gives up: as severe as the
+// deadLetterAlert is the alert raised when a sink gives up: as severe as the
 // lost alert, and at least high, because someone did not hear about it.
-func DeadLetterAlert(dl DeadLetter) Alert {
+func deadLetterAlert(dl DeadLetter) Alert {
 	sev := dl.Alert.Severity
 	if !sev.AtLeast(High) {
 		sev = High
 	}
-	a := System(KindDeadLettered, dl.Sink+":"+dl.Alert.MsgID(), sev, "", []string{
+	return System(KindDeadLettered, dl.Sink+":"+dl.Alert.MsgID(), sev, dl.Alert.Chain, []string{
 		fmt.Sprintf("sink %s could not deliver alert %s (%s, %s on %s) after %d attempt(s): %s",
-			dl.Sink, dl.Alert.ID, dl.Alert.Policy, dl.Alert.Severity, walletOrChain(&dl.Alert), dl.Deliveries, dl.Error),
-		fmt.Sprintf("the alert is kept in stream %s (subject <prefix>.deadletter.%s)", DeadLetterStreamName, subjectToken(dl.Sink)),
+			dl.Sink, dl.Alert.ID, dl.Alert.Policy, dl.Alert.Severity, Subject(&dl.Alert), dl.Deliveries, dl.Error),
+		fmt.Sprintf("the alert is kept in stream %s (subject <prefix>.deadletter.%s)", DeadLetterStreamName, SubjectToken(dl.Sink)),
 	}, dl.At)
-	a.Chain = "keywatch"
-	if dl.Alert.Chain != "" {
-		a.Chain = dl.Alert.Chain
-		a.Event.Chain = dl.Alert.Chain
-	}
-	return a
-}
-
-func walletOrChain(a *Alert) string {
-	if a.Wallet != "" {
-		return a.Wallet
-	}
-	if a.Chain != "" {
-		return a.Chain
-	}
-	return "keywatch"
 }

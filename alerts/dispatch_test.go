@@ -2,6 +2,7 @@ package alerts_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -270,4 +271,73 @@ func TestOneInstanceDeliversASinkAndAnotherTakesOver(t *testing.T) {
 	h.Publish(on("dev-deployer", alerttest.Alert("0x02", chains.StatusRetracted)))
 	alerttest.WaitFor(t, func() bool { return second.count() == 2 }, "the resolution")
 	check(t, second, "0x04 firing: 0x04=firing", "0x02 resolved: 0x02=resolved")
+}
+
+// refuser refuses every notification, as an endpoint that answers 400.
+type refuser struct{}
+
+func (refuser) Notify(context.Context, ...*alerts.Alert) (bool, error) {
+	return false, errors.New("endpoint answered 400 Bad Request")
+}
+
+// An alert pending and then confirmed while its incident waits is two
+// messages of one alert: a refusal dead-letters that alert, whole, once.
+func TestARefusedAlertHeldTwiceIsDeadLetteredOnce(t *testing.T) {
+	h := alerttest.New(t)
+	tk := alerttest.NewTicker()
+	o := h.SinkOptions("chat")
+	o.GroupWait, o.Ticks = 30*time.Second, tk.C
+	h.RunSink(refuser{}, o)
+	a := alerttest.Alert("0x01", chains.StatusPending)
+	h.Publish(a, alerttest.Alert("0x01", chains.StatusConfirmed))
+	alerttest.WaitFor(t, func() bool {
+		incs, _ := alerts.Incidents(h.Ctx, h.Store, "chat")
+		return len(incs) == 1 && incs[0].Members[a.ID].Alert.Event.Status == chains.StatusConfirmed
+	}, "both messages to be held")
+	h.Clock.Advance(30 * time.Second)
+	tk.Check(t)
+	alerttest.WaitFor(t, func() bool { return len(h.DeadLetters()) > 0 }, "the dead letter")
+	tk.Check(t) // every held message has been judged
+	for _, dl := range h.DeadLetters() {
+		if dl.Alert.ID != a.ID || dl.Alert.Policy != a.Policy || dl.Alert.Severity != a.Severity || dl.Alert.Event.Status != chains.StatusConfirmed {
+			t.Errorf("dead letter of %+v, want the confirmed alert %s", dl.Alert, a.ID)
+		}
+	}
+	q, err := h.Outbox.Pending(h.Ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raised []string
+	for _, e := range q {
+		raised = append(raised, e.Alert.Reasons[0])
+	}
+	if len(raised) != 1 || !strings.Contains(raised[0], "alert "+a.ID+" (mixer-counterparty, critical on treasury-hot)") {
+		t.Fatalf("alert-dead-lettered alerts raised: %q, want one about %s", raised, a.ID)
+	}
+}
+
+// A message on the alert stream that is not an alert is dead-lettered with
+// the reason, not delivered.
+func TestMessagesThatAreNotAlertsAreDeadLettered(t *testing.T) {
+	h := alerttest.New(t)
+	n := &notes{}
+	h.RunSink(n, h.SinkOptions("chat"))
+	for _, body := range []string{`{"policy": "no id"}`, `not json`} {
+		if _, err := h.JS.Publish(h.Ctx, alerttest.Prefix+".alert.critical.eth", []byte(body)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	alerttest.WaitFor(t, func() bool { return len(h.DeadLetters()) == 2 }, "two dead letters")
+	var got []string
+	for _, dl := range h.DeadLetters() {
+		got = append(got, dl.Error)
+	}
+	want := []string{"not a valid alert: it has no id", "not a valid alert: invalid character 'o' in literal null (expecting 'u')"}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("dead letters say %q, want %q", got, want)
+	}
+	if q, err := h.Outbox.Pending(h.Ctx); err != nil || len(q) != 2 {
+		t.Fatalf("%d alert-dead-lettered alerts queued (%v), want one for each message", len(q), err)
+	}
+	check(t, n)
 }

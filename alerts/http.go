@@ -33,20 +33,14 @@ func NewHTTPClient(timeout time.Duration) *http.Client {
 	}
 }
 
-// Response is what an endpoint answered.
-type Response struct {
-	Status int
-	Body   []byte // the first 4 KiB
-}
-
 // PostJSON posts body to endpoint and classifies the outcome the way sinks
 // retry: 2xx is success; 408, 429 and 5xx, timeouts and network errors are
 // worth retrying (honouring Retry-After); any other answer is a refusal.
 // The endpoint never appears in the error: sink URLs may carry credentials.
-func PostJSON(ctx context.Context, c *http.Client, endpoint string, body []byte, header http.Header) (Response, bool, error) {
+func PostJSON(ctx context.Context, c *http.Client, endpoint string, body []byte, header http.Header) (retry bool, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, bytes.NewReader(body))
 	if err != nil {
-		return Response{}, false, errors.New("cannot build the request (malformed URL?)")
+		return false, errors.New("cannot build the request (malformed URL?)")
 	}
 	for k, vs := range header {
 		req.Header[k] = vs
@@ -57,24 +51,23 @@ func PostJSON(ctx context.Context, c *http.Client, endpoint string, body []byte,
 	}
 	resp, err := c.Do(req)
 	if err != nil {
-		return Response{}, true, redactURL(err)
+		return true, redactURL(err)
 	}
 	defer resp.Body.Close()
 	data, _ := io.ReadAll(io.LimitReader(resp.Body, 4<<10))
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20)) // let the connection be reused
-	r := Response{Status: resp.StatusCode, Body: data}
 	if resp.StatusCode >= 200 && resp.StatusCode <= 299 {
-		return r, false, nil
+		return false, nil
 	}
-	err = fmt.Errorf("endpoint answered %d %s: %s", resp.StatusCode, http.StatusText(resp.StatusCode), Snippet(data))
+	err = fmt.Errorf("endpoint answered %d %s: %s", resp.StatusCode, http.StatusText(resp.StatusCode), snippet(data))
 	switch {
 	case resp.StatusCode == http.StatusTooManyRequests, resp.StatusCode == http.StatusRequestTimeout, resp.StatusCode >= 500:
 		if d := parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()); d > 0 {
 			err = &RetryAfterError{Err: err, After: d}
 		}
-		return r, true, err
+		return true, err
 	}
-	return r, false, err
+	return false, err
 }
 
 // redactURL drops the URL from a client error ("Post \"https://…\": …").
@@ -105,22 +98,19 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 	return max(0, min(d, 10*time.Minute))
 }
 
-// Snippet shortens an answer body for a log line or error: printable
+// snippet shortens an answer body for a log line or error: printable
 // characters only, at most 200 of them.
-func Snippet(b []byte) string {
+func snippet(b []byte) string {
 	s := strings.Map(func(r rune) rune {
 		if unicode.IsPrint(r) {
 			return r
 		}
 		return ' '
 	}, strings.TrimSpace(string(b)))
-	if len(s) > 200 {
-		s = s[:200] + "…"
-	}
 	if s == "" {
 		return "(empty body)"
 	}
-	return s
+	return Truncate(s, 201)
 }
 
 // CheckEndpoint accepts an https:// URL with a host, or http:// to a

@@ -3,7 +3,6 @@ package alerts
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -171,6 +170,3 @@ func (p *Publisher) publish(ctx context.Context, a *Alert) error {
 	}
 	return nil
 }
-
-// ErrNoStream is returned when the alert stream does not exist yet.
-var ErrNoStream = errors.New("alert stream does not exist")

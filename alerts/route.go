@@ -1,6 +1,8 @@
 package alerts
 
 import (
+	"slices"
+
 	"github.com/keywatch/keywatch/chains"
 )
 
@@ -33,14 +35,7 @@ func (r Route) Match(a *Alert) bool {
 	return in(r.Chains, a.Chain) && in(r.Wallets, a.Wallet) && in(r.Roles, a.Event.WalletRole)
 }
 
+// in reports whether v is in list; an empty list takes any value.
 func in(list []string, v string) bool {
-	if len(list) == 0 {
-		return true
-	}
-	for _, x := range list {
-		if x == v {
-			return true
-		}
-	}
-	return false
+	return len(list) == 0 || slices.Contains(list, v)
 }

@@ -28,7 +28,7 @@ type Notifier interface {
 
 // Incidents reads the open incidents sink keeps in st, oldest first.
 func Incidents(ctx context.Context, st store.Store, sink string) ([]Incident, error) {
-	all, err := st.HGetAll(ctx, "alerts:sink:"+sink+":incidents")
+	all, err := st.HGetAll(ctx, incidentsKey(sink))
 	if err != nil {
 		return nil, err
 	}
@@ -318,7 +318,10 @@ func newDispatcher(n Notifier, o SinkOptions, log *slog.Logger) *dispatcher {
 		incidents: map[string]*Incident{}, byAlert: map[string]string{}, newest: map[string]string{}, held: map[string][]held{}}
 }
 
-func (d *dispatcher) stateKey() string        { return "alerts:sink:" + d.o.Name + ":incidents" }
+// incidentsKey is the hash of sink's open incidents, by id.
+func incidentsKey(sink string) string { return "alerts:sink:" + sink + ":incidents" }
+
+func (d *dispatcher) stateKey() string        { return incidentsKey(d.o.Name) }
 func (d *dispatcher) doneKey(k string) string { return "alerts:sink:" + d.o.Name + ":done:" + k }
 
 // doneFor is how long a closed incident's alerts are remembered, so a late
@@ -413,8 +416,17 @@ func (d *dispatcher) receive(ctx context.Context, m jetstream.Msg) {
 	d.sync(ctx)
 	var a Alert
 	if err := json.Unmarshal(m.Data(), &a); err != nil || a.ID == "" {
-		d.log.Error("alert message is not a valid alert; dead-lettering it", "subject", m.Subject(), "err", err)
-		d.deadLetter(ctx, m, Alert{ID: "unreadable", Policy: "unreadable", Reasons: []string{string(m.Data())}}, fmt.Errorf("not a valid alert: %v", err))
+		if err == nil {
+			err = errors.New("it has no id")
+		}
+		// Named by its place in the stream: each unreadable message is a
+		// dead letter of its own, not a duplicate of the first.
+		id := "unreadable"
+		if meta, merr := m.Metadata(); merr == nil {
+			id = fmt.Sprintf("unreadable:%d", meta.Sequence.Stream)
+		}
+		d.log.Error("alert message is not a valid alert; dead-lettering it", "subject", m.Subject(), "message", id, "err", err)
+		d.deadLetter(ctx, m, Alert{ID: id, Policy: "unreadable", Reasons: []string{string(m.Data())}}, fmt.Errorf("not a valid alert: %w", err))
 		return
 	}
 	if !d.o.Route.Match(&a) {
@@ -708,6 +720,7 @@ func (d *dispatcher) flush(ctx context.Context, inc *Incident, repeat bool) {
 		return
 	}
 	delete(d.held, inc.ID)
+	var given []string // members given up on, dropped once every message is judged
 	for _, h := range hs {
 		attempt := 1
 		if meta, merr := h.msg.Metadata(); merr == nil {
@@ -715,14 +728,19 @@ func (d *dispatcher) flush(ctx context.Context, inc *Incident, repeat bool) {
 		}
 		if !retry || attempt >= d.o.MaxDeliver {
 			d.log.Error("sink gave up on an alert; dead-lettering it", "alert", h.key, "attempts", attempt, "refused", !retry, "err", err)
-			a := inc.memberAlert(h.key)
-			d.drop(inc, h.key)
-			d.deadLetter(ctx, h.msg, a, err)
+			// Another message of the same alert may be held (pending, then
+			// confirmed): it dead-letters the same alert, a duplicate the
+			// streams drop.
+			d.deadLetter(ctx, h.msg, inc.memberAlert(h.key), err)
+			given = append(given, h.key)
 			continue
 		}
 		delay := max(d.o.Backoff[min(attempt-1, len(d.o.Backoff)-1)], RetryAfter(err))
 		d.log.Warn("sink failed; will redeliver", "alert", h.key, "attempt", attempt, "retry_in", delay, "err", err)
 		_ = h.msg.NakWithDelay(delay)
+	}
+	for _, k := range given {
+		d.drop(inc, k)
 	}
 	if len(inc.Members) == 0 {
 		delete(d.incidents, inc.ID)

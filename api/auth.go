@@ -171,6 +171,7 @@ type failureLimiter struct {
 	now    func() time.Time
 	mu     sync.Mutex
 	fails  map[string][]time.Time
+	swept  time.Time // when clients that stopped failing were last forgotten
 }
 
 func newFailureLimiter(max int, window time.Duration, now func() time.Time) *failureLimiter {
@@ -205,5 +206,14 @@ func (l *failureLimiter) blocked(client string) bool {
 func (l *failureLimiter) fail(client string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.fails[client] = append(l.recent(client), l.now())
+	now := l.now()
+	if now.Sub(l.swept) > l.window {
+		// Forget clients that failed and left, once a window: a scan from
+		// many addresses must not grow the map for ever.
+		for c := range l.fails {
+			l.recent(c)
+		}
+		l.swept = now
+	}
+	l.fails[client] = append(l.recent(client), now)
 }

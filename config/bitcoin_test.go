@@ -80,7 +80,7 @@ wallets:
 			doc: head + `chains:
   - {name: eth, kind: ethereum, rpc: [ws://127.0.0.1:8546], rpc_user: u, rpc_cert: c.pem}
 `,
-			want: []string{`kw.yaml:4:5: chains[0]: rpc_cert, rpc_user and rpc_password_file are for bitcoin chains (put EVM node credentials in an rpc URL held by the environment)`},
+			want: []string{`kw.yaml:4:5: chains[0]: rpc_cert, rpc_user and rpc_password_file are for bitcoin chains (put EVM node credentials in a URL held by the environment variable named by rpc_env)`},
 		},
 	}
 	for _, tc := range tests {

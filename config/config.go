@@ -113,6 +113,9 @@ type Chain struct {
 	RPCCert        string   `yaml:"rpc_cert"`
 	RPCUser        string   `yaml:"rpc_user"`
 	RPCPasswordEnv string   `yaml:"rpc_password_env"`
+	// RPCEnv names an environment variable holding more node URLs
+	// (comma-separated), for URLs that carry an API key or credentials.
+	RPCEnv string `yaml:"rpc_env"`
 	// RPCPasswordFile is a file holding the RPC password (instead of
 	// rpc_password_env).
 	RPCPasswordFile string   `yaml:"rpc_password_file"`
@@ -141,11 +144,18 @@ type Chain struct {
 	UnreachableAfter Duration `yaml:"unreachable_after"`
 
 	rpcPassword Secret
+	rpcFromEnv  []string
 }
 
 // RPCPassword returns the RPC password read from rpc_password_env or
 // rpc_password_file.
 func (c Chain) RPCPassword() Secret { return c.rpcPassword }
+
+// Endpoints returns the node URLs to try, in order: those of rpc, then those
+// of the rpc_env variable. Pass them to a client, never to a logger.
+func (c Chain) Endpoints() []string {
+	return append(append([]string(nil), c.RPC...), c.rpcFromEnv...)
+}
 
 // Tokens is a token contract to follow on an EVM chain.
 type Tokens struct {
@@ -424,6 +434,16 @@ func (c *Config) Chain(name string) (Chain, bool) {
 		}
 	}
 	return Chain{}, false
+}
+
+// Wallet returns the wallet named name.
+func (c *Config) Wallet(name string) (Wallet, bool) {
+	for _, w := range c.Wallets {
+		if w.Name == name {
+			return w, true
+		}
+	}
+	return Wallet{}, false
 }
 
 // Explorers maps each chain with an explorer template to it.

@@ -247,6 +247,16 @@ func TestStrictness(t *testing.T) {
 			want: []string{`kw.yaml:9:17: chains[0].native_usd: want a number, got a list`},
 		},
 		{
+			name: "not a number where a number is expected",
+			doc:  func(t *testing.T) string { return strings.Replace(base, "usd_over: 100", "usd_over: NaN", 1) },
+			want: []string{`kw.yaml:22:15: policies[0].usd_over: want a number, got "NaN"`},
+		},
+		{
+			name: "infinity where a number is expected",
+			doc:  func(t *testing.T) string { return insertAfter(t, base, "    kind: ethereum", "    native_usd: inf\n") },
+			want: []string{`kw.yaml:9:17: chains[0].native_usd: want a number, got "inf"`},
+		},
+		{
 			name: "list where a string is expected",
 			doc:  func(t *testing.T) string { return insertAfter(t, base, "    chain: eth", "    owner: [kim, lee]\n") },
 			want: []string{`kw.yaml:17:12: wallets[0].owner: want a string, got a list`},
@@ -733,4 +743,42 @@ func TestHoursContains(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestNodeURLsFromTheEnvironment(t *testing.T) {
+	doc := `store: {memory: true}
+nats: {embedded: true, data_dir: /tmp/kw}
+chains:
+  - name: eth
+    kind: ethereum
+    rpc: [ws://127.0.0.1:8546]
+    rpc_env: ETH_RPC
+`
+	t.Run("URLs are tried after rpc's", func(t *testing.T) {
+		cfg, err := config.Parse("kw.yaml", []byte(doc), envOf(map[string]string{"ETH_RPC": "https://eth.example/v2/key123, wss://eth.example/ws/key123"}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ch, _ := cfg.Chain("eth")
+		want := "ws://127.0.0.1:8546 https://eth.example/v2/key123 wss://eth.example/ws/key123"
+		if got := strings.Join(ch.Endpoints(), " "); got != want {
+			t.Fatalf("endpoints %q, want %q", got, want)
+		}
+	})
+	t.Run("unset", func(t *testing.T) {
+		_, err := config.Parse("kw.yaml", []byte(doc), noEnv)
+		checkErrors(t, err, []string{"kw.yaml:7:14: chains[0].rpc_env: environment variable ETH_RPC is not set"})
+	})
+	t.Run("a bad URL is named by position, never printed", func(t *testing.T) {
+		_, err := config.Parse("kw.yaml", []byte(doc), envOf(map[string]string{"ETH_RPC": "https://ok.example,eth.example/secret-key"}))
+		checkErrors(t, err, []string{"kw.yaml:7:14: chains[0].rpc_env: URL 2 of environment variable ETH_RPC is not an http(s):// or ws(s):// URL"})
+	})
+	t.Run("a password in the file is refused", func(t *testing.T) {
+		bad := strings.Replace(doc, "ws://127.0.0.1:8546", "https://user:hunter2@eth.example", 1)
+		_, err := config.Parse("kw.yaml", []byte(bad), envOf(map[string]string{"ETH_RPC": "https://ok.example"}))
+		got := strings.Join(errorLines(t, err), "\n")
+		if !strings.Contains(got, "chains[0].rpc[0]: the URL carries a password: put it in an environment variable and name it with rpc_env") || strings.Contains(got, "hunter2") {
+			t.Fatalf("errors: %s", got)
+		}
+	})
 }

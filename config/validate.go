@@ -2,12 +2,12 @@ package config
 
 import (
 	"fmt"
-	"github.com/keywatch/keywatch/alerts"
 	"log/slog"
 	"net/url"
 	"os"
 	"reflect"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -16,6 +16,8 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 	"gopkg.in/yaml.v3"
+
+	"github.com/keywatch/keywatch/alerts"
 )
 
 // Secret holds a credential read from the environment. It prints as
@@ -308,7 +310,7 @@ func (c *Config) validate(lookupEnv func(string) (string, bool)) Errors {
 			add(p+".roles", "required: one or more of %s", strings.Join(tokenRoles, ", "))
 		}
 		for j, r := range t.Roles {
-			if !contains(tokenRoles, r) {
+			if !slices.Contains(tokenRoles, r) {
 				add(fmt.Sprintf("%s.roles[%d]", p, j), "unknown role %q (want one of %s)", r, strings.Join(tokenRoles, ", "))
 			}
 		}
@@ -352,7 +354,7 @@ func (c *Config) validate(lookupEnv func(string) (string, bool)) Errors {
 				add(p+".network", "only for bitcoin chains (an EVM chain is identified by chain_id)")
 			}
 			if ch.RPCCert != "" || ch.RPCUser != "" || ch.RPCPasswordFile != "" {
-				add(p, "rpc_cert, rpc_user and rpc_password_file are for bitcoin chains (put EVM node credentials in an rpc URL held by the environment)")
+				add(p, "rpc_cert, rpc_user and rpc_password_file are for bitcoin chains (put EVM node credentials in a URL held by the environment variable named by rpc_env)")
 			}
 			for j, tk := range ch.Tokens {
 				tp := fmt.Sprintf("%s.tokens[%d]", p, j)
@@ -373,7 +375,7 @@ func (c *Config) validate(lookupEnv func(string) (string, bool)) Errors {
 			switch {
 			case ch.Network == "":
 				add(p+".network", "required: one of %s", strings.Join(bitcoinNetworks, ", "))
-			case !contains(bitcoinNetworks, ch.Network):
+			case !slices.Contains(bitcoinNetworks, ch.Network):
 				add(p+".network", "unknown network %q (want one of %s)", ch.Network, strings.Join(bitcoinNetworks, ", "))
 			}
 			if len(ch.Tokens) > 0 {
@@ -403,13 +405,37 @@ func (c *Config) validate(lookupEnv func(string) (string, bool)) Errors {
 		default:
 			add(p+".kind", "unknown kind %q (want ethereum or bitcoin)", ch.Kind)
 		}
-		if len(ch.RPC) == 0 {
-			add(p+".rpc", "required: one or more node URLs")
+		if len(ch.RPC) == 0 && ch.RPCEnv == "" {
+			add(p+".rpc", "required: one or more node URLs (or rpc_env naming an environment variable that holds them)")
+		}
+		nodeURL := func(r string) (ok bool, password bool) {
+			u, err := url.Parse(r)
+			if err != nil || u.Host == "" || !slices.Contains([]string{"http", "https", "ws", "wss"}, u.Scheme) {
+				return false, false
+			}
+			_, password = u.User.Password()
+			return true, password
 		}
 		for j, r := range ch.RPC {
-			u, err := url.Parse(r)
-			if err != nil || u.Host == "" || !contains([]string{"http", "https", "ws", "wss"}, u.Scheme) {
+			switch ok, password := nodeURL(r); {
+			case !ok:
 				add(fmt.Sprintf("%s.rpc[%d]", p, j), "want an http(s):// or ws(s):// URL")
+			case password:
+				add(fmt.Sprintf("%s.rpc[%d]", p, j), "the URL carries a password: put it in an environment variable and name it with rpc_env")
+			}
+		}
+		if ch.RPCEnv != "" {
+			v := env(p+".rpc_env", ch.RPCEnv).Reveal()
+			for j, r := range strings.Split(v, ",") {
+				if r = strings.TrimSpace(r); r == "" {
+					continue
+				}
+				if ok, _ := nodeURL(r); !ok {
+					// The value may hold a key: name the variable, never the value.
+					add(p+".rpc_env", "URL %d of environment variable %s is not an http(s):// or ws(s):// URL", j+1, ch.RPCEnv)
+					continue
+				}
+				ch.rpcFromEnv = append(ch.rpcFromEnv, r)
 			}
 		}
 		if ch.NativeUSD < 0 {
@@ -465,7 +491,7 @@ func (c *Config) validate(lookupEnv func(string) (string, bool)) Errors {
 		}
 		if w.Role == "" {
 			add(p+".role", "required: one of %s", strings.Join(walletRoles, ", "))
-		} else if !contains(walletRoles, w.Role) {
+		} else if !slices.Contains(walletRoles, w.Role) {
 			add(p+".role", "unknown role %q (want one of %s)", w.Role, strings.Join(walletRoles, ", "))
 		}
 		if kind == "ethereum" {
@@ -501,7 +527,7 @@ func (c *Config) validate(lookupEnv func(string) (string, bool)) Errors {
 				if w.GapLimit < 1 || w.GapLimit > maxGapLimit {
 					add(p+".gap_limit", "must be between 1 and %d", maxGapLimit)
 				}
-				if w.Script != "" && !contains(bitcoinScripts, w.Script) {
+				if w.Script != "" && !slices.Contains(bitcoinScripts, w.Script) {
 					add(p+".script", "unknown script %q (want one of %s)", w.Script, strings.Join(bitcoinScripts, ", "))
 				}
 				k := chainAddr{w.Chain, w.XPub}
@@ -567,7 +593,7 @@ func (c *Config) validate(lookupEnv func(string) (string, bool)) Errors {
 			}
 		}
 		for j, r := range pol.Roles {
-			if !contains(walletRoles, r) {
+			if !slices.Contains(walletRoles, r) {
 				add(fmt.Sprintf("%s.roles[%d]", p, j), "unknown role %q (want one of %s)", r, strings.Join(walletRoles, ", "))
 			}
 		}
@@ -657,12 +683,12 @@ func (c *Config) validate(lookupEnv func(string) (string, bool)) Errors {
 			}
 		}
 		for j, r := range m.Roles {
-			if !contains(walletRoles, r) {
+			if !slices.Contains(walletRoles, r) {
 				add(fmt.Sprintf("%s.match.roles[%d]", p, j), "%sunknown role %q (want one of %s)", who, r, strings.Join(walletRoles, ", "))
 			}
 		}
 		for j, pol := range m.Policies {
-			if !polNames[pol] && !contains(alerts.SystemKinds(), pol) {
+			if !polNames[pol] && !slices.Contains(alerts.SystemKinds(), pol) {
 				add(fmt.Sprintf("%s.match.policies[%d]", p, j), "%sno policy named %q (policies, or keywatch's own: %s)", who, pol, strings.Join(alerts.SystemKinds(), ", "))
 			}
 		}
@@ -743,15 +769,6 @@ func (h Hours) Contains(t time.Time) bool {
 		return since >= h.Start && since < h.End
 	}
 	return since >= h.Start || since < h.End
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func splitHostPort(s string) (string, int, error) {

@@ -639,7 +639,7 @@ func (d *Daemon) dial(ctx context.Context, ch config.Chain) (ethereum.Client, er
 	if d.opts.EthDial != nil {
 		return d.opts.EthDial(ctx, ch)
 	}
-	p := ethereum.NewPool(ch.RPC, 0, d.log.With("chain", ch.Name))
+	p := ethereum.NewPool(ch.Endpoints(), 0, d.log.With("chain", ch.Name))
 	d.closers = append(d.closers, p.Close)
 	return p, nil
 }

@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/keywatch/keywatch/chains"
@@ -65,22 +64,14 @@ func New(st store.Store) *Registry { return &Registry{st: st} }
 
 func key(chain string) string { return "hops:" + chain }
 
-func field(policy, addr string) string { return policy + "|" + Normalise(addr) }
-
-// Normalise lowercases EVM addresses; other forms are kept as written.
-func Normalise(addr string) string {
-	if strings.HasPrefix(addr, "0x") || strings.HasPrefix(addr, "0X") {
-		return strings.ToLower(addr)
-	}
-	return addr
-}
+func field(policy, addr string) string { return policy + "|" + chains.NormaliseAddress(addr) }
 
 // Follow starts following h.Address. When the address is already followed
 // for the same policy, the shorter path (or, at equal depth, the one followed
 // longer) is kept, so delivering an event again (pending, then confirmed)
 // changes nothing.
 func (r *Registry) Follow(ctx context.Context, h Hop) error {
-	h.Address = Normalise(h.Address)
+	h.Address = chains.NormaliseAddress(h.Address)
 	prev, ok, err := r.Get(ctx, h.Chain, h.Policy, h.Address)
 	if err != nil {
 		return err

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/keywatch/keywatch/chains"
+	"github.com/keywatch/keywatch/chains/bitcoin"
 	"github.com/keywatch/keywatch/config"
 )
 
@@ -22,6 +23,10 @@ func Load(cfg *config.Config) ([]Intent, error) {
 	for _, w := range cfg.Wallets {
 		wallets[w.Name] = w
 	}
+	byName := map[string]config.Chain{}
+	for _, ch := range cfg.Chains {
+		byName[ch.Name] = ch
+	}
 	var out []Intent
 	var errs config.Errors
 	ids := map[string]string{}
@@ -32,7 +37,7 @@ func Load(cfg *config.Config) ([]Intent, error) {
 			errs = append(errs, cfg.Errorf(fmt.Sprintf("intents[%d]", i), "cannot read intents file: %v", err))
 			continue
 		}
-		ins, ferrs := parse(path, data, wallets)
+		ins, ferrs := parse(path, data, wallets, byName)
 		errs = append(errs, ferrs...)
 		for _, in := range ins {
 			if prev, dup := ids[in.ID]; dup {
@@ -51,7 +56,7 @@ func Load(cfg *config.Config) ([]Intent, error) {
 
 var required = []string{"id", "wallet", "to", "asset", "amount"}
 
-func parse(path string, data []byte, wallets map[string]config.Wallet) ([]Intent, config.Errors) {
+func parse(path string, data []byte, wallets map[string]config.Wallet, chainsByName map[string]config.Chain) ([]Intent, config.Errors) {
 	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
 	r := csv.NewReader(bytes.NewReader(data))
 	r.Comment = '#'
@@ -105,17 +110,21 @@ func parse(path string, data []byte, wallets map[string]config.Wallet) ([]Intent
 		}
 		in := Intent{ID: get("id"), Wallet: get("wallet"), To: get("to"), Asset: get("asset"), RequestedBy: get("requested_by"), Source: "file"}
 		n := len(errs)
-		if in.ID == "" {
+		switch {
+		case in.ID == "":
 			bad("id", "required")
+		case !validID(in.ID):
+			bad("id", "%q may not contain ':' or a line break", in.ID)
 		}
 		w, ok := wallets[in.Wallet]
 		if !ok {
 			bad("wallet", "no wallet named %q in the configuration", in.Wallet)
+		} else if to, err := destination(in.To, chainsByName[w.Chain]); err != nil {
+			bad("to", "%v", err)
+		} else {
+			in.To = to
 		}
 		in.Chain = w.Chain
-		if err := config.CheckEVMAddress(in.To); err != nil && (w.Address == "" || strings.HasPrefix(w.Address, "0x")) {
-			bad("to", "%v", err)
-		}
 		if in.Asset == "" {
 			bad("asset", "required")
 		}
@@ -138,4 +147,23 @@ func parse(path string, data []byte, wallets map[string]config.Wallet) ([]Intent
 		}
 	}
 	return out, errs
+}
+
+// destination checks an intent's destination against its wallet's chain and
+// writes it as that chain's events carry it: a Bitcoin address in the form
+// of the chain's network (as the watcher renders outputs), an EVM address as
+// written (the registry lowercases it).
+func destination(to string, ch config.Chain) (string, error) {
+	if ch.Kind != "bitcoin" {
+		return to, config.CheckEVMAddress(to)
+	}
+	net, err := bitcoin.Network(ch.Network)
+	if err != nil {
+		return to, err
+	}
+	script, err := bitcoin.ParseAddress(to, net)
+	if err != nil {
+		return to, err
+	}
+	return bitcoin.AddressOf(script, net), nil
 }

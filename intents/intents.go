@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"math/big"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -69,12 +70,15 @@ func New(st store.Store, now func() time.Time) *Registry {
 func recordKey(chain, wallet, id string) string { return "intent:" + chain + ":" + wallet + ":" + id }
 func openKey(chain, wallet string) string       { return "intents:open:" + chain + ":" + wallet }
 func destKey(chain, wallet, to string) string {
-	return "intents:to:" + chain + ":" + wallet + ":" + normalise(to)
+	return "intents:to:" + chain + ":" + wallet + ":" + chains.NormaliseAddress(to)
 }
 func matchedKey(chain, eventID string) string { return "intents:matched:" + chain + ":" + eventID }
 
 // ErrInvalid is wrapped by Register for an intent missing a required field.
 var ErrInvalid = errors.New("invalid intent")
+
+// validID reports whether an id can be part of the registry's store keys.
+func validID(id string) bool { return !strings.ContainsAny(id, ":\n") }
 
 // errTaken says another outflow consumed the intent first.
 var errTaken = errors.New("intent already used")
@@ -85,7 +89,7 @@ func (r *Registry) Register(ctx context.Context, in Intent) error {
 	switch {
 	case in.ID == "":
 		return fmt.Errorf("%w: id is required", ErrInvalid)
-	case strings.ContainsAny(in.ID, ":\n"):
+	case !validID(in.ID):
 		return fmt.Errorf("%w: id %q may not contain ':' or a line break", ErrInvalid, in.ID)
 	case in.Chain == "" || in.Wallet == "" || in.To == "" || in.Asset == "":
 		return fmt.Errorf("%w: chain, wallet, to and asset are required", ErrInvalid)
@@ -95,7 +99,7 @@ func (r *Registry) Register(ctx context.Context, in Intent) error {
 	if in.CreatedAt.IsZero() {
 		in.CreatedAt = r.now().UTC()
 	}
-	in.To = normalise(in.To)
+	in.To = chains.NormaliseAddress(in.To)
 	in.MatchedEvent = ""
 	b, err := json.Marshal(in)
 	if err != nil {
@@ -211,12 +215,17 @@ func (r *Registry) Reconcile(ctx context.Context, ev *chains.Event, m Match) (In
 			cands = append(cands, in)
 		}
 	}
-	// The oldest matching intent explains the outflow.
-	sort.SliceStable(cands, func(i, j int) bool {
+	// The oldest matching intent explains the outflow; of intents registered
+	// at the same instant, the smallest id, so that the choice does not
+	// depend on the order the index is read in.
+	sort.Slice(cands, func(i, j int) bool {
 		if cands[i].MatchedEvent != cands[j].MatchedEvent {
 			return cands[i].MatchedEvent == ev.ID
 		}
-		return cands[i].CreatedAt.Before(cands[j].CreatedAt)
+		if !cands[i].CreatedAt.Equal(cands[j].CreatedAt) {
+			return cands[i].CreatedAt.Before(cands[j].CreatedAt)
+		}
+		return cands[i].ID < cands[j].ID
 	})
 	for _, c := range cands {
 		var used Intent
@@ -311,12 +320,27 @@ func (r *Registry) List(ctx context.Context, chain, wallet string) ([]Intent, er
 			out = append(out, in)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].CreatedAt.Before(out[j].CreatedAt) })
+	sort.Slice(out, func(i, j int) bool {
+		if !out[i].CreatedAt.Equal(out[j].CreatedAt) {
+			return out[i].CreatedAt.Before(out[j].CreatedAt)
+		}
+		return out[i].ID < out[j].ID
+	})
 	return out, nil
 }
 
+// CountOpen counts a wallet's open intents from its index alone (one read,
+// whatever their number): what an alert about an unexplained outflow says.
+func (r *Registry) CountOpen(ctx context.Context, chain, wallet string) (int, error) {
+	ids, err := r.st.HGetAll(ctx, openKey(chain, wallet))
+	if err != nil {
+		return 0, fmt.Errorf("count open intents of %s: %w", wallet, err)
+	}
+	return len(ids), nil
+}
+
 func matches(in Intent, ev *chains.Event, m Match, now time.Time) bool {
-	if in.Chain != ev.Chain || in.Wallet != ev.Wallet || !strings.EqualFold(in.Asset, ev.Asset) || in.To != normalise(ev.To) {
+	if in.Chain != ev.Chain || in.Wallet != ev.Wallet || !strings.EqualFold(in.Asset, ev.Asset) || in.To != chains.NormaliseAddress(ev.To) {
 		return false
 	}
 	if expired(in, m, now) {
@@ -325,18 +349,14 @@ func matches(in Intent, ev *chains.Event, m Match, now time.Time) bool {
 	return withinTolerance(in.Amount, ev.Amount, m.Tolerance)
 }
 
-// withinTolerance reports |a-b| <= tol*a.
+// withinTolerance reports |want-got| <= tol*want, with tol read as the
+// decimal it was written as (0.03 is 3/100, not the float64 just under it).
 func withinTolerance(want, got chains.Amount, tol float64) bool {
 	diff := new(big.Rat).Sub(want.Rat(), got.Rat())
 	diff.Abs(diff)
-	limit := new(big.Rat).Mul(want.Rat(), new(big.Rat).SetFloat64(max(tol, 0)))
-	return diff.Cmp(limit) <= 0
-}
-
-// normalise lowercases EVM addresses; other forms are kept as written.
-func normalise(addr string) string {
-	if strings.HasPrefix(addr, "0x") || strings.HasPrefix(addr, "0X") {
-		return strings.ToLower(addr)
+	share, ok := new(big.Rat).SetString(strconv.FormatFloat(tol, 'f', -1, 64))
+	if !ok || share.Sign() < 0 {
+		share = new(big.Rat)
 	}
-	return addr
+	return diff.Cmp(share.Mul(share, want.Rat())) <= 0
 }

@@ -148,3 +148,65 @@ func testContention(t *testing.T, st store.Store) {
 		t.Fatalf("%d outflows matched one intent", wins)
 	}
 }
+
+// TestToleranceBoundsAreExact: a tolerance is a decimal share of the
+// intent's amount, and an outflow exactly at its edge is within it, whatever
+// the binary form of the share.
+func TestToleranceBoundsAreExact(t *testing.T) {
+	tests := []struct {
+		tolerance float64
+		intent    string
+		outflow   string
+		want      bool
+	}{
+		{0.03, "100", "97", true}, // 0.03 is a little under 3/100 as a float64
+		{0.03, "100", "103", true},
+		{0.03, "100", "96.99", false},
+		{0.01, "100", "99", true},
+		{0.01, "100", "98.99", false},
+		{0.29, "100", "71", true},
+		{0, "100", "100", true},
+		{0, "100", "99.999999", false},
+	}
+	for _, tt := range tests {
+		st := memory.New()
+		r := intents.New(st, nil)
+		ctx := context.Background()
+		if err := r.Register(ctx, intents.Intent{ID: "w-1", Chain: "eth", Wallet: "treasury-hot", To: "0xab", Asset: "USDC", Amount: amount(t, tt.intent)}); err != nil {
+			t.Fatal(err)
+		}
+		_, ok, err := r.Reconcile(ctx, outflow(t, "e1", "0xab", tt.outflow), intents.Match{Tolerance: tt.tolerance})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ok != tt.want {
+			t.Errorf("tolerance %v, intent %s, outflow %s: matched %v, want %v", tt.tolerance, tt.intent, tt.outflow, ok, tt.want)
+		}
+		st.Close()
+	}
+}
+
+// TestOldestIntentFirstTiesByID: of two intents that both explain an
+// outflow, the older explains it; registered at the same instant, the one
+// with the smaller id does, on every instance and every time.
+func TestOldestIntentFirstTiesByID(t *testing.T) {
+	at := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+	for run := range 20 {
+		st := memory.New()
+		r := intents.New(st, func() time.Time { return at })
+		ctx := context.Background()
+		for _, id := range []string{"w-2", "w-1", "w-3"} {
+			if err := r.Register(ctx, intents.Intent{ID: id, Chain: "eth", Wallet: "treasury-hot", To: "0xab", Asset: "USDC", Amount: amount(t, "10")}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := r.Register(ctx, intents.Intent{ID: "w-0", Chain: "eth", Wallet: "treasury-hot", To: "0xab", Asset: "USDC", Amount: amount(t, "10"), CreatedAt: at.Add(time.Second)}); err != nil {
+			t.Fatal(err)
+		}
+		in, ok, err := r.Reconcile(ctx, outflow(t, "e1", "0xab", "10"), intents.Match{})
+		if err != nil || !ok || in.ID != "w-1" {
+			t.Fatalf("run %d: matched %q (%v, %v), want w-1", run, in.ID, ok, err)
+		}
+		st.Close()
+	}
+}

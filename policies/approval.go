@@ -22,7 +22,7 @@ type approval struct{ book []string }
 
 func buildApproval(b *builder, path string, p config.Policy) Detector {
 	b.unused(path, p, "lists")
-	return &approval{book: b.listNames(path, p, []string{"address_book"}, "known spenders")}
+	return &approval{book: b.listNames(path, p, []string{"address_book"}, "of known spenders")}
 }
 
 // maxUint256 is the "unlimited" allowance.
@@ -46,7 +46,7 @@ func (d *approval) Detect(_ context.Context, ev *chains.Event, in *Input) (Findi
 	default:
 		grant = fmt.Sprintf("an allowance of %s %s (approve)", ev.Amount, ev.Asset)
 	}
-	if _, _, _, ok, err := lookup(ev, in, d.book); err != nil || ok {
+	if _, ok, err := lookup(ev, in, d.book); err != nil || ok {
 		return Finding{}, err
 	}
 	return Finding{Hit: true, Reasons: []string{fmt.Sprintf("%s granted %s to %s, which is not on %s",

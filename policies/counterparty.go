@@ -8,7 +8,6 @@ import (
 
 	"github.com/keywatch/keywatch/chains"
 	"github.com/keywatch/keywatch/config"
-	"github.com/keywatch/keywatch/hops"
 	"github.com/keywatch/keywatch/store"
 )
 
@@ -21,20 +20,20 @@ type newCounterparty struct{ book []string }
 
 func buildNewCounterparty(b *builder, path string, p config.Policy) Detector {
 	b.unused(path, p, "lists")
-	return &newCounterparty{book: b.listNames(path, p, []string{"address_book"}, "known counterparties")}
+	return &newCounterparty{book: b.listNames(path, p, []string{"address_book"}, "of known counterparties")}
 }
 
 func seenKey(ev *chains.Event) string { return "seen:" + ev.Chain + ":" + ev.Wallet }
 
 func (d *newCounterparty) Detect(ctx context.Context, ev *chains.Event, in *Input) (Finding, error) {
-	cp := hops.Normalise(ev.Counterparty)
+	cp := chains.NormaliseAddress(ev.Counterparty)
 	if cp == "" {
 		return Finding{}, nil
 	}
 	if _, ok := in.WalletAt(ev.Chain, cp); ok {
 		return Finding{}, nil // a movement between the firm's own wallets
 	}
-	if _, _, _, ok, err := lookup(ev, in, d.book); err != nil || ok {
+	if _, ok, err := lookup(ev, in, d.book); err != nil || ok {
 		return Finding{}, err
 	}
 	if in.Store == nil {
@@ -67,7 +66,7 @@ func (d *newCounterparty) Retract(ctx context.Context, ev *chains.Event, in *Inp
 	if in.Store == nil || ev.Counterparty == "" {
 		return nil
 	}
-	cp := hops.Normalise(ev.Counterparty)
+	cp := chains.NormaliseAddress(ev.Counterparty)
 	first, err := in.Store.HGet(ctx, seenKey(ev), cp)
 	if errors.Is(err, store.ErrNotFound) || (err == nil && string(first) != ev.ID) {
 		return nil

@@ -2,11 +2,12 @@ package policies
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"github.com/keywatch/keywatch/alerts"
 	"strings"
 	"time"
 
+	"github.com/keywatch/keywatch/alerts"
 	"github.com/keywatch/keywatch/chains"
 	"github.com/keywatch/keywatch/config"
 	"github.com/keywatch/keywatch/policies/lists"
@@ -19,15 +20,7 @@ type listMatch struct{ lists []string }
 
 func buildListMatch(b *builder, path string, p config.Policy) Detector {
 	b.unused(path, p, "lists")
-	if len(p.Lists) == 0 {
-		b.errorf(path+".lists", "required: the lists whose addresses this policy matches")
-	}
-	for j, name := range p.Lists {
-		if _, ok := b.cfg.Lists[name]; !ok {
-			b.errorf(fmt.Sprintf("%s.lists[%d]", path, j), "no list named %q under lists:", name)
-		}
-	}
-	return &listMatch{lists: p.Lists}
+	return &listMatch{lists: b.listNames(path, p, nil, "whose addresses this policy matches")}
 }
 
 func (d *listMatch) Detect(_ context.Context, ev *chains.Event, in *Input) (Finding, error) {
@@ -38,42 +31,55 @@ func (d *listMatch) Detect(_ context.Context, ev *chains.Event, in *Input) (Find
 		if !ok {
 			return Finding{}, fmt.Errorf("list %s is not loaded", name)
 		}
-		if e, ok := l.Lookup(fam, ev.Counterparty); ok {
-			f.Hit = true
-			f.Reasons = append(f.Reasons, fmt.Sprintf("counterparty %s is on list %s (%s)", ev.Counterparty, name, e.Evidence()))
-		} else if via := ev.Detail[DetailVia]; via != "" {
-			if e, ok := l.Lookup(fam, via); ok {
-				f.Hit = true
-				f.Reasons = append(f.Reasons, fmt.Sprintf("the movement went through %s, which is on list %s (%s)", via, name, e.Evidence()))
-			}
+		e, addr, ok := match(l, fam, ev)
+		switch {
+		case !ok:
+			continue
+		case addr == ev.Counterparty:
+			f.Reasons = append(f.Reasons, fmt.Sprintf("counterparty %s is on list %s (%s)", addr, name, e.Evidence()))
+		default:
+			f.Reasons = append(f.Reasons, fmt.Sprintf("the movement went through %s, which is on list %s (%s)", addr, name, e.Evidence()))
 		}
+		f.Hit = true
 	}
 	return f, nil
 }
 
-// DetailVia is the event detail naming a contract the movement went through
-// (see chains.DetailVia).
-const DetailVia = chains.DetailVia
+// match finds the event's counterparty on list l, or else the router it
+// went through, and says which address matched.
+func match(l *lists.List, fam lists.Family, ev *chains.Event) (lists.Entry, string, bool) {
+	for _, a := range []string{ev.Counterparty, ev.Detail[chains.DetailVia]} {
+		if a == "" {
+			continue
+		}
+		if e, ok := l.Lookup(fam, a); ok {
+			return e, a, true
+		}
+	}
+	return lists.Entry{}, "", false
+}
+
+// listed is an address of an event found on a list.
+type listed struct {
+	entry   lists.Entry
+	list    string
+	address string // the counterparty, or the router it went through
+}
 
 // lookup finds the event's counterparty (or the router it went through) on
-// one of the named lists.
-func lookup(ev *chains.Event, in *Input, names []string) (lists.Entry, string, string, bool, error) {
+// the first of the named lists that has it.
+func lookup(ev *chains.Event, in *Input, names []string) (listed, bool, error) {
 	fam := familyOf(ev, in)
 	for _, name := range names {
 		l, ok := in.Lists.Get(name)
 		if !ok {
-			return lists.Entry{}, "", "", false, fmt.Errorf("list %s is not loaded", name)
+			return listed{}, false, fmt.Errorf("list %s is not loaded", name)
 		}
-		for _, a := range []string{ev.Counterparty, ev.Detail[DetailVia]} {
-			if a == "" {
-				continue
-			}
-			if e, ok := l.Lookup(fam, a); ok {
-				return e, name, a, true, nil
-			}
+		if e, a, ok := match(l, fam, ev); ok {
+			return listed{entry: e, list: name, address: a}, true, nil
 		}
 	}
-	return lists.Entry{}, "", "", false, nil
+	return listed{}, false, nil
 }
 
 // familyOf is the list family of the event's chain.
@@ -213,5 +219,5 @@ func fmtDuration(d time.Duration) string {
 	return s
 }
 
-// needStore is the error of a stateful detector run without a store.
-var errNoStore = fmt.Errorf("no store to keep its state in")
+// errNoStore is the error of a stateful detector run without a store.
+var errNoStore = errors.New("no store to keep its state in")

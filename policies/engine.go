@@ -203,7 +203,13 @@ func (e *Engine) Evaluate(ctx context.Context, ev *chains.Event) ([]alerts.Alert
 		for i := range out {
 			out[i].Event.Intent = ev.Intent
 		}
-		if err := e.remember(ctx, ev.ID, out); err != nil {
+		if Screening(ctx) {
+			// An intended withdrawal: nothing moved, so no retraction will
+			// come to resolve these alerts, and nothing is recorded.
+			for i := range out {
+				out[i].Revision = 1
+			}
+		} else if err := e.remember(ctx, ev.ID, out); err != nil {
 			return nil, err
 		}
 	}

@@ -800,6 +800,24 @@ func BenchmarkEvaluate(b *testing.B) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 }
 
+// BenchmarkEvaluateRuleListMiss runs one when: rule that looks an EVM
+// address up on a list that does not have it (the everyday answer).
+func BenchmarkEvaluateRuleListMiss(b *testing.B) {
+	set := mustBuild(b, `policies:
+  - {name: big-to-unknown, when: '!lists.address_book.contains(event.counterparty) && event.usd > 1000000.0', severity: high}
+`)
+	e := policies.New(set, policies.Options{Now: func() time.Time { return observedAt }})
+	ev := event{counterparty: stranger, usd: 3000}.build(b)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		as, err := e.Evaluate(ctx, &ev)
+		if err != nil || len(as) != 0 {
+			b.Fatalf("Evaluate = %v, %v", fired(as), err)
+		}
+	}
+}
+
 var mapSink bool
 
 func BenchmarkMapLookup(b *testing.B) {

@@ -34,7 +34,7 @@ type forwarding struct {
 func buildForwarding(b *builder, path string, p config.Policy) Detector {
 	b.unused(path, p, "lists", "hops", "window")
 	d := &forwarding{policy: p.Name, hops: 3, window: b.windowOr(path, p, 72*time.Hour),
-		lists: b.listNames(path, p, []string{"mixers", "sanctioned"}, "destinations to raise on")}
+		lists: b.listNames(path, p, []string{"mixers", "sanctioned"}, "of destinations to raise on")}
 	if p.Hops != 0 {
 		d.hops = p.Hops
 		if d.hops < 2 || d.hops > 10 {
@@ -45,25 +45,25 @@ func buildForwarding(b *builder, path string, p config.Policy) Detector {
 }
 
 func step(ev *chains.Event) hops.Step {
-	return hops.Step{From: ev.From, To: ev.Counterparty, Via: ev.Detail[DetailVia], Tx: ev.Tx, Event: ev.ID,
+	return hops.Step{From: ev.From, To: ev.Counterparty, Via: ev.Detail[chains.DetailVia], Tx: ev.Tx, Event: ev.ID,
 		Asset: ev.Asset, Amount: ev.Amount, Time: ev.Time}
 }
 
-// follows reports whether funds reaching addr are worth following.
-func (d *forwarding) follows(ev *chains.Event, in *Input, addr string) (bool, error) {
+// follows reports whether funds reaching addr are worth following: not
+// back in the firm, and not to an address of the address book.
+func (d *forwarding) follows(ev *chains.Event, in *Input, addr string) bool {
 	if addr == "" {
-		return false, nil
+		return false
 	}
 	if _, ok := in.WalletAt(ev.Chain, addr); ok {
-		return false, nil // back in the firm
+		return false
 	}
-	if _, ok := in.Lists.Get("address_book"); ok {
-		l, _ := in.Lists.Get("address_book")
-		if _, ok := l.Lookup(familyOf(ev, in), addr); ok {
-			return false, nil
+	if book, ok := in.Lists.Get("address_book"); ok {
+		if _, ok := book.Lookup(familyOf(ev, in), addr); ok {
+			return false
 		}
 	}
-	return true, nil
+	return true
 }
 
 func (d *forwarding) Detect(ctx context.Context, ev *chains.Event, in *Input) (Finding, error) {
@@ -76,11 +76,11 @@ func (d *forwarding) Detect(ctx context.Context, ev *chains.Event, in *Input) (F
 	at := eventTime(ev, in)
 	if ev.WalletRole != chains.RoleFollowed {
 		// Hop 1: funds leave a watched wallet.
-		if _, _, _, listed, err := lookup(ev, in, d.lists); err != nil || listed {
+		if _, listed, err := lookup(ev, in, d.lists); err != nil || listed {
 			return Finding{}, err
 		}
-		if ok, err := d.follows(ev, in, ev.Counterparty); err != nil || !ok {
-			return Finding{}, err
+		if !d.follows(ev, in, ev.Counterparty) {
+			return Finding{}, nil
 		}
 		return Finding{}, in.Hops.Follow(ctx, hops.Hop{Policy: d.policy, Chain: ev.Chain, Address: ev.Counterparty, Depth: 1,
 			Root: ev.Wallet, RootEvent: ev.ID, Path: []hops.Step{step(ev)}, Until: at.Add(d.window)})
@@ -94,22 +94,22 @@ func (d *forwarding) Detect(ctx context.Context, ev *chains.Event, in *Input) (F
 		return Finding{}, nil
 	}
 	path := append(append([]hops.Step(nil), h.Path...), step(ev))
-	e, list, addr, listed, err := lookup(ev, in, d.lists)
+	hit, listed, err := lookup(ev, in, d.lists)
 	if err != nil {
 		return Finding{}, err
 	}
 	if listed {
 		started := h.Path[0].Time
 		reasons := []string{fmt.Sprintf("funds that left %s reached %s, on list %s (%s), in %d hops and %s",
-			h.Root, addr, list, e.Evidence(), depth, fmtDuration(at.Sub(started).Round(time.Second)))}
+			h.Root, hit.address, hit.list, hit.entry.Evidence(), depth, fmtDuration(at.Sub(started).Round(time.Second)))}
 		for i, s := range path {
 			reasons = append(reasons, describeStep(i+1, s, h.Root))
 		}
 		return Finding{Hit: true, Reasons: reasons, Wallet: h.Root}, nil
 	}
 	if depth < d.hops {
-		if ok, err := d.follows(ev, in, ev.Counterparty); err != nil || !ok {
-			return Finding{}, err
+		if !d.follows(ev, in, ev.Counterparty) {
+			return Finding{}, nil
 		}
 		return Finding{}, in.Hops.Follow(ctx, hops.Hop{Policy: d.policy, Chain: ev.Chain, Address: ev.Counterparty, Depth: depth,
 			Root: h.Root, RootEvent: h.RootEvent, Path: path, Until: h.Until})

@@ -13,7 +13,9 @@ import (
 // event's initiator when the chain reports one (so an employee key that
 // upgrades a contract or moves a vault's tokens is judged), else the
 // wallet of an outflow. Parameters: hours (for keys whose wallet sets none).
-// Default: outflows, approvals and admin changes.
+// Default: outflows, approvals and admin changes (direction out): a transfer
+// between two watched wallets is judged on its sender's event, not again on
+// the recipient's.
 type offHours struct {
 	def    config.Hours
 	hasDef bool

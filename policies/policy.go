@@ -68,7 +68,7 @@ type Input struct {
 
 // WalletAt returns the watched wallet at addr on chain.
 func (in *Input) WalletAt(chain, addr string) (config.Wallet, bool) {
-	w, ok := in.byAddress[chain][hops.Normalise(addr)]
+	w, ok := in.byAddress[chain][chains.NormaliseAddress(addr)]
 	return w, ok
 }
 
@@ -142,8 +142,9 @@ func (b *builder) errorf(path, format string, args ...any) {
 	b.errs = append(b.errs, b.cfg.Errorf(path, format, args...))
 }
 
-// listNames checks the lists a policy names (or its default, when it names
-// none and the default list exists) and returns them.
+// listNames checks the lists a policy names, or takes its default (those of
+// def that are defined) when it names none, and returns them. what completes
+// "the lists ..." in the message when there are none.
 func (b *builder) listNames(path string, p config.Policy, def []string, what string) []string {
 	names := p.Lists
 	if len(names) == 0 {
@@ -152,8 +153,12 @@ func (b *builder) listNames(path string, p config.Policy, def []string, what str
 				names = append(names, d)
 			}
 		}
-		if len(names) == 0 {
-			b.errorf(path+".lists", "required: the lists of %s (by default %s, which is not defined under lists:)", what, strings.Join(def, " and "))
+		switch {
+		case len(names) > 0:
+		case len(def) == 0:
+			b.errorf(path+".lists", "required: the lists %s", what)
+		default:
+			b.errorf(path+".lists", "required: the lists %s (by default %s, which is not defined under lists:)", what, strings.Join(def, " and "))
 		}
 		return names
 	}
@@ -209,7 +214,7 @@ func detectors() map[string]detectorSpec {
 		"structuring":        {direction: chains.Out, kinds: transfers, build: buildStructuring},
 		"unapproved-outflow": {direction: chains.Out, kinds: transfers, ownRoles: true, build: buildUnapproved},
 		"new-counterparty":   {direction: chains.Out, kinds: transfers, build: buildNewCounterparty},
-		"off-hours":          {build: buildOffHours},
+		"off-hours":          {direction: chains.Out, build: buildOffHours},
 		"drain":              {direction: chains.Out, kinds: transfers, build: buildDrain},
 		"admin-change":       {kinds: []chains.Kind{chains.KindAdmin}, build: buildAdminChange},
 		"approval":           {kinds: []chains.Kind{chains.KindApproval}, build: buildApproval},
@@ -230,7 +235,7 @@ func Build(cfg *config.Config, ls *lists.Set) (*Set, error) {
 			if set.input.byAddress[w.Chain] == nil {
 				set.input.byAddress[w.Chain] = map[string]config.Wallet{}
 			}
-			set.input.byAddress[w.Chain][hops.Normalise(w.Address)] = w
+			set.input.byAddress[w.Chain][chains.NormaliseAddress(w.Address)] = w
 		}
 		if h, err := config.ParseHours(w.Hours); err == nil {
 			set.input.hours[w.Name] = h

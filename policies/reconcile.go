@@ -3,10 +3,10 @@ package policies
 import (
 	"context"
 	"fmt"
-	"github.com/keywatch/keywatch/alerts"
 	"strings"
 	"time"
 
+	"github.com/keywatch/keywatch/alerts"
 	"github.com/keywatch/keywatch/chains"
 	"github.com/keywatch/keywatch/config"
 	"github.com/keywatch/keywatch/intents"
@@ -72,15 +72,9 @@ func (d *unapproved) Detect(ctx context.Context, ev *chains.Event, in *Input) (F
 		ev.Intent = it.ID
 		return Finding{}, nil
 	}
-	open := 0
-	list, err := in.Intents.List(ctx, ev.Chain, ev.Wallet)
+	open, err := in.Intents.CountOpen(ctx, ev.Chain, ev.Wallet)
 	if err != nil {
 		return Finding{}, err
-	}
-	for _, x := range list {
-		if x.MatchedEvent == "" {
-			open++
-		}
 	}
 	usd := ""
 	if ev.USD > 0 {

@@ -78,14 +78,17 @@ func (v listVal) Equal(o ref.Val) ref.Val { return types.Bool(o == ref.Val(v)) }
 func (v listVal) Type() ref.Type          { return listType }
 func (v listVal) Value() any              { return v.l }
 
-// contains reports whether an address of any watched family is on the list.
+// contains reports whether an address is on the list. The address's form
+// says its family: 0x for EVM, any other form is looked up as Bitcoin (an
+// EVM address is never a Bitcoin one, and trying to decode it as one costs
+// a hundred lookups).
 func (v listVal) contains(addr string) bool {
-	for _, f := range []lists.Family{lists.EVM, lists.Bitcoin} {
-		if _, ok := v.l.Lookup(f, addr); ok {
-			return true
-		}
+	f := lists.Bitcoin
+	if a := strings.TrimSpace(addr); strings.HasPrefix(a, "0x") || strings.HasPrefix(a, "0X") {
+		f = lists.EVM
 	}
-	return false
+	_, ok := v.l.Lookup(f, addr)
+	return ok
 }
 
 // ruleEnv compiles when: expressions against the configuration's lists.

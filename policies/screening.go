@@ -15,7 +15,8 @@ type screeningKey struct{}
 //   - velocity and structuring sum the window as it is plus the request,
 //     without adding the request to it;
 //   - new-counterparty judges the destination but does not remember it;
-//   - forwarding follows nothing.
+//   - forwarding follows nothing;
+//   - the engine does not record the alerts for a later retraction.
 func WithScreening(ctx context.Context) context.Context {
 	return context.WithValue(ctx, screeningKey{}, true)
 }

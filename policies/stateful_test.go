@@ -119,6 +119,22 @@ func TestVelocityScopesAndAmounts(t *testing.T) {
 	})
 }
 
+// TestVelocityCountsLateEvents: events of a window are not always judged in
+// time order (another chain's watcher runs behind, or catches up after an
+// outage; Bitcoin block times are not monotonic). A movement judged late must
+// still see every movement of its own window.
+func TestVelocityCountsLateEvents(t *testing.T) {
+	h := newHarness(t, `policies:
+  - {name: all-velocity, detector: velocity, scope: all, window: 1h, usd_over: 250000, severity: high}
+`)
+	h.run(t, []step{
+		{name: "at 08:50", ev: event{id: "eth:0x01:0", counterparty: stranger, amount: "66.6", usd: 200000, at: t0.Add(-10 * time.Minute)}},
+		{name: "another wallet at 10:00, judged next", ev: event{id: "eth:0x02:0", wallet: "dev-deployer", counterparty: stranger, amount: "3.3", usd: 10000, at: t0.Add(time.Hour)}},
+		{name: "a movement of 09:45 judged late: its window holds the one of 08:50", ev: event{id: "eth:0x03:0", counterparty: stranger, amount: "33.3", usd: 100000, at: t0.Add(45 * time.Minute)},
+			want: []string{"all-velocity: outflows of all watched wallets in the last 1h sum to 300,000.00 USD over 2 movements (this one 100,000.00 USD), over the limit of 250,000.00 USD"}},
+	})
+}
+
 func TestStructuring(t *testing.T) {
 	h := newHarness(t, `policies:
   - {name: split-withdrawals, detector: structuring, usd_over: 10000, margin: 0.1, count: 3, window: 24h, severity: high}
@@ -274,6 +290,7 @@ func TestOffHours(t *testing.T) {
 		{name: "at the end", ev: event{wallet: "dev-deployer", counterparty: stranger, at: at(18, 0, 0)},
 			want: []string{"off-hours: " + sig + "Tue 18:00 EST, outside its working hours 09:00-18:00 America/New_York (transfer out dev-deployer)"}},
 		{name: "an inflow is not a use of the key", ev: event{wallet: "dev-deployer", dir: chains.In, counterparty: stranger, initiator: stranger, at: at(23, 0, 0)}},
+		{name: "the key's transfer to another watched wallet is judged once, on its out side", ev: event{id: "eth:0x09:0:in", wallet: "treasury-hot", dir: chains.In, counterparty: devDeployer, initiator: devDeployer, at: at(23, 0, 0)}},
 		{name: "an admin change the key signed on a watched contract", ev: event{kind: chains.KindAdmin, wallet: "vault-proxy", counterparty: stranger, initiator: devDeployer, amount: "0", at: at(2, 30, 0)},
 			want: []string{"off-hours: " + sig + "Tue 02:30 EST, outside its working hours 09:00-18:00 America/New_York (admin out vault-proxy)"}},
 		{name: "hot wallet inside the policy's hours", ev: event{counterparty: stranger, at: at(16, 59, 0)}},

@@ -3,13 +3,13 @@ package policies
 import (
 	"context"
 	"fmt"
-	"github.com/keywatch/keywatch/alerts"
 	"math"
 	"math/big"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/keywatch/keywatch/alerts"
 	"github.com/keywatch/keywatch/chains"
 	"github.com/keywatch/keywatch/config"
 	"github.com/keywatch/keywatch/store"
@@ -130,6 +130,11 @@ type window struct {
 	length time.Duration
 }
 
+// keepLate is how much longer than its window a window keeps movements:
+// how late a movement may be judged and still count every movement of its
+// own window.
+const keepLate = 24 * time.Hour
+
 type windowEntry struct {
 	event string
 	value *big.Rat
@@ -161,9 +166,11 @@ func (w window) add(ctx context.Context, st store.Store, ev *chains.Event, at ti
 	if err := st.ZAdd(ctx, key, end, ev.ID+"|"+value); err != nil {
 		return nil, "", fmt.Errorf("record movement in window: %w", err)
 	}
-	// Movements at or before the window's start can never count again for
-	// movements processed in chain order.
-	if _, err := st.ZRemRangeByScore(ctx, key, math.Inf(-1), start); err != nil {
+	// Movements are not always judged in time order (another chain's
+	// watcher behind or catching up, Bitcoin block times), so the trim keeps
+	// keepLate more than the window: a movement judged late still sees its
+	// whole window.
+	if _, err := st.ZRemRangeByScore(ctx, key, math.Inf(-1), start-float64(keepLate.Milliseconds())); err != nil {
 		return nil, "", fmt.Errorf("trim window: %w", err)
 	}
 	zs, err := st.ZRangeByScore(ctx, key, math.Nextafter(start, math.Inf(1)), end)

@@ -12,10 +12,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/keywatch/keywatch/alerts"
 )
 
 // StreamName keeps the last heartbeat of every instance.
@@ -39,13 +40,7 @@ func StreamConfig(prefix string) jetstream.StreamConfig {
 // Subject is where instance publishes its heartbeats (characters NATS
 // gives a meaning to are replaced by _).
 func Subject(prefix, instance string) string {
-	return prefix + ".heartbeat." + strings.Map(func(r rune) rune {
-		switch r {
-		case '.', '*', '>', ' ', '\t':
-			return '_'
-		}
-		return r
-	}, instance)
+	return prefix + ".heartbeat." + alerts.SubjectToken(instance)
 }
 
 // Roles of heartbeat senders.

@@ -3,6 +3,7 @@ package watchdog_test
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -90,15 +91,6 @@ func (e *natsEnv) monitor(t *testing.T, self string, raise func(context.Context,
 	return m
 }
 
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
 // An instance that stops pages through another instance's sinks.
 func TestAStoppedInstancePagesThroughAnother(t *testing.T) {
 	e := newNATSEnv(t)
@@ -116,7 +108,7 @@ func TestAStoppedInstancePagesThroughAnother(t *testing.T) {
 	e.beat(t, "keywatch-1", watchdog.RoleInstance)
 	stopB := e.beat(t, "keywatch-2", watchdog.RoleInstance)
 	m := e.monitor(t, "keywatch-1", outbox.Enqueue)
-	waitFor(t, func() bool { return contains(m.Alive(), "keywatch-2") }, "keywatch-1 to hear keywatch-2")
+	waitFor(t, func() bool { return slices.Contains(m.Alive(), "keywatch-2") }, "keywatch-1 to hear keywatch-2")
 
 	stopB() // an insider stops keywatch-2
 	e.c.Advance(31 * time.Second)
@@ -141,19 +133,20 @@ func TestTheWatchdogPagesDirectlyWhenNoInstanceIsLeft(t *testing.T) {
 	stop := e.beat(t, "keywatch-1", watchdog.RoleInstance)
 	m := e.monitor(t, "watchdog-a", relay.Raise)
 	relay.Alive = m.Alive
-	waitFor(t, func() bool { return contains(m.Alive(), "keywatch-1") }, "the watchdog to hear keywatch-1")
+	waitFor(t, func() bool { return slices.Contains(m.Alive(), "keywatch-1") }, "the watchdog to hear keywatch-1")
 	stop()
 	e.c.Advance(31 * time.Second)
 	waitFor(t, func() bool { return p.find("firing system:heartbeat-lost:keywatch-1@") != "" }, "the direct page")
 	// It is on the alert stream too, for the record and for instances that return.
-	s, err := e.js.Stream(t.Context(), alerts.StreamName)
-	if err != nil {
-		t.Fatal(err)
-	}
 	// Other system alerts may share the subject (the watchdog may briefly
 	// hear nothing at all on a loaded machine), and publication to the
-	// stream may trail the direct page: look through all of it, until found.
+	// stream (which makes the stream) may trail the direct page: look
+	// through all of it, until found.
 	waitFor(t, func() bool {
+		s, err := e.js.Stream(t.Context(), alerts.StreamName)
+		if err != nil {
+			return false
+		}
 		info, err := s.Info(t.Context())
 		if err != nil {
 			return false
@@ -182,7 +175,7 @@ func TestTheWatchdogPagesWhenNATSGoesAway(t *testing.T) {
 	e.beat(t, "keywatch-1", watchdog.RoleInstance)
 	m := e.monitor(t, "watchdog-a", relay.Raise)
 	relay.Alive = m.Alive
-	waitFor(t, func() bool { return contains(m.Alive(), "keywatch-1") }, "the watchdog to hear keywatch-1")
+	waitFor(t, func() bool { return slices.Contains(m.Alive(), "keywatch-1") }, "the watchdog to hear keywatch-1")
 	e.srv.Shutdown()
 	// Let the driven clock run: a heartbeat still in flight when the server
 	// went down may arrive after a single jump and restart the count.

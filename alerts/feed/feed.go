@@ -182,7 +182,9 @@ func (f *Feed) Get(ctx context.Context, id string) (Entry, error) {
 }
 
 // Resolve marks a firing alert resolved by an operator and publishes the
-// resolution.
+// resolution. The pager must hear what the feed shows: when publishing
+// failed, an operator's next attempt (ErrResolved) publishes it again, which
+// the outbox drops when it was published before.
 func (f *Feed) Resolve(ctx context.Context, id, by, comment string) (Entry, error) {
 	now := f.o.Now().UTC()
 	var e Entry
@@ -204,24 +206,39 @@ func (f *Feed) Resolve(ctx context.Context, id, by, comment string) (Entry, erro
 		e.UpdatedAt, e.ResolvedBy, e.Comment = now, by, comment
 		return json.Marshal(e)
 	})
-	if errors.Is(err, ErrNotFound) || errors.Is(err, ErrResolved) {
+	switch {
+	case errors.Is(err, ErrResolved):
+		if e.ResolvedBy != "" {
+			if perr := f.publish(ctx, e.Alert); perr != nil {
+				return e, perr
+			}
+		}
 		return e, err
-	}
-	if err != nil {
+	case errors.Is(err, ErrNotFound):
+		return e, err
+	case err != nil:
 		return Entry{}, fmt.Errorf("alert feed: %w", err)
 	}
 	if err := f.o.Store.ZAdd(ctx, indexKey, float64(now.UnixMilli()), id); err != nil {
 		return e, fmt.Errorf("alert feed: %w", err)
+	}
+	if err := f.publish(ctx, e.Alert); err != nil {
+		return e, err
 	}
 	if f.o.Audit != nil {
 		if err := f.o.Audit.Record(ctx, "alert.resolve", by, map[string]any{"alert": id, "comment": comment, "hold": e.HoldID}); err != nil {
 			return e, fmt.Errorf("audit alert.resolve: %w", err)
 		}
 	}
-	if f.o.Notify != nil {
-		if err := f.o.Notify(ctx, e.Alert); err != nil {
-			return e, fmt.Errorf("publish the resolution of %s: %w", id, err)
-		}
-	}
 	return e, nil
+}
+
+func (f *Feed) publish(ctx context.Context, a alerts.Alert) error {
+	if f.o.Notify == nil {
+		return nil
+	}
+	if err := f.o.Notify(ctx, a); err != nil {
+		return fmt.Errorf("publish the resolution of %s: %w", a.ID, err)
+	}
+	return nil
 }

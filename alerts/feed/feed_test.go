@@ -2,6 +2,7 @@ package feed_test
 
 import (
 	"context"
+	"errors"
 	"net/http/httptest"
 	"strings"
 	"sync"
@@ -15,6 +16,7 @@ import (
 	"github.com/keywatch/keywatch/chains"
 	"github.com/keywatch/keywatch/internal/apitest"
 	"github.com/keywatch/keywatch/internal/testenv"
+	"github.com/keywatch/keywatch/store/memory"
 	"github.com/keywatch/keywatch/store/redis"
 )
 
@@ -107,3 +109,56 @@ func TestFeedListsAlertsAndOperatorsResolveThem(t *testing.T) {
 		t.Fatalf("audit: %+v %v", p.Entries, err)
 	}
 }
+
+// A resolution the outbox could not take is published when the operator
+// tries again, though the feed already shows it resolved; and a failing
+// audit log does not keep it from the pager.
+func TestAResolutionThatCouldNotBePublishedIsPublishedOnRetry(t *testing.T) {
+	ctx := context.Background()
+	cases := []struct {
+		name                  string
+		notifyDown, auditDown bool
+	}{
+		{"outbox down", true, false},
+		{"audit log down", false, true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			var published []alerts.Alert
+			notifyDown, auditDown := c.notifyDown, c.auditDown
+			fd := feed.New(feed.Options{Store: memory.New(),
+				Audit: recorderFunc(func() error {
+					if auditDown {
+						return errors.New("audit log unreachable")
+					}
+					return nil
+				}),
+				Notify: func(_ context.Context, as ...alerts.Alert) error {
+					if notifyDown {
+						return errors.New("store unreachable")
+					}
+					published = append(published, as...)
+					return nil
+				}})
+			a := alerts.Alert{ID: "eth:0xabc:native:big-outflow", Policy: "big-outflow", Severity: alerts.High, Status: alerts.Firing,
+				Chain: "eth", Wallet: "treasury-hot", Event: chains.Event{ID: "eth:0xabc:native", Chain: "eth", Status: chains.StatusConfirmed}}
+			if err := fd.Record(ctx, a); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := fd.Resolve(ctx, a.ID, "olga", "paid"); err == nil {
+				t.Fatal("resolve reported success though part of it failed")
+			}
+			notifyDown, auditDown = false, false
+			if _, err := fd.Resolve(ctx, a.ID, "olga", "paid"); !errors.Is(err, feed.ErrResolved) {
+				t.Fatalf("second resolve: %v, want %v", err, feed.ErrResolved)
+			}
+			if len(published) == 0 || published[len(published)-1].MsgID() != a.ID+":confirmed:resolved" {
+				t.Fatalf("published %+v, want the resolution", published)
+			}
+		})
+	}
+}
+
+type recorderFunc func() error
+
+func (f recorderFunc) Record(context.Context, string, string, any) error { return f() }

@@ -25,8 +25,6 @@ type Config struct {
 	Timeout time.Duration
 	// Explorers maps a chain to its transaction link template ({tx}).
 	Explorers map[string]string
-	// Now stamps events (default time.Now).
-	Now func() time.Time
 }
 
 var routingKeyRe = regexp.MustCompile(`^[A-Za-z0-9]{32}$`)

@@ -24,9 +24,6 @@ func New(cfg Config) *Notifier {
 	if cfg.URL == "" {
 		cfg.URL = DefaultURL
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
 	return &Notifier{cfg: cfg, client: alerts.NewHTTPClient(cfg.Timeout)}
 }
 
@@ -159,16 +156,17 @@ func (n *Notifier) Notify(ctx context.Context, as ...*alerts.Alert) (bool, error
 	if err != nil {
 		return false, fmt.Errorf("pagerduty: %w", err)
 	}
-	if len(body) > maxBody && len(as) > 1 {
+	if len(body) > maxBody && len(as) > 1 && ev.Payload != nil {
 		// Too many alerts for one event: keep the first ones, say how many
 		// were left out.
 		keep := max(1, len(as)*maxBody/len(body)/2)
-		ev.Payload.CustomDetails = map[string]any{"incident": ev.DedupKey, "alert_count": len(as), "alerts": as[:keep], "alerts_left_out": len(as) - keep}
+		details := ev.Payload.CustomDetails.(map[string]any)
+		details["alerts"], details["alerts_left_out"] = as[:keep], len(as)-keep
 		if body, err = json.Marshal(ev); err != nil {
 			return false, fmt.Errorf("pagerduty: %w", err)
 		}
 	}
-	if _, retry, err := alerts.PostJSON(ctx, n.client, n.cfg.URL, body, nil); err != nil {
+	if retry, err := alerts.PostJSON(ctx, n.client, n.cfg.URL, body, nil); err != nil {
 		return retry, fmt.Errorf("pagerduty %s: %w", ev.EventAction, err)
 	}
 	return false, nil

@@ -90,6 +90,8 @@ func checkEvent(r *http.Request, body []byte) string {
 		return "body is not JSON: " + err.Error()
 	}
 	switch {
+	case len(body) > 512<<10:
+		return "event is larger than 512 KB"
 	case ev.RoutingKey == nil || len(*ev.RoutingKey) != 32:
 		return "Length of 'routing_key' is incorrect (should be 32 characters)"
 	case ev.EventAction != "trigger" && ev.EventAction != "acknowledge" && ev.EventAction != "resolve":
@@ -353,5 +355,30 @@ func TestLongIncidentIDsAreHashedToFit(t *testing.T) {
 	}
 	if pagerduty.DedupKey("eth:0xabc:3:p") != "eth:0xabc:3:p" {
 		t.Fatal("a short id must be kept as it is")
+	}
+}
+
+// An incident too large for one event keeps its first alerts, says how many
+// were left out, and still names the incident.
+func TestAHugeIncidentFitsOneEvent(t *testing.T) {
+	pd := newFakePagerDuty(t)
+	var as []*alerts.Alert
+	for i := range 3000 {
+		a := alerttest.Alert(fmt.Sprintf("0x%064x", i), chains.StatusPending)
+		as = append(as, &a)
+	}
+	incident := as[0].ID
+	ctx := alerts.WithNotification(t.Context(), alerts.Notification{Sink: "pager", Incident: incident, Status: alerts.Firing})
+	if _, err := notifier(pd).Notify(ctx, as...); err != nil {
+		t.Fatal(err)
+	}
+	_, evs := pd.snapshot()
+	if len(evs) != 1 {
+		t.Fatalf("%d events accepted, want 1", len(evs))
+	}
+	d := evs[0]["payload"].(map[string]any)["custom_details"].(map[string]any)
+	kept, left := len(d["alerts"].([]any)), int(d["alerts_left_out"].(float64))
+	if d["incident"] != incident || d["alert_count"] != float64(3000) || kept == 0 || kept+left != 3000 {
+		t.Fatalf("custom_details: incident %v, alert_count %v, %d alerts kept, %d left out", d["incident"], d["alert_count"], kept, left)
 	}
 }

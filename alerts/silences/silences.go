@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -64,7 +65,7 @@ type Silence struct {
 	ExpiredAt *time.Time `json:"expired_at,omitempty"`
 	// State is active or expired at the time it was read.
 	State string `json:"state"`
-	// Announced says the end of the silence was announced.
+	// EndAnnounced says the end of the silence was announced.
 	EndAnnounced bool `json:"end_announced,omitempty"`
 }
 
@@ -220,7 +221,7 @@ func (s *Silences) check(m Matchers) error {
 		field, v string
 		known    []string
 	}{{"matchers.chain", m.Chain, k.Chains}, {"matchers.wallet", m.Wallet, k.Wallets}, {"matchers.role", m.Role, k.Roles}, {"matchers.policy", m.Policy, k.Policies}} {
-		if c.v != "" && len(c.known) > 0 && !contains(c.known, c.v) {
+		if c.v != "" && len(c.known) > 0 && !slices.Contains(c.known, c.v) {
 			return &FieldError{c.field, fmt.Sprintf("%q is not known (one of %s)", c.v, strings.Join(c.known, ", "))}
 		}
 	}
@@ -228,15 +229,6 @@ func (s *Silences) check(m Matchers) error {
 		return &FieldError{"matchers.policy", "the announcements of silences cannot be silenced"}
 	}
 	return nil
-}
-
-func contains(list []string, v string) bool {
-	for _, x := range list {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 func newID() string {
@@ -273,13 +265,9 @@ func (s *Silences) all(ctx context.Context) ([]Silence, error) {
 	now := s.o.Now()
 	out := make([]Silence, 0, len(m))
 	for id, b := range m {
-		var sil Silence
-		if err := json.Unmarshal(b, &sil); err != nil {
-			return nil, fmt.Errorf("silence %s is corrupt: %w", id, err)
-		}
-		sil.State = "expired"
-		if sil.Active(now) {
-			sil.State = "active"
+		sil, err := decode(id, b, now)
+		if err != nil {
+			return nil, err
 		}
 		out = append(out, sil)
 	}
@@ -290,6 +278,19 @@ func (s *Silences) all(ctx context.Context) ([]Silence, error) {
 		return out[i].ID < out[j].ID
 	})
 	return out, nil
+}
+
+// decode reads a stored silence, with its state at now.
+func decode(id string, b []byte, now time.Time) (Silence, error) {
+	var sil Silence
+	if err := json.Unmarshal(b, &sil); err != nil {
+		return Silence{}, fmt.Errorf("silence %s is corrupt: %w", id, err)
+	}
+	sil.State = "expired"
+	if sil.Active(now) {
+		sil.State = "active"
+	}
+	return sil, nil
 }
 
 // List returns the silences in force, or every silence kept when all is
@@ -310,16 +311,14 @@ func (s *Silences) List(ctx context.Context, all bool) ([]Silence, error) {
 
 // Get returns one silence.
 func (s *Silences) Get(ctx context.Context, id string) (Silence, error) {
-	sils, err := s.all(ctx)
+	b, err := s.o.Store.HGet(ctx, hashKey, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return Silence{}, ErrNotFound
+	}
 	if err != nil {
-		return Silence{}, err
+		return Silence{}, fmt.Errorf("silences: %w", err)
 	}
-	for _, sil := range sils {
-		if sil.ID == id {
-			return sil, nil
-		}
-	}
-	return Silence{}, ErrNotFound
+	return decode(id, b, s.o.Now())
 }
 
 // Expire ends a silence now, recording who did.
@@ -421,7 +420,9 @@ func (s *Silences) announceEnds(ctx context.Context) {
 			}
 		}
 		if now.Sub(sil.EndsAt) > keepExpired && (sil.ExpiredAt == nil || now.Sub(*sil.ExpiredAt) > keepExpired) {
-			_ = s.o.Store.HDel(ctx, hashKey, sil.ID)
+			if err := s.o.Store.HDel(ctx, hashKey, sil.ID); err != nil {
+				s.o.Logger.Warn("cannot forget a silence ended long ago", "silence", sil.ID, "err", err)
+			}
 			s.invalidate()
 		}
 	}

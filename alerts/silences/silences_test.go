@@ -105,6 +105,12 @@ func TestRolesAndLifecycle(t *testing.T) {
 		t.Fatalf("create: %d %v", code, sil)
 	}
 	id := sil["id"].(string)
+	if code, one := f.do(t, "GET", "/v1/silences/"+id, "victor-token", ""); code != 200 || one["id"] != id || one["state"] != "active" {
+		t.Fatalf("get: %d %v", code, one)
+	}
+	if code, _ := f.do(t, "GET", "/v1/silences/sil-nope", "victor-token", ""); code != 404 {
+		t.Fatalf("get an unknown silence: %d, want 404", code)
+	}
 	code, list := f.do(t, "GET", "/v1/silences", "victor-token", "")
 	if code != 200 || len(list["silences"].([]any)) != 1 {
 		t.Fatalf("list: %d %v", code, list)

@@ -183,7 +183,7 @@ func (n *Notifier) Notify(ctx context.Context, as ...*alerts.Alert) (bool, error
 	if err != nil {
 		return false, fmt.Errorf("slack: %w", err)
 	}
-	if _, retry, err := alerts.PostJSON(ctx, n.client, n.cfg.WebhookURL.Reveal(), body, nil); err != nil {
+	if retry, err := alerts.PostJSON(ctx, n.client, n.cfg.WebhookURL.Reveal(), body, nil); err != nil {
 		return retry, fmt.Errorf("slack: %w", err)
 	}
 	return false, nil

@@ -74,7 +74,7 @@ func (n *Notifier) Notify(ctx context.Context, as ...*alerts.Alert) (bool, error
 	h := http.Header{}
 	h.Set(TimestampHeader, ts)
 	h.Set(SignatureHeader, Sign([]byte(n.cfg.Secret.Reveal()), ts, body))
-	if _, retry, err := alerts.PostJSON(ctx, n.client, n.cfg.URL.Reveal(), body, h); err != nil {
+	if retry, err := alerts.PostJSON(ctx, n.client, n.cfg.URL.Reveal(), body, h); err != nil {
 		return retry, fmt.Errorf("webhook: %w", err)
 	}
 	return false, nil

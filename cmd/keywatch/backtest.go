@@ -139,7 +139,7 @@ func cmdBacktest(args []string, stdout, stderr io.Writer) int {
 			}
 			fmt.Fprintf(stderr, "recorded: %d responses, blocks %s (%d other JSON files passed over)\n", rec.Files(), joinHeights(rng.Heights), len(rec.Skipped()))
 		} else {
-			if len(ch.RPC) == 0 {
+			if len(ch.Endpoints()) == 0 {
 				fmt.Fprintf(stderr, "keywatch backtest: chain %s has no rpc URL; give -files DIR to replay recorded blocks\n", ch.Name)
 				return 2
 			}
@@ -147,7 +147,7 @@ func cmdBacktest(args []string, stdout, stderr io.Writer) int {
 				fmt.Fprintln(stderr, "keywatch backtest: -from N is required when replaying from the node")
 				return 2
 			}
-			pool := ethereum.NewPool(ch.RPC, 0, log.With("chain", ch.Name))
+			pool := ethereum.NewPool(ch.Endpoints(), 0, log.With("chain", ch.Name))
 			defer pool.Close()
 			client = pool
 			if ch.ChainID != 0 {

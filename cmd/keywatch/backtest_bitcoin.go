@@ -43,7 +43,7 @@ func bitcoinReplay(ctx context.Context, cfg *config.Config, ch config.Chain, rep
 		rng.Heights = hs
 		rng.From, rng.To = hs[0], hs[len(hs)-1]
 	} else {
-		if len(ch.RPC) == 0 {
+		if len(ch.Endpoints()) == 0 {
 			fmt.Fprintf(stderr, "keywatch backtest: chain %s has no rpc URL; give -files PATH to replay recorded blocks\n", ch.Name)
 			return nil, rng, nil, 2
 		}

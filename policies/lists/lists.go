@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -490,9 +491,9 @@ func Classify(addr, chain string) (Family, error) {
 			return "", fmt.Errorf("%q is not a valid Bitcoin address (%s): a typo?", addr, cause(err))
 		}
 	}
-	isEVMChain, isBTCChain := containsFold(evmChains, c), containsFold(btcChains, c)
+	isEVMChain, isBTCChain := slices.Contains(evmChains, c), slices.Contains(btcChains, c)
 	switch {
-	case containsFold(tokenChains, c):
+	case slices.Contains(tokenChains, c):
 		if form == Other {
 			return "", fmt.Errorf("%q is not an address of a chain keywatch knows for %s (want 0x and 40 hex digits, a Tron address or a Bitcoin address)", addr, chain)
 		}
@@ -521,15 +522,6 @@ func Classify(addr, chain string) (Family, error) {
 	default:
 		return Other, nil
 	}
-}
-
-func containsFold(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // cause is the innermost reason of an address error, without the address

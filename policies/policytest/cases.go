@@ -164,7 +164,7 @@ func Load(path string, cfg *config.Config) (*File, error) {
 		for j, in := range c.Intents {
 			ip := fmt.Sprintf("%s.intents[%d]", p, j)
 			line := l.intent(j)
-			_, ok := wallet(cfg, in.Wallet)
+			_, ok := cfg.Wallet(in.Wallet)
 			switch {
 			case in.ID == "":
 				add(line, ip+".id", "required")
@@ -232,7 +232,7 @@ func buildEvent(cfg *config.Config, c *Case, j, line int, p, path string) (chain
 		errs = append(errs, &config.Error{File: path, Line: line, Field: p + "." + field, Msg: fmt.Sprintf(format, args...)})
 	}
 	ev := chains.Event{Block: s.Block, Intent: s.Intent, Detail: s.Detail}
-	w, ok := wallet(cfg, s.Wallet)
+	w, ok := cfg.Wallet(s.Wallet)
 	if s.Wallet == "" {
 		add("wallet", "required: the watched wallet the event concerns")
 	} else if !ok {
@@ -273,22 +273,22 @@ func buildEvent(cfg *config.Config, c *Case, j, line int, p, path string) (chain
 	if s.Counterparty == "" {
 		add("counterparty", "required: the other side's address")
 	}
-	ev.Counterparty = lower(s.Counterparty)
-	self := lower(w.Address)
+	ev.Counterparty = address(s.Counterparty)
+	self := address(w.Address)
 	if ev.Direction == chains.Out {
 		ev.From, ev.To = self, ev.Counterparty
 	} else {
 		ev.From, ev.To = ev.Counterparty, self
 	}
 	if s.From != "" {
-		ev.From = lower(s.From)
+		ev.From = address(s.From)
 	}
 	if s.To != "" {
-		ev.To = lower(s.To)
+		ev.To = address(s.To)
 	}
 	ev.Initiator = ev.From
 	if s.Initiator != "" {
-		ev.Initiator = lower(s.Initiator)
+		ev.Initiator = address(s.Initiator)
 	}
 
 	ev.Asset = s.Asset
@@ -298,7 +298,7 @@ func buildEvent(cfg *config.Config, c *Case, j, line int, p, path string) (chain
 	price, token, known := priceOf(ch, ev.Asset)
 	ev.Token = token
 	if s.Token != "" {
-		ev.Token = lower(s.Token)
+		ev.Token = address(s.Token)
 	}
 	amount, err := chains.ParseAmount(s.Amount)
 	if s.Amount == "" {
@@ -334,19 +334,10 @@ func priceOf(ch config.Chain, asset string) (price float64, token string, known 
 	}
 	for _, t := range ch.Tokens {
 		if strings.EqualFold(t.Symbol, asset) {
-			return t.USD, lower(t.Address), true
+			return t.USD, address(t.Address), true
 		}
 	}
 	return 0, "", false
-}
-
-func wallet(cfg *config.Config, name string) (config.Wallet, bool) {
-	for _, w := range cfg.Wallets {
-		if w.Name == name {
-			return w, true
-		}
-	}
-	return config.Wallet{}, false
 }
 
 func hasPolicy(cfg *config.Config, name string) bool {
@@ -367,7 +358,9 @@ func oneOf(s string, options ...string) bool {
 	return false
 }
 
-func lower(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+// address writes an address as events carry it: EVM addresses lowercase,
+// Bitcoin addresses as written (base58 is case-sensitive).
+func address(s string) string { return chains.NormaliseAddress(strings.TrimSpace(s)) }
 
 // yamlErrors turns yaml.v3's errors into file:line problems.
 func yamlErrors(path string, err error) config.Errors {

@@ -117,7 +117,7 @@ func (h *Harness) RunSink(n alerts.Notifier, o alerts.SinkOptions) (stop func())
 func (h *Harness) DeadLetters() []alerts.DeadLetter {
 	h.T.Helper()
 	var out []alerts.DeadLetter
-	for _, m := range h.streamMessages(alerts.DeadLetterStreamName) {
+	for _, m := range h.StreamMessages(alerts.DeadLetterStreamName) {
 		var dl alerts.DeadLetter
 		if err := json.Unmarshal(m.Data, &dl); err != nil {
 			h.T.Fatal(err)
@@ -131,7 +131,7 @@ func (h *Harness) DeadLetters() []alerts.DeadLetter {
 func (h *Harness) Published() []alerts.Alert {
 	h.T.Helper()
 	var out []alerts.Alert
-	for _, m := range h.streamMessages(alerts.StreamName) {
+	for _, m := range h.StreamMessages(alerts.StreamName) {
 		var a alerts.Alert
 		if err := json.Unmarshal(m.Data, &a); err != nil {
 			h.T.Fatal(err)
@@ -141,7 +141,9 @@ func (h *Harness) Published() []alerts.Alert {
 	return out
 }
 
-func (h *Harness) streamMessages(name string) []*jetstream.RawStreamMsg {
+// StreamMessages reads every message kept in stream name, in order (none
+// when the stream does not exist).
+func (h *Harness) StreamMessages(name string) []*jetstream.RawStreamMsg {
 	s, err := h.JS.Stream(h.Ctx, name)
 	if err != nil {
 		return nil

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -155,10 +156,10 @@ func (c *collector) add(asset, addr, ref, label string) error {
 	} else if chain == "ethereum" {
 		a.Chain = chain
 	}
-	if !contains(a.Assets, asset) {
+	if !slices.Contains(a.Assets, asset) {
 		a.Assets = append(a.Assets, asset)
 	}
-	if ref != "" && !contains(a.Refs, ref) {
+	if ref != "" && !slices.Contains(a.Refs, ref) {
 		a.Refs = append(a.Refs, ref)
 		if label != "" {
 			if a.Label != "" {
@@ -189,15 +190,6 @@ func (c *collector) result(sourcePrefix string, published time.Time) *Import {
 		return strings.ToLower(x.Address) < strings.ToLower(y.Address)
 	})
 	return im
-}
-
-func contains(s []string, x string) bool {
-	for _, y := range s {
-		if y == x {
-			return true
-		}
-	}
-	return false
 }
 
 // open opens a file and undoes bzip2 or gzip compression, recognised by

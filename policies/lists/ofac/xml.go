@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -135,14 +136,27 @@ func (x *xmlReader) token() (xml.Token, error) {
 	if errors.As(err, &se) {
 		msg := "not well-formed XML: " + se.Msg
 		if strings.Contains(se.Msg, "unexpected EOF") {
-			msg = "the file ends in the middle of the XML document (truncated download?)"
+			msg = truncated
 		}
 		return nil, &PosError{Line: se.Line, Msg: msg, Err: err}
 	}
 	if errors.Is(err, io.ErrUnexpectedEOF) {
-		return nil, x.errAt("the file ends in the middle of the XML document (truncated download?)", err)
+		return nil, x.errAt(truncated, err)
 	}
 	return nil, x.errAt("cannot read: "+err.Error(), err)
+}
+
+// truncated describes a document that ends before its root element does.
+const truncated = "the file ends in the middle of the XML document (truncated download?)"
+
+// inner returns the next token inside an element, where the end of the
+// file means the document was cut short.
+func (x *xmlReader) inner() (xml.Token, error) {
+	t, err := x.token()
+	if err == io.EOF {
+		return nil, x.errAt(truncated, io.ErrUnexpectedEOF)
+	}
+	return t, err
 }
 
 // text reads the character data of the element just opened, up to its end.
@@ -150,10 +164,7 @@ func (x *xmlReader) text() (string, error) {
 	var b strings.Builder
 	depth := 1
 	for depth > 0 {
-		t, err := x.token()
-		if err == io.EOF {
-			return "", x.errAt("the file ends in the middle of the XML document (truncated download?)", io.ErrUnexpectedEOF)
-		}
+		t, err := x.inner()
 		if err != nil {
 			return "", err
 		}
@@ -174,10 +185,7 @@ func (x *xmlReader) text() (string, error) {
 // skip skips the rest of the element just opened.
 func (x *xmlReader) skip() error {
 	for depth := 1; depth > 0; {
-		t, err := x.token()
-		if err == io.EOF {
-			return x.errAt("the file ends in the middle of the XML document (truncated download?)", io.ErrUnexpectedEOF)
-		}
+		t, err := x.inner()
 		if err != nil {
 			return err
 		}
@@ -233,11 +241,7 @@ func (x *xmlReader) read() error {
 	}
 	var path []string
 	for {
-		t, err := x.token()
-		if err == io.EOF {
-			// EOF before </Sanctions>.
-			return x.errAt("the file ends in the middle of the XML document (truncated download?)", io.ErrUnexpectedEOF)
-		}
+		t, err := x.inner() // the end of the file before </Sanctions> is an error
 		if err != nil {
 			return err
 		}
@@ -337,11 +341,8 @@ func (x *xmlReader) start(se xml.StartElement, path []string) (bool, error) {
 
 func (x *xmlReader) readDate() error {
 	for {
-		t, err := x.token()
+		t, err := x.inner()
 		if err != nil {
-			if err == io.EOF {
-				return x.errAt("the file ends in the middle of the XML document (truncated download?)", io.ErrUnexpectedEOF)
-			}
 			return err
 		}
 		switch t := t.(type) {
@@ -384,11 +385,8 @@ func (x *xmlReader) readParty(se xml.StartElement) error {
 		feature      string // asset of the digital currency feature being read
 	)
 	for {
-		t, err := x.token()
+		t, err := x.inner()
 		if err != nil {
-			if err == io.EOF {
-				return x.errAt("the file ends in the middle of the XML document (truncated download?)", io.ErrUnexpectedEOF)
-			}
 			return err
 		}
 		switch t := t.(type) {
@@ -463,11 +461,8 @@ func (x *xmlReader) readEntry(se xml.StartElement) error {
 	_, wanted := x.byProf[prof]
 	program := false
 	for depth := 1; depth > 0; {
-		t, err := x.token()
+		t, err := x.inner()
 		if err != nil {
-			if err == io.EOF {
-				return x.errAt("the file ends in the middle of the XML document (truncated download?)", io.ErrUnexpectedEOF)
-			}
 			return err
 		}
 		switch t := t.(type) {
@@ -486,7 +481,7 @@ func (x *xmlReader) readEntry(se xml.StartElement) error {
 					if err != nil {
 						return err
 					}
-					if v != "" && !contains(x.programs[prof], v) {
+					if v != "" && !slices.Contains(x.programs[prof], v) {
 						x.programs[prof] = append(x.programs[prof], v)
 					}
 					continue
