@@ -25,7 +25,9 @@ func TestIntentsCommand(t *testing.T) {
 		{"a Bitcoin address for an EVM wallet", []string{"-id", "w-3", "-wallet", "treasury-hot", "-to", apitest.BTCSanctioned, "-asset", "USDC", "-amount", "1"},
 			2, "", "keywatch intents add: -to: "},
 		{"an EVM address for a Bitcoin wallet", []string{"-id", "w-4", "-wallet", "btc-hot", "-to", apitest.Vendor, "-asset", "BTC", "-amount", "1"},
-			2, "", `keywatch intents add: -to: "` + apitest.Vendor + `" is not a Bitcoin address (wallet btc-hot is on chain btc)`},
+			2, "", `keywatch intents add: -to: "` + apitest.Vendor + `" is not a Bitcoin address`},
+		{"another network's Bitcoin address", []string{"-id", "w-6", "-wallet", "btc-hot", "-to", "123WBUDmSJv4GctdVEz6Qq6z8nXSKrJ4KX", "-asset", "BTC", "-amount", "1"},
+			2, "", `keywatch intents add: -to: "123WBUDmSJv4GctdVEz6Qq6z8nXSKrJ4KX" is a mainnet address, but the chain's network is regtest`},
 		{"an unknown wallet", []string{"-id", "w-5", "-wallet", "nope", "-to", apitest.Vendor, "-asset", "USDC", "-amount", "1"},
 			2, "", `keywatch intents add: -wallet: no wallet named "nope"`},
 	}

@@ -17,7 +17,6 @@ import (
 	"time"
 
 	"github.com/keywatch/keywatch/chains"
-	"github.com/keywatch/keywatch/chains/bitcoin"
 	"github.com/keywatch/keywatch/config"
 	"github.com/keywatch/keywatch/daemon"
 	"github.com/keywatch/keywatch/demo"
@@ -302,8 +301,10 @@ func cmdIntents(args []string, stdout, stderr io.Writer) int {
 	if *id == "" {
 		problems = append(problems, "-id: required")
 	}
+	dest := *to
 	if ok {
-		if err := checkDestination(cfg, w, *to); err != nil {
+		ch, _ := cfg.Chain(w.Chain)
+		if dest, err = intents.Destination(strings.TrimSpace(*to), ch); err != nil {
 			problems = append(problems, "-to: "+err.Error())
 		}
 	}
@@ -320,10 +321,6 @@ func cmdIntents(args []string, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
-	dest := strings.TrimSpace(*to)
-	if strings.HasPrefix(dest, "0x") {
-		dest = strings.ToLower(dest)
-	}
 	in := intents.Intent{ID: *id, Chain: w.Chain, Wallet: w.Name, To: dest, Asset: *asset, Amount: amt, RequestedBy: *by, Source: "cli"}
 	if *expires > 0 {
 		in.ExpiresAt = time.Now().Add(*expires).UTC()
@@ -332,19 +329,6 @@ func cmdIntents(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "keywatch intents add: %v\n", err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "registered intent %s: %s pays %s %s to %s\n", in.ID, in.Wallet, in.Amount, in.Asset, in.To)
+	fmt.Fprintf(stdout, "registered intent %s: %s pays %s %s to %s\n", in.ID, in.Wallet, in.Amount, in.Asset, chains.NormaliseAddress(in.To))
 	return 0
-}
-
-// checkDestination checks that to is an address of the wallet's chain: 0x
-// and 40 hex digits on an EVM chain, a Bitcoin address (of any network: the
-// output script is what counts) on a bitcoin chain.
-func checkDestination(cfg *config.Config, w config.Wallet, to string) error {
-	if ch, _ := cfg.Chain(w.Chain); ch.Kind == "bitcoin" {
-		if _, err := bitcoin.ScriptOf(to); err != nil || strings.HasPrefix(strings.TrimSpace(to), "script:") {
-			return fmt.Errorf("%q is not a Bitcoin address (wallet %s is on chain %s)", to, w.Name, w.Chain)
-		}
-		return nil
-	}
-	return config.CheckEVMAddress(to)
 }
