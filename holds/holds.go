@@ -508,12 +508,8 @@ func (m *Manager) newAlertHold(id string, a alerts.Alert, now time.Time) Hold {
 // involved returns the wallet and its owner's other keys, and the owner.
 func (m *Manager) involved(wallet string) (wallets, owners []string) {
 	wallets = []string{wallet}
-	owner := ""
-	for _, w := range m.o.Config.Wallets {
-		if w.Name == wallet {
-			owner = w.Owner
-		}
-	}
+	involved, _ := m.o.Config.Wallet(wallet)
+	owner := involved.Owner
 	if owner == "" {
 		return wallets, nil
 	}

@@ -119,11 +119,7 @@ func (m *Manager) serveReject(w http.ResponseWriter, r *http.Request) {
 
 func (m *Manager) serveWalletStatus(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	known := false
-	for _, wl := range m.o.Config.Wallets {
-		known = known || wl.Name == name
-	}
-	if !known {
+	if _, known := m.o.Config.Wallet(name); !known {
 		api.WriteError(w, http.StatusNotFound, "name", "no wallet named "+strconv.Quote(name))
 		return
 	}

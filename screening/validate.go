@@ -42,13 +42,8 @@ func (s *Screener) validate(r Request) (*withdrawal, error) {
 	if !ok {
 		return nil, &api.RequestError{Status: http.StatusNotFound, Field: "chain", Msg: fmt.Sprintf("no chain named %q", r.Chain)}
 	}
-	var wallet *config.Wallet
-	for i := range s.o.Config.Wallets {
-		if s.o.Config.Wallets[i].Name == r.Wallet {
-			wallet = &s.o.Config.Wallets[i]
-		}
-	}
-	if wallet == nil {
+	wallet, ok := s.o.Config.Wallet(r.Wallet)
+	if !ok {
 		return nil, &api.RequestError{Status: http.StatusNotFound, Field: "wallet", Msg: fmt.Sprintf("no wallet named %q", r.Wallet)}
 	}
 	if wallet.Chain != ch.Name {
