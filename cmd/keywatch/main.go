@@ -272,10 +272,6 @@ func cmdIntents(args []string, stdout, stderr io.Writer) int {
 	}
 	defer st.Close()
 	reg := intents.New(st, nil)
-	wallets := map[string]config.Wallet{}
-	for _, w := range cfg.Wallets {
-		wallets[w.Name] = w
-	}
 	if sub == "list" {
 		enc := json.NewEncoder(stdout)
 		for _, w := range cfg.Wallets {
@@ -294,7 +290,7 @@ func cmdIntents(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	var problems []string
-	w, ok := wallets[*wallet]
+	w, ok := cfg.Wallet(*wallet)
 	if !ok {
 		problems = append(problems, fmt.Sprintf("-wallet: no wallet named %q in %s", *wallet, *path))
 	}
