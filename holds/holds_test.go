@@ -38,7 +38,7 @@ type fixture struct {
 	onNotify func(alerts.Alert)
 }
 
-func setup(t *testing.T) *fixture {
+func setup(t testing.TB) *fixture {
 	t.Helper()
 	rs := testenv.StartRedis(t)
 	f := &fixture{redis: rs, clock: apitest.NewClock()}
@@ -59,7 +59,7 @@ func setup(t *testing.T) *fixture {
 	return f
 }
 
-func openStore(t *testing.T, url string) store.Store {
+func openStore(t testing.TB, url string) store.Store {
 	t.Helper()
 	st, err := redis.Open(context.Background(), url, redis.WithPrefix("holds-test:"))
 	if err != nil {
