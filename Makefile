@@ -46,6 +46,7 @@ bench: deps
 	$(GO) test -run '^$$' -bench . -benchtime 2s ./chains/... ./policies/...
 	$(GO) test -run '^$$' -bench . -benchtime 10000x ./alerts/webhook/
 	$(GO) test -run '^$$' -bench Screen -benchtime 2000x ./screening/
+	$(GO) test -run '^$$' -bench ListHeld -benchtime 50x ./holds/
 
 ## contracts: rebuild the Solidity test contracts (needs node and npm).
 contracts:

@@ -135,47 +135,41 @@ func New(st store.Store, o Options) *Log {
 	return l
 }
 
-// Record appends an entry: what happened (action), who did it (actor: a
-// token name, or "keywatch" for the system) and details (any JSON value).
-func (l *Log) Record(ctx context.Context, action, actor string, details any) error {
-	_, err := l.Append(ctx, action, actor, details)
-	return err
-}
-
 // maxAppendAttempts bounds how often an append retries when other writers
 // keep taking the next sequence number.
 const maxAppendAttempts = 64
 
-// Append adds an entry at the end of the chain and returns it.
-func (l *Log) Append(ctx context.Context, action, actor string, details any) (Entry, error) {
+// Record appends an entry at the end of the chain: what happened (action),
+// who did it (actor: a token name, or "keywatch" for the system) and
+// details (any JSON value).
+func (l *Log) Record(ctx context.Context, action, actor string, details any) error {
 	if action == "" {
-		return Entry{}, errors.New("audit: action is required")
+		return errors.New("audit: action is required")
 	}
 	var raw json.RawMessage
 	if details != nil {
 		b, err := json.Marshal(details)
 		if err != nil {
-			return Entry{}, fmt.Errorf("audit %s: details: %w", action, err)
+			return fmt.Errorf("audit %s: details: %w", action, err)
 		}
 		raw = b
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	e, err := l.append(ctx, action, actor, raw)
-	if err != nil {
+	if err := l.append(ctx, action, actor, raw); err != nil {
 		l.failures.Inc()
 		l.tip = nil // look the tip up again next time
-		return Entry{}, fmt.Errorf("audit %s: %w", action, err)
+		return fmt.Errorf("audit %s: %w", action, err)
 	}
 	l.appended.Inc()
-	return e, nil
+	return nil
 }
 
-func (l *Log) append(ctx context.Context, action, actor string, details json.RawMessage) (Entry, error) {
+func (l *Log) append(ctx context.Context, action, actor string, details json.RawMessage) error {
 	if l.tip == nil {
 		tip, err := l.findTip(ctx)
 		if err != nil {
-			return Entry{}, err
+			return err
 		}
 		l.tip = &tip
 	}
@@ -184,27 +178,27 @@ func (l *Log) append(ctx context.Context, action, actor string, details json.Raw
 		e.Hash = e.ComputeHash()
 		b, err := json.Marshal(e)
 		if err != nil {
-			return Entry{}, err
+			return err
 		}
 		ok, err := l.st.SetNX(ctx, entryKey(e.Seq), b, 0)
 		if err != nil {
-			return Entry{}, err
+			return err
 		}
 		if ok {
 			l.tip = &Head{Seq: e.Seq, Hash: e.Hash}
 			if err := l.advanceHead(ctx, *l.tip); err != nil {
-				return Entry{}, err
+				return err
 			}
-			return e, nil
+			return nil
 		}
 		// Another writer took this number: catch up with the end.
 		tip, err := l.walk(ctx, *l.tip)
 		if err != nil {
-			return Entry{}, err
+			return err
 		}
 		l.tip = &tip
 	}
-	return Entry{}, fmt.Errorf("gave up after %d attempts: other writers keep appending", maxAppendAttempts)
+	return fmt.Errorf("gave up after %d attempts: other writers keep appending", maxAppendAttempts)
 }
 
 // advanceHead moves audit:head forward to h (never back).

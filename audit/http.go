@@ -2,7 +2,6 @@ package audit
 
 import (
 	"net/http"
-	"strconv"
 
 	"github.com/keywatch/keywatch/api"
 )
@@ -25,14 +24,14 @@ func (l *Log) serveRead(w http.ResponseWriter, r *http.Request) {
 		api.WriteJSON(w, http.StatusOK, rep)
 		return
 	}
-	after, err := intParam(q.Get("after"), 0, 0, 1<<62)
+	after, err := api.QueryInt(q, "after", 0, 0, 1<<62)
 	if err != nil {
-		api.WriteError(w, http.StatusBadRequest, "after", err.Error())
+		api.WriteRequestError(w, err)
 		return
 	}
-	limit, err := intParam(q.Get("limit"), 100, 1, 1000)
+	limit, err := api.QueryInt(q, "limit", 100, 1, 1000)
 	if err != nil {
-		api.WriteError(w, http.StatusBadRequest, "limit", err.Error())
+		api.WriteRequestError(w, err)
 		return
 	}
 	p, err := l.Read(r.Context(), after, int(limit))
@@ -42,15 +41,4 @@ func (l *Log) serveRead(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	api.WriteJSON(w, http.StatusOK, p)
-}
-
-func intParam(s string, def, min, max int64) (int64, error) {
-	if s == "" {
-		return def, nil
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n < min || n > max {
-		return 0, &api.RequestError{Status: http.StatusBadRequest, Msg: "want a whole number from " + strconv.FormatInt(min, 10) + " to " + strconv.FormatInt(max, 10)}
-	}
-	return n, nil
 }

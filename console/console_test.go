@@ -60,7 +60,7 @@ func server(t *testing.T) (base, holdID string) {
 		Kind: chains.KindTransfer, Direction: chains.Out, Wallet: "dev-deployer", WalletRole: "employee-key", Owner: "kim@firm.example",
 		From: apitest.DevDeployer, To: apitest.Mixer, Counterparty: apitest.Mixer, Asset: "ETH", Amount: amount, USD: 3000,
 		Detail: map[string]string{"path": apitest.DevDeployer + " → " + apitest.Mixer}}
-	as := []alerts.Alert{{ID: ev.ID + ":mixer-counterparty", Policy: "mixer-counterparty", Severity: alerts.Critical, Status: alerts.Firing,
+	as := []alerts.Alert{{ID: alerts.AlertID(ev.ID, "mixer-counterparty"), Policy: "mixer-counterparty", Severity: alerts.Critical, Status: alerts.Firing,
 		Chain: "eth", Wallet: "dev-deployer", Event: ev, Actions: []alerts.Action{alerts.ActionPage, alerts.ActionHold},
 		Reasons: []string{"counterparty " + apitest.Mixer + " is on list mixers (Tornado Cash 1 ETH pool; source tornadocash/tornado-cli; mixers.csv:6)"}}}
 	if err := hm.Apply(ctx, as); err != nil {

@@ -65,9 +65,6 @@ type Options struct {
 	EthDial  EthDialer            // nil: dial the configured rpc URLs
 	BTCDial  BTCDialer            // nil: dial the configured rpc URLs
 	Now      func() time.Time
-	// Auditor records silences made and expired (nil: the daemon's audit
-	// log, Daemon.Audit).
-	Auditor silences.Auditor
 }
 
 // Daemon is a running keywatch.
@@ -114,7 +111,7 @@ func Load(path string) (*config.Config, *policies.Set, error) {
 			return nil, nil, err
 		}
 	}
-	set, err := Build(cfg)
+	set, err := build(cfg, true)
 	var more config.Errors
 	if errors.As(err, &more) {
 		errs = append(errs, more...)
@@ -133,11 +130,8 @@ func Load(path string) (*config.Config, *policies.Set, error) {
 	return cfg, set, nil
 }
 
-// Build loads the lists and builds the policies and sinks of cfg.
-func Build(cfg *config.Config) (*policies.Set, error) {
-	return build(cfg, true)
-}
-
+// build loads the lists and builds the policies of cfg, and checks its
+// intents files, bitcoin chains and (withSinks) alert sinks.
 func build(cfg *config.Config, withSinks bool) (*policies.Set, error) {
 	var errs config.Errors
 	ls, err := lists.Load(cfg)
@@ -320,15 +314,11 @@ func New(ctx context.Context, cfg *config.Config, set *policies.Set, opts Option
 		Store: d.Store, Config: cfg, Intents: d.Intents, Audit: d.Audit, Notify: d.publish,
 		Labeler: d.label, Now: opts.Now, Logger: d.log.With("part", "holds"), Registerer: reg,
 	})
-	var auditor silences.Auditor = d.Audit
-	if opts.Auditor != nil {
-		auditor = opts.Auditor
-	}
 	d.Silences = silences.New(silences.Options{
 		Store:       d.Store,
 		Now:         opts.Now,
 		MaxDuration: cfg.Alerts.Silences.MaxDuration.D(),
-		Auditor:     auditor,
+		Auditor:     d.Audit,
 		Announce:    d.Outbox.Enqueue,
 		Known:       knownNames(cfg),
 		Logger:      d.log.With("part", "silences"),
@@ -424,13 +414,22 @@ func (d *Daemon) Listen() error {
 }
 
 // Run starts every part and blocks until ctx ends or a part fails for good.
+// Everything that can fail to build (the sinks, each chain's node client
+// and watcher) is built before any part starts, so that a Run that cannot
+// start returns with nothing left running and the listener closed.
 func (d *Daemon) Run(ctx context.Context) error {
-	g, ctx := errgroup.WithContext(ctx)
 	if d.listener == nil {
 		if err := d.Listen(); err != nil {
 			return err
 		}
 	}
+	parts, err := d.build(ctx)
+	if err != nil {
+		d.listener.Close()
+		return err
+	}
+
+	g, ctx := errgroup.WithContext(ctx)
 	srv := &http.Server{Handler: d.api, ReadHeaderTimeout: 10 * time.Second}
 	g.Go(func() error {
 		if err := srv.Serve(d.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -453,13 +452,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 	})
 	g.Go(func() error { return pub.Run(ctx) })
 
-	sinks, errs := BuildSinks(d.cfg, d.log)
-	if len(errs) > 0 {
-		return errs
-	}
 	sinkMetrics := alerts.NewSinkMetrics(d.reg)
 	deadLetter := alerts.NewDeadLetterer(d.JS, d.cfg.NATS.SubjectPrefix, d.cfg.NATS.MaxAge.D(), d.Outbox.Enqueue)
-	for _, s := range sinks {
+	for _, s := range parts.sinks {
 		c := s.Config
 		opts := alerts.SinkOptions{
 			Name: s.Name, Stream: d.stream, Prefix: d.cfg.NATS.SubjectPrefix,
@@ -475,52 +470,81 @@ func (d *Daemon) Run(ctx context.Context) error {
 	g.Go(func() error { return d.refreshLists(ctx, d.cfg.ListRefresh.Interval.D()) })
 
 	// keywatch watches itself: heartbeats out, everyone's heartbeats in.
-	metrics := watchers.NewMetrics(d.reg)
 	instance := instanceName(d.cfg)
 	hb := d.cfg.Alerts.Heartbeat
 	g.Go(func() error {
 		return watchdog.Beat(ctx, watchdog.BeatOptions{JS: d.JS, Prefix: d.cfg.NATS.SubjectPrefix, Instance: instance,
 			Role: watchdog.RoleInstance, Interval: hb.Interval.D(), Now: d.opts.Now, Logger: d.log.With("part", "heartbeat"),
-			Chains: func() []watchdog.Chain { return chainStates(d.cfg, metrics) }})
+			Chains: func() []watchdog.Chain { return chainStates(d.cfg, parts.metrics) }})
 	})
 	monitor := watchdog.NewMonitor(watchdog.MonitorOptions{JS: d.JS, Prefix: d.cfg.NATS.SubjectPrefix, Self: instance,
 		Timeout: hb.Timeout.D(), Expect: hb.Expect, Now: d.opts.Now, Raise: d.Outbox.Enqueue, Store: d.Store,
 		Logger: d.log.With("part", "watchdog")})
 	g.Go(func() error { return monitor.Run(ctx) })
 
+	for _, w := range parts.watchers {
+		g.Go(func() error {
+			if err := w.check(ctx); err != nil {
+				return err
+			}
+			return w.follower.Run(ctx)
+		})
+	}
+	d.log.Info("keywatch running", "instance", instance, "chains", len(d.cfg.Chains),
+		"wallets", len(d.cfg.Wallets), "policies", len(d.cfg.Policies), "http", d.HTTPAddr())
+	return g.Wait()
+}
+
+// startup is what Run builds before it starts anything.
+type startup struct {
+	sinks    []Sink
+	metrics  *watchers.Metrics
+	watchers []chainWatcher
+}
+
+// chainWatcher follows one chain once check (is the node on the configured
+// network?) has passed.
+type chainWatcher struct {
+	follower *watchers.Follower
+	check    func(context.Context) error
+}
+
+// build makes the sinks and each chain's node client and watcher. The
+// balance readers of the drain detector are filled in here, before any
+// watcher or request can read them.
+func (d *Daemon) build(ctx context.Context) (startup, error) {
+	var p startup
+	sinks, errs := BuildSinks(d.cfg, d.log)
+	if len(errs) > 0 {
+		return p, errs
+	}
+	p.sinks = sinks
+	p.metrics = watchers.NewMetrics(d.reg)
 	for _, ch := range d.cfg.Chains {
-		var f *watchers.Follower
-		var check func(context.Context) error
+		var w chainWatcher
 		switch ch.Kind {
 		case "bitcoin":
 			node, err := d.dialBTC(ctx, ch)
 			if err != nil {
-				return err
+				return p, err
 			}
-			if f, err = d.btcFollower(ch, node, metrics); err != nil {
-				return err
+			if w.follower, err = d.btcFollower(ch, node, p.metrics); err != nil {
+				return p, err
 			}
-			check = func(ctx context.Context) error { return d.checkBTCNetwork(ctx, ch, node) }
+			w.check = func(ctx context.Context) error { return d.checkBTCNetwork(ctx, ch, node) }
 		default:
 			client, err := d.dial(ctx, ch)
 			if err != nil {
-				return err
+				return p, err
 			}
-			if f, err = d.follower(ch, client, metrics); err != nil {
-				return err
+			if w.follower, err = d.follower(ch, client, p.metrics); err != nil {
+				return p, err
 			}
-			check = func(ctx context.Context) error { return d.checkChainID(ctx, ch, client) }
+			w.check = func(ctx context.Context) error { return d.checkChainID(ctx, ch, client) }
 		}
-		g.Go(func() error {
-			if err := check(ctx); err != nil {
-				return err
-			}
-			return f.Run(ctx)
-		})
+		p.watchers = append(p.watchers, w)
 	}
-	d.log.Info("keywatch running", "instance", instanceName(d.cfg), "chains", len(d.cfg.Chains),
-		"wallets", len(d.cfg.Wallets), "policies", len(d.cfg.Policies), "http", d.HTTPAddr())
-	return g.Wait()
+	return p, nil
 }
 
 // follower builds the watcher of one chain.
@@ -644,10 +668,6 @@ func (d *Daemon) checkChainID(ctx context.Context, ch config.Chain, client ether
 		backoff = min(backoff*2, 30*time.Second)
 	}
 }
-
-// API is the HTTP API; feature packages register their handlers on it
-// before Run.
-func (d *Daemon) API() *api.Server { return d.api }
 
 // registerHealth serves /metrics, /healthz and /readyz without a token.
 func (d *Daemon) registerHealth() {

@@ -108,7 +108,7 @@ func TestDaemonPagesAndSilencesThroughItsSinks(t *testing.T) {
 	dir := t.TempDir()
 	cfgPath := filepath.Join(dir, "keywatch.yaml")
 	body := strings.NewReplacer("{{data}}", filepath.Join(dir, "nats"), "{{start}}", fmt.Sprint(head+1),
-		"{{hot}}", simchain.Addr("treasury-hot").Hex(), "{{root}}", repoRoot(t), "{{olga}}", api.HashToken("olga-token"),
+		"{{hot}}", simchain.Addr("treasury-hot").Hex(), "{{root}}", testenv.RepoRoot(t), "{{olga}}", api.HashToken("olga-token"),
 		"{{pd}}", pdSrv.URL, "{{hook}}", hookSrv.URL).Replace(fanoutConfig)
 	if err := os.WriteFile(cfgPath, []byte(body), 0o600); err != nil {
 		t.Fatal(err)

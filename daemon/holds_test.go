@@ -42,7 +42,7 @@ func TestAMixerDepositHoldsBeforeItsAlertIsPublished(t *testing.T) {
 	chain := simchain.New(map[string]int64{"dev-deployer": 10}, mixers)
 	defer chain.Close()
 
-	root := repoRoot(t)
+	root := testenv.RepoRoot(t)
 	cfg := fmt.Sprintf(`store: {redis: %q, prefix: "holds-it:"}
 nats: {url: %q}
 api:

@@ -149,7 +149,7 @@ func testDaemonOnGeth(t *testing.T, transport string) {
 		rpc = g.HTTPURL
 	}
 	dir := t.TempDir()
-	root := repoRoot(t)
+	root := testenv.RepoRoot(t)
 	cfg := strings.NewReplacer(
 		"{{instance}}", "it-"+transport, "{{redis}}", redisURL, "{{nats}}", ns.URL(), "{{rpc}}", rpc,
 		"{{start}}", fmt.Sprint(head+1), "{{token}}", token.Hex(), "{{hot}}", simchain.Addr("treasury-hot").Hex(),
@@ -208,24 +208,6 @@ func testDaemonOnGeth(t *testing.T, transport string) {
 		if got := c.ForTx(tx.Hex()); len(got) != 1 {
 			t.Errorf("deposit %s raised %v, want one confirmed alert", tx.Hex(), got)
 		}
-	}
-}
-
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found")
-		}
-		dir = parent
 	}
 }
 

@@ -253,7 +253,7 @@ func statAll(set *policies.Set) []lists.Stamp {
 	return out
 }
 
-// changed reports whether any list file differs from the version in force
+// listsChanged reports whether any list file differs from the version in force
 // (and from the version a failed reload last tried).
 func (d *Daemon) listsChanged() (bool, string) {
 	set := d.Engine.Set()

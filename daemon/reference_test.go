@@ -116,7 +116,7 @@ func TestReferenceCase(t *testing.T) {
 	write(intents, fmt.Sprintf("id,wallet,to,asset,amount\nw-1,treasury-hot,%s,USDC,25000\nw-2,treasury-hot,%s,USDC,5000\n", vendor.Hex(), vendor.Hex()))
 	cfgPath := filepath.Join(dir, "keywatch.yaml")
 	write(cfgPath, strings.NewReplacer("{{data}}", filepath.Join(dir, "nats"), "{{start}}", fmt.Sprint(head+1), "{{token}}", token.Hex(),
-		"{{hot}}", hot.Hex(), "{{employee}}", employee.Hex(), "{{proxy}}", proxy.Hex(), "{{root}}", repoRoot(t),
+		"{{hot}}", hot.Hex(), "{{employee}}", employee.Hex(), "{{proxy}}", proxy.Hex(), "{{root}}", testenv.RepoRoot(t),
 		"{{book}}", book, "{{intents}}", intents).Replace(referenceConfig))
 
 	cfg, set, err := daemon.Load(cfgPath)

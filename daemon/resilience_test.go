@@ -2,16 +2,23 @@ package daemon_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log/slog"
 	"math/big"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ethereum/go-ethereum/ethclient"
 
+	"github.com/keywatch/keywatch/chains/ethereum"
+	"github.com/keywatch/keywatch/config"
 	"github.com/keywatch/keywatch/contracts"
+	"github.com/keywatch/keywatch/daemon"
 	"github.com/keywatch/keywatch/internal/simchain"
 	"github.com/keywatch/keywatch/internal/testenv"
 )
@@ -30,7 +37,7 @@ func TestDaemonSurvivesTheNodeGoingAway(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	root := repoRoot(t)
+	root := testenv.RepoRoot(t)
 	cfg := fmt.Sprintf(`store: {memory: true}
 nats: {url: %q}
 api: {listen: "127.0.0.1:0"}
@@ -69,5 +76,49 @@ policies:
 	testenv.WaitFor(t, 0, func() bool { return c.Has(tx.Hash().Hex(), "mixer-counterparty", "confirmed") }, "an alert after the node came back")
 	if got := c.ForTx(tx.Hash().Hex()); len(got) != 1 || !strings.HasSuffix(got[0], ":confirmed:firing") { // confirmations: 1 = confirmed on inclusion
 		t.Fatalf("alerts for the deposit: %v", got)
+	}
+}
+
+// TestRunThatCannotStartLeavesNothingRunning: when Run cannot build a part
+// (here the chain's node cannot be dialled), it returns the error with
+// nothing of keywatch left behind: no API still answering on the listener.
+func TestRunThatCannotStartLeavesNothingRunning(t *testing.T) {
+	ns := testenv.NATS(t)
+	cfg := fmt.Sprintf(`store: {memory: true}
+nats: {url: %q}
+api: {listen: "127.0.0.1:0"}
+chains:
+  - {name: dev, kind: ethereum, rpc: ["ws://127.0.0.1:1"]}
+wallets:
+  - {name: treasury-hot, chain: dev, address: %q, role: hot}
+`, ns.URL(), simchain.Addr("treasury-hot").Hex())
+	path := filepath.Join(t.TempDir(), "keywatch.yaml")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	c, set, err := daemon.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	d, err := daemon.New(ctx, c, set, daemon.Options{Logger: slog.New(slog.DiscardHandler),
+		EthDial: func(context.Context, config.Chain) (ethereum.Client, error) {
+			return nil, errors.New("node unreachable")
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	if err := d.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	addr := d.HTTPAddr()
+	if err := d.Run(ctx); err == nil || !strings.Contains(err.Error(), "node unreachable") {
+		t.Fatalf("Run: %v, want the dial error", err)
+	}
+	client := &http.Client{Timeout: 2 * time.Second}
+	if resp, err := client.Get("http://" + addr + "/healthz"); err == nil {
+		resp.Body.Close()
+		t.Fatalf("the API still answers (%s) after Run returned", resp.Status)
 	}
 }

@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"math/big"
 	"os"
@@ -105,9 +104,18 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	runErr := make(chan error, 1)
-	go func() { runErr <- d.Run(runCtx) }()
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		runErr <- d.Run(runCtx)
+	}()
+	// keywatch stops before what it runs on (the store, NATS, the chains)
+	// is closed by the deferred calls above.
+	defer func() {
+		cancel()
+		<-stopped
+	}()
 
 	// The printer is a NATS client of its own, like any sink.
 	stream := alerts.StreamConfig(cfg.NATS.SubjectPrefix, cfg.NATS.DuplicateWindow.D(), cfg.NATS.MaxAge.D())
@@ -131,7 +139,6 @@ func Run(ctx context.Context, o Options) error {
 			return err
 		}
 	}
-	cancel()
 	return nil
 }
 
@@ -413,10 +420,6 @@ func (p *printer) print(subject string, a *alerts.Alert) {
 
 func (p *printer) changed() <-chan struct{} { return p.wake }
 
-func (p *printer) has(tx common.Hash, policy, status string) bool {
-	return p.hasTx(tx.Hex(), policy, status)
-}
-
 func (p *printer) hasTx(tx, policy, status string) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -476,5 +479,3 @@ func (w *syncWriter) printf(format string, args ...any) {
 	defer w.mu.Unlock()
 	fmt.Fprintf(w.w, format, args...)
 }
-
-var _ fs.FS = configs.Files

@@ -12,6 +12,7 @@
 package holds
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -27,6 +28,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/keywatch/keywatch/alerts"
+	"github.com/keywatch/keywatch/audit"
 	"github.com/keywatch/keywatch/chains"
 	"github.com/keywatch/keywatch/config"
 	"github.com/keywatch/keywatch/intents"
@@ -208,10 +210,13 @@ const (
 func recordKey(id string) string     { return "holds:h:" + id }
 func freezeKey(wallet string) string { return "holds:freeze:" + wallet }
 
-// IDFor makes the hold id for an event or a screening request: the same
+// auditedKey marks an alert hold whose creation is in the audit log.
+func auditedKey(id string) string { return "holds:audited:" + id }
+
+// idFor makes the hold id for an event or a screening request: the same
 // event (pending, then confirmed) or the same request always maps to the
 // same hold.
-func IDFor(source Source, key string) string {
+func idFor(source Source, key string) string {
 	sum := sha256.Sum256([]byte(string(source) + ":" + key))
 	return "h-" + hex.EncodeToString(sum[:8])
 }
@@ -248,6 +253,9 @@ func (m *Manager) List(ctx context.Context, f Filter) ([]Hold, error) {
 	if f.Limit <= 0 {
 		f.Limit = 100
 	}
+	if f.Status == Held {
+		return m.listHeld(ctx, f)
+	}
 	ids, err := m.o.Store.ZRangeByScore(ctx, allKey, math.Inf(-1), math.Inf(1))
 	if err != nil {
 		return nil, fmt.Errorf("list holds: %w", err)
@@ -261,11 +269,47 @@ func (m *Manager) List(ctx context.Context, f Filter) ([]Hold, error) {
 		if err != nil {
 			return nil, err
 		}
-		if (f.Status == "" || h.Status == f.Status) && (f.Wallet == "" || h.Wallet == f.Wallet || slices.Contains(h.Wallets, f.Wallet)) {
+		if f.matches(&h) {
 			out = append(out, h)
 		}
 	}
 	return out, nil
+}
+
+// listHeld lists the held holds from the open index, which holds every held
+// hold (the sweep expires them from it), rather than reading every hold ever
+// made: the queue operators watch, polled by the console every few seconds.
+func (m *Manager) listHeld(ctx context.Context, f Filter) ([]Hold, error) {
+	ids, err := m.o.Store.ZRangeByScore(ctx, openKey, math.Inf(-1), math.Inf(1))
+	if err != nil {
+		return nil, fmt.Errorf("list holds: %w", err)
+	}
+	out := []Hold{}
+	for _, z := range ids {
+		h, err := m.Get(ctx, z.Member)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if f.matches(&h) {
+			out = append(out, h)
+		}
+	}
+	// Newest first, in the order of the listing index (creation time to the
+	// millisecond, then id).
+	slices.SortFunc(out, func(a, b Hold) int {
+		if c := cmp.Compare(b.CreatedAt.UnixMilli(), a.CreatedAt.UnixMilli()); c != 0 {
+			return c
+		}
+		return strings.Compare(b.ID, a.ID)
+	})
+	return out[:min(len(out), f.Limit)], nil
+}
+
+func (f *Filter) matches(h *Hold) bool {
+	return (f.Status == "" || h.Status == f.Status) && (f.Wallet == "" || h.Wallet == f.Wallet || slices.Contains(h.Wallets, f.Wallet))
 }
 
 // WalletStatus is what the withdrawal system checks before signing.
@@ -371,7 +415,7 @@ func (m *Manager) Apply(ctx context.Context, as []alerts.Alert) error {
 }
 
 func (m *Manager) holdForAlerts(ctx context.Context, eventID string, group []alerts.Alert) (string, error) {
-	id := IDFor(FromAlert, eventID)
+	id := idFor(FromAlert, eventID)
 	firing := false
 	for _, a := range group {
 		if a.Status == alerts.Firing && a.Event.Status != chains.StatusRetracted {
@@ -412,13 +456,40 @@ func (m *Manager) holdForAlerts(ctx context.Context, eventID string, group []ale
 	if created {
 		m.created.WithLabelValues(string(FromAlert)).Inc()
 		m.log.Warn("hold created: wallets frozen", "hold", id, "wallets", strings.Join(h.Wallets, ","), "event", eventID)
-		if err := m.audit(ctx, "hold.create", "keywatch", map[string]any{
-			"hold": id, "source": h.Source, "event": eventID, "wallets": h.Wallets, "reasons": h.Reasons, "expires_at": h.ExpiresAt,
-		}); err != nil {
-			return "", err
-		}
+	}
+	if err := m.auditCreation(ctx, &h, created); err != nil {
+		return "", err
 	}
 	return id, nil
+}
+
+// auditCreation records an alert hold's creation in the audit log. A marker
+// written after the entry says it is there: when indexing or recording
+// failed after the hold's record was written, the event comes again (the
+// watcher retries it) and finds the hold made but not recorded, and records
+// it then.
+func (m *Manager) auditCreation(ctx context.Context, h *Hold, created bool) error {
+	if m.o.Audit == nil {
+		return nil
+	}
+	if !created {
+		_, err := m.o.Store.Get(ctx, auditedKey(h.ID))
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, store.ErrNotFound) {
+			return fmt.Errorf("hold %s: %w", h.ID, err)
+		}
+	}
+	if err := m.audit(ctx, audit.ActionHoldCreate, "keywatch", map[string]any{
+		"hold": h.ID, "source": h.Source, "event": h.EventID, "wallets": h.Wallets, "reasons": h.Reasons, "expires_at": h.ExpiresAt,
+	}); err != nil {
+		return err
+	}
+	if err := m.o.Store.Set(ctx, auditedKey(h.ID), []byte(h.CreatedAt.Format(time.RFC3339Nano)), 0); err != nil {
+		return fmt.Errorf("hold %s: mark its creation recorded: %w", h.ID, err)
+	}
+	return nil
 }
 
 func (m *Manager) newAlertHold(id string, a alerts.Alert, now time.Time) Hold {
@@ -437,12 +508,8 @@ func (m *Manager) newAlertHold(id string, a alerts.Alert, now time.Time) Hold {
 // involved returns the wallet and its owner's other keys, and the owner.
 func (m *Manager) involved(wallet string) (wallets, owners []string) {
 	wallets = []string{wallet}
-	owner := ""
-	for _, w := range m.o.Config.Wallets {
-		if w.Name == wallet {
-			owner = w.Owner
-		}
-	}
+	involved, _ := m.o.Config.Wallet(wallet)
+	owner := involved.Owner
 	if owner == "" {
 		return wallets, nil
 	}
@@ -521,7 +588,7 @@ type ScreenHold struct {
 // OpenScreen creates the hold for a screened withdrawal, or returns the one
 // the same request id made before (created false).
 func (m *Manager) OpenScreen(ctx context.Context, s ScreenHold) (Hold, bool, error) {
-	id := IDFor(FromScreen, s.RequestID)
+	id := idFor(FromScreen, s.RequestID)
 	now := m.o.Now().UTC()
 	var h Hold
 	created := false
@@ -614,7 +681,7 @@ func (m *Manager) Approve(ctx context.Context, id, by, comment string) (Hold, Ou
 		return Hold{}, Outcome{}, m.decisionError(id, err)
 	}
 	if out.Counted {
-		if err := m.audit(ctx, "hold.approve", by, map[string]any{
+		if err := m.audit(ctx, audit.ActionHoldApprove, by, map[string]any{
 			"hold": id, "comment": comment, "approvals": len(h.Approvals), "approvals_required": h.ApprovalsRequired, "status": h.Status,
 		}); err != nil {
 			return h, out, err
@@ -650,7 +717,17 @@ func (m *Manager) release(ctx context.Context, h *Hold) error {
 	return m.close(ctx, h)
 }
 
+// close drops a decided hold from the open index and, once it no longer
+// freezes them, from its wallets' freeze indexes. A hold that was escalated
+// has its hold-expiring alert resolved first: the hold no longer waits for
+// anyone. Until close succeeds the hold stays in the open index, where the
+// sweep finds it and closes it again.
 func (m *Manager) close(ctx context.Context, h *Hold) error {
+	if h.EscalatedAt != nil {
+		if err := m.o.Notify(ctx, m.escalationResolved(h)); err != nil {
+			return fmt.Errorf("close hold %s: resolve its escalation: %w", h.ID, err)
+		}
+	}
 	if err := m.o.Store.ZRem(ctx, openKey, h.ID); err != nil {
 		return fmt.Errorf("close hold %s: %w", h.ID, err)
 	}
@@ -662,6 +739,21 @@ func (m *Manager) close(ctx context.Context, h *Hold) error {
 		}
 	}
 	return nil
+}
+
+// escalationResolved is the resolution of a decided hold's hold-expiring
+// alert, saying how it was decided.
+func (m *Manager) escalationResolved(h *Hold) alerts.Alert {
+	why := fmt.Sprintf("hold %s is %s", h.ID, h.Status)
+	switch {
+	case h.Status == Approved:
+		why = fmt.Sprintf("hold %s was approved by %s", h.ID, strings.Join(h.ApprovedBy(), ", "))
+	case h.Status == Rejected && h.Rejection != nil:
+		why = fmt.Sprintf("hold %s was rejected by %s", h.ID, h.Rejection.By)
+	case h.Status == Expired:
+		why = fmt.Sprintf("hold %s expired unreleased (see its hold-expired alert)", h.ID)
+	}
+	return alerts.System(alerts.KindHoldExpiring, h.ID, alerts.High, h.Chain, nil, *h.EscalatedAt).Resolved(why, m.o.Now())
 }
 
 // Reject ends hold id: one rejection is enough. Nothing is released: the
@@ -689,7 +781,7 @@ func (m *Manager) Reject(ctx context.Context, id, by, comment string) (Hold, err
 	}
 	m.decided.WithLabelValues(string(Rejected)).Inc()
 	m.log.Info("hold rejected", "hold", id, "rejected_by", by)
-	if err := m.audit(ctx, "hold.reject", by, map[string]any{"hold": id, "comment": comment, "wallets": h.Wallets}); err != nil {
+	if err := m.audit(ctx, audit.ActionHoldReject, by, map[string]any{"hold": id, "comment": comment, "wallets": h.Wallets}); err != nil {
 		return h, err
 	}
 	return h, m.close(ctx, &h)
@@ -793,40 +885,63 @@ func (m *Manager) sweepOne(ctx context.Context, id string, now time.Time) error 
 	if err != nil {
 		return err
 	}
-	if h.Status != Held {
-		return m.close(ctx, &h)
-	}
-	if !now.Before(h.ExpiresAt) {
+	switch {
+	case h.Status == Held && !now.Before(h.ExpiresAt):
 		return m.expire(ctx, &h, now)
-	}
-	if h.EscalatedAt != nil {
+	case h.Status == Expired:
+		// Expired by an earlier sweep that could not say so or close it.
+		return m.announceExpiry(ctx, &h, now)
+	case h.Status != Held:
+		return m.close(ctx, &h)
+	case h.EscalatedAt != nil:
 		return nil
 	}
+	return m.escalate(ctx, &h, now)
+}
+
+// escalate raises the hold-expiring alert, then marks the hold escalated.
+// When the hold was decided meanwhile, it is closed at once, which resolves
+// the alert just raised.
+func (m *Manager) escalate(ctx context.Context, h *Hold, now time.Time) error {
 	left := h.ExpiresAt.Sub(now).Round(time.Second)
 	reasons := append([]string{fmt.Sprintf("hold %s on %s expires in %s with %d of %d approvals: it will stay unreleased (%s)",
-		h.ID, h.Wallet, left, len(h.Approvals), h.ApprovalsRequired, freezeNote(&h))}, h.Reasons...)
+		h.ID, h.Wallet, left, len(h.Approvals), h.ApprovalsRequired, freezeNote(h))}, h.Reasons...)
 	if err := m.o.Notify(ctx, alerts.System(alerts.KindHoldExpiring, h.ID, alerts.High, h.Chain, reasons, now)); err != nil {
 		return fmt.Errorf("escalate hold %s: %w", h.ID, err)
 	}
-	err = m.o.Store.Update(ctx, recordKey(id), func(old []byte, found bool) ([]byte, error) {
+	marked := false
+	err := m.o.Store.Update(ctx, recordKey(h.ID), func(old []byte, found bool) ([]byte, error) {
+		marked = false
 		if !found {
 			return nil, errAbsent
 		}
-		h, err := decode(id, old)
+		cur, err := decode(h.ID, old)
 		if err != nil {
 			return nil, err
 		}
-		if h.EscalatedAt != nil {
+		*h = cur
+		if cur.EscalatedAt != nil {
 			return old, nil
 		}
-		h.EscalatedAt = &now
+		h.EscalatedAt, marked = &now, true
 		return json.Marshal(h)
 	})
-	if err != nil && !errors.Is(err, errAbsent) {
-		return fmt.Errorf("escalate hold %s: %w", id, err)
+	if errors.Is(err, errAbsent) {
+		return m.o.Store.ZRem(ctx, openKey, h.ID)
 	}
-	m.log.Warn("hold about to expire: escalated", "hold", id, "expires_at", h.ExpiresAt)
-	return m.audit(ctx, "hold.escalate", "keywatch", map[string]any{"hold": id, "expires_at": h.ExpiresAt, "approvals": len(h.Approvals)})
+	if err != nil {
+		return fmt.Errorf("escalate hold %s: %w", h.ID, err)
+	}
+	if marked {
+		m.log.Warn("hold about to expire: escalated", "hold", h.ID, "expires_at", h.ExpiresAt)
+		if err := m.audit(ctx, audit.ActionHoldEscalate, "keywatch", map[string]any{"hold": h.ID, "expires_at": h.ExpiresAt, "approvals": len(h.Approvals)}); err != nil {
+			return err
+		}
+	}
+	if h.Status != Held {
+		return m.close(ctx, h)
+	}
+	return nil
 }
 
 func freezeNote(h *Hold) string {
@@ -836,12 +951,10 @@ func freezeNote(h *Hold) string {
 	return "the withdrawal will not be allowed"
 }
 
+// expire records that a held hold expired, then says so. The state changes
+// first, so that the hold-expired alert goes out only for a hold that did
+// expire, never for one a concurrent rejection or approval ended.
 func (m *Manager) expire(ctx context.Context, h *Hold, now time.Time) error {
-	reasons := append([]string{fmt.Sprintf("hold %s on %s expired unreleased with %d of %d approvals (%s)",
-		h.ID, h.Wallet, len(h.Approvals), h.ApprovalsRequired, freezeNote(h))}, h.Reasons...)
-	if err := m.o.Notify(ctx, alerts.System(alerts.KindHoldExpired, h.ID, alerts.High, h.Chain, reasons, now)); err != nil {
-		return fmt.Errorf("expire hold %s: %w", h.ID, err)
-	}
 	changed := false
 	err := m.o.Store.Update(ctx, recordKey(h.ID), func(old []byte, found bool) ([]byte, error) {
 		changed = false
@@ -868,9 +981,24 @@ func (m *Manager) expire(ctx context.Context, h *Hold, now time.Time) error {
 	if changed {
 		m.decided.WithLabelValues(string(Expired)).Inc()
 		m.log.Warn("hold expired unreleased", "hold", h.ID)
-		if err := m.audit(ctx, "hold.expire", "keywatch", map[string]any{"hold": h.ID, "approvals": len(h.Approvals), "wallets": h.Wallets}); err != nil {
+		if err := m.audit(ctx, audit.ActionHoldExpire, "keywatch", map[string]any{"hold": h.ID, "approvals": len(h.Approvals), "wallets": h.Wallets}); err != nil {
 			return err
 		}
+	}
+	if h.Status != Expired {
+		return m.close(ctx, h) // decided meanwhile
+	}
+	return m.announceExpiry(ctx, h, now)
+}
+
+// announceExpiry raises the hold-expired alert of an expired hold and
+// closes it. Until both are done the hold stays in the open index, so the
+// next sweep tries again (the alert's id makes a repeat a duplicate).
+func (m *Manager) announceExpiry(ctx context.Context, h *Hold, now time.Time) error {
+	reasons := append([]string{fmt.Sprintf("hold %s on %s expired unreleased with %d of %d approvals (%s)",
+		h.ID, h.Wallet, len(h.Approvals), h.ApprovalsRequired, freezeNote(h))}, h.Reasons...)
+	if err := m.o.Notify(ctx, alerts.System(alerts.KindHoldExpired, h.ID, alerts.High, h.Chain, reasons, now)); err != nil {
+		return fmt.Errorf("expire hold %s: %w", h.ID, err)
 	}
 	return m.close(ctx, h)
 }

@@ -34,9 +34,11 @@ type fixture struct {
 
 	mu       sync.Mutex
 	notified []alerts.Alert
+	// onNotify, when set, sees each alert as it is published, outside mu.
+	onNotify func(alerts.Alert)
 }
 
-func setup(t *testing.T) *fixture {
+func setup(t testing.TB) *fixture {
 	t.Helper()
 	rs := testenv.StartRedis(t)
 	f := &fixture{redis: rs, clock: apitest.NewClock()}
@@ -57,7 +59,7 @@ func setup(t *testing.T) *fixture {
 	return f
 }
 
-func openStore(t *testing.T, url string) store.Store {
+func openStore(t testing.TB, url string) store.Store {
 	t.Helper()
 	st, err := redis.Open(context.Background(), url, redis.WithPrefix("holds-test:"))
 	if err != nil {
@@ -74,8 +76,14 @@ func (f *fixture) manager(st store.Store) *holds.Manager {
 		Store: st, Config: f.cfg, Intents: intents.New(st, f.clock.Now), Audit: f.audit, Now: f.clock.Now,
 		Notify: func(_ context.Context, as ...alerts.Alert) error {
 			f.mu.Lock()
-			defer f.mu.Unlock()
 			f.notified = append(f.notified, as...)
+			hook := f.onNotify
+			f.mu.Unlock()
+			if hook != nil {
+				for _, a := range as {
+					hook(a)
+				}
+			}
 			return nil
 		},
 		Labeler: func(_, addr string) []string {
@@ -190,6 +198,92 @@ func TestAHoldAlertFreezesTheWalletAndItsOwnersOtherKeysOnce(t *testing.T) {
 	page := auditPage(t, f)
 	if n := countAction(page, "hold.create"); n != 1 {
 		t.Errorf("%d hold.create audit entries, want 1", n)
+	}
+}
+
+func TestListingFiltersAndOrdersNewestFirst(t *testing.T) {
+	f := setup(t)
+	var ids []string
+	for _, tx := range []string{"0x1", "0x2", "0x3", "0x4"} {
+		ids = append(ids, f.hold(t, tx))
+		f.clock.Add(time.Minute)
+	}
+	approve := func(id string) {
+		for _, who := range []string{"alice", "bob"} {
+			if r := apitest.Do(t, f.base, "POST", "/v1/holds/"+id+"/approve", who, nil); r.Code != 200 {
+				t.Fatal(r)
+			}
+		}
+	}
+	approve(ids[1])
+	if r := apitest.Do(t, f.base, "POST", "/v1/holds/"+ids[2]+"/reject", "alice", nil); r.Code != 200 {
+		t.Fatal(r)
+	}
+	cases := []struct {
+		query string
+		want  []string
+	}{
+		{"", []string{ids[3], ids[2], ids[1], ids[0]}},
+		{"?status=held", []string{ids[3], ids[0]}},
+		{"?status=held&limit=1", []string{ids[3]}},
+		{"?status=approved", []string{ids[1]}},
+		{"?status=rejected&wallet=kim-laptop", []string{ids[2]}},
+		{"?status=held&wallet=treasury-hot", []string{}},
+		{"?limit=2", []string{ids[3], ids[2]}},
+	}
+	for _, c := range cases {
+		var list struct{ Holds []holds.Hold }
+		r := apitest.Do(t, f.base, "GET", "/v1/holds"+c.query, "vic", nil)
+		r.JSON(t, &list)
+		got := []string{}
+		for _, h := range list.Holds {
+			got = append(got, h.ID)
+		}
+		if r.Code != 200 || strings.Join(got, ",") != strings.Join(c.want, ",") {
+			t.Errorf("GET /v1/holds%s: %d %v, want %v", c.query, r.Code, got, c.want)
+		}
+	}
+}
+
+// failingZAdd is a store whose first ZAdd to a wallet's freeze index
+// fails: Redis going away between two writes.
+type failingZAdd struct {
+	store.Store
+	failed bool
+}
+
+func (s *failingZAdd) ZAdd(ctx context.Context, key string, score float64, member string) error {
+	if !s.failed && strings.HasPrefix(key, "holds:freeze:") {
+		s.failed = true
+		return errors.New("connection reset")
+	}
+	return s.Store.ZAdd(ctx, key, score, member)
+}
+
+// TestAHoldMadeDuringAStoreFailureIsStillAudited: the hold's record was
+// written, then freezing its wallets failed; the event comes again (the
+// watcher retries it) and the hold's creation is recorded once.
+func TestAHoldMadeDuringAStoreFailureIsStillAudited(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	m := f.manager(&failingZAdd{Store: f.st})
+	as := []alerts.Alert{mixerAlert("0xabc", chains.StatusPending)}
+	if err := m.Apply(ctx, as); err == nil {
+		t.Fatal("Apply succeeded while the store failed")
+	}
+	as = []alerts.Alert{mixerAlert("0xabc", chains.StatusPending)}
+	if err := m.Apply(ctx, as); err != nil {
+		t.Fatal(err)
+	}
+	as = []alerts.Alert{mixerAlert("0xabc", chains.StatusConfirmed)}
+	if err := m.Apply(ctx, as); err != nil {
+		t.Fatal(err)
+	}
+	if ws := status(t, f, "kim-laptop"); !ws.Frozen {
+		t.Fatal("the retry did not freeze the owner's other key")
+	}
+	if n := countAction(auditPage(t, f), "hold.create"); n != 1 {
+		t.Fatalf("%d hold.create audit entries, want 1", n)
 	}
 }
 
@@ -406,8 +500,17 @@ func TestHoldsEscalateThenExpireUnreleased(t *testing.T) {
 	if h.Status != holds.Expired || h.DecidedAt == nil {
 		t.Fatalf("after expiry: %s", h.Status)
 	}
-	if got := f.policiesNotified(); strings.Join(got, ",") != "hold-expiring,hold-expired" {
-		t.Fatalf("notified %v", got)
+	if got := f.policiesNotified(); strings.Join(got, ",") != "hold-expiring,hold-expired,hold-expiring" {
+		t.Fatalf("notified %v, want the expiry and then the escalation resolved", got)
+	}
+	f.mu.Lock()
+	expired, resolved := f.notified[1], f.notified[2]
+	f.mu.Unlock()
+	if expired.Status != alerts.Firing || !strings.Contains(expired.Reasons[0], "expired unreleased with 1 of 2 approvals") {
+		t.Fatalf("expiry alert: %+v", expired)
+	}
+	if resolved.ID != esc.ID || resolved.Status != alerts.Resolved || !strings.Contains(strings.Join(resolved.Reasons, "; "), "expired unreleased") {
+		t.Fatalf("escalation after expiry: %+v, want %s resolved", resolved, esc.ID)
 	}
 	if ws := status(t, f, "dev-deployer"); !ws.Frozen {
 		t.Fatal("expiry released the wallet: it must stay frozen until approved")
@@ -415,6 +518,101 @@ func TestHoldsEscalateThenExpireUnreleased(t *testing.T) {
 	page := auditPage(t, f)
 	if countAction(page, "hold.escalate") != 1 || countAction(page, "hold.expire") != 1 {
 		t.Fatalf("audit: %+v", page.Entries)
+	}
+}
+
+// TestADecisionResolvesTheEscalation: once an escalated hold is approved
+// or rejected, nobody needs to be chased any more: its hold-expiring alert
+// is resolved, saying who decided.
+func TestADecisionResolvesTheEscalation(t *testing.T) {
+	cases := []struct {
+		name   string
+		decide func(t *testing.T, f *fixture, id string) apitest.Response
+		says   string
+	}{
+		{"approved", func(t *testing.T, f *fixture, id string) apitest.Response {
+			return apitest.Do(t, f.base, "POST", "/v1/holds/"+id+"/approve", "bob", nil)
+		}, "was approved by alice, bob"},
+		{"rejected", func(t *testing.T, f *fixture, id string) apitest.Response {
+			return apitest.Do(t, f.base, "POST", "/v1/holds/"+id+"/reject", "bob", nil)
+		}, "was rejected by bob"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f := setup(t)
+			id := f.hold(t, "0xabc")
+			if r := apitest.Do(t, f.base, "POST", "/v1/holds/"+id+"/approve", "alice", nil); r.Code != 200 {
+				t.Fatal(r)
+			}
+			f.clock.Add(55 * time.Minute)
+			if err := f.m.Sweep(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if r := c.decide(t, f, id); r.Code != 200 {
+				t.Fatal(r)
+			}
+			f.mu.Lock()
+			got := append([]alerts.Alert(nil), f.notified...)
+			f.mu.Unlock()
+			if len(got) != 2 || got[0].Status != alerts.Firing || got[1].ID != got[0].ID || got[1].Status != alerts.Resolved {
+				t.Fatalf("notified %+v, want the hold-expiring alert, then its resolution", got)
+			}
+			if why := got[1].Reasons[len(got[1].Reasons)-1]; !strings.Contains(why, c.says) {
+				t.Fatalf("resolved because %q, want %q", why, c.says)
+			}
+			// A later sweep has nothing more to say.
+			f.clock.Add(time.Hour)
+			if err := f.m.Sweep(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if n := len(f.policiesNotified()); n != 2 {
+				t.Fatalf("%d alerts after a later sweep, want still 2", n)
+			}
+		})
+	}
+}
+
+// TestTheExpiryAlertIsOnlyForAHoldThatExpired: an approver rejects the hold
+// on another instance while the sweep expires it. Whichever wins, the
+// alerts say what happened: a hold-expired alert only for a hold that
+// expired.
+func TestTheExpiryAlertIsOnlyForAHoldThatExpired(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	id := f.hold(t, "0xabc")
+	other := f.manager(openStore(t, f.redis.URL))
+	rejected := false
+	f.onNotify = func(a alerts.Alert) {
+		if a.Policy == alerts.KindHoldExpired && !rejected {
+			rejected = true
+			if _, err := other.Reject(ctx, id, "bob", "not ours"); err != nil {
+				var ce *holds.ClosedError
+				if !errorsAs(err, &ce) {
+					t.Errorf("reject: %v", err)
+				}
+			}
+		}
+	}
+	f.clock.Add(time.Hour)
+	if err := f.m.Sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	h, err := f.m.Get(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	notified := strings.Join(f.policiesNotified(), ",")
+	switch h.Status {
+	case holds.Expired:
+		if notified != "hold-expired" {
+			t.Fatalf("expired hold: notified %q, want one hold-expired alert", notified)
+		}
+	case holds.Rejected:
+		if strings.Contains(notified, "hold-expired") {
+			t.Fatalf("the hold was rejected, yet a hold-expired alert went out (%s)", notified)
+		}
+	default:
+		t.Fatalf("hold is %s", h.Status)
 	}
 }
 

@@ -37,14 +37,12 @@ func (m *Manager) serveList(w http.ResponseWriter, r *http.Request) {
 		api.WriteError(w, http.StatusBadRequest, "status", "want held, approved, rejected or expired")
 		return
 	}
-	if s := q.Get("limit"); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > 1000 {
-			api.WriteError(w, http.StatusBadRequest, "limit", "want a whole number from 1 to 1000")
-			return
-		}
-		f.Limit = n
+	limit, err := api.QueryInt(q, "limit", 100, 1, 1000)
+	if err != nil {
+		api.WriteRequestError(w, err)
+		return
 	}
+	f.Limit = int(limit)
 	hs, err := m.List(r.Context(), f)
 	if err != nil {
 		m.unavailable(w, err)
@@ -121,11 +119,7 @@ func (m *Manager) serveReject(w http.ResponseWriter, r *http.Request) {
 
 func (m *Manager) serveWalletStatus(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	known := false
-	for _, wl := range m.o.Config.Wallets {
-		known = known || wl.Name == name
-	}
-	if !known {
+	if _, known := m.o.Config.Wallet(name); !known {
 		api.WriteError(w, http.StatusNotFound, "name", "no wallet named "+strconv.Quote(name))
 		return
 	}

@@ -119,7 +119,7 @@ func parse(path string, data []byte, wallets map[string]config.Wallet, chainsByN
 		w, ok := wallets[in.Wallet]
 		if !ok {
 			bad("wallet", "no wallet named %q in the configuration", in.Wallet)
-		} else if to, err := destination(in.To, chainsByName[w.Chain]); err != nil {
+		} else if to, err := Destination(in.To, chainsByName[w.Chain]); err != nil {
 			bad("to", "%v", err)
 		} else {
 			in.To = to
@@ -149,11 +149,12 @@ func parse(path string, data []byte, wallets map[string]config.Wallet, chainsByN
 	return out, errs
 }
 
-// destination checks an intent's destination against its wallet's chain and
+// Destination checks an intent's destination against its wallet's chain and
 // writes it as that chain's events carry it: a Bitcoin address in the form
 // of the chain's network (as the watcher renders outputs), an EVM address as
-// written (the registry lowercases it).
-func destination(to string, ch config.Chain) (string, error) {
+// written (the registry lowercases it). Intents files and `keywatch intents
+// add` both go through it.
+func Destination(to string, ch config.Chain) (string, error) {
 	if ch.Kind != "bitcoin" {
 		return to, config.CheckEVMAddress(to)
 	}

@@ -37,6 +37,7 @@ import (
 
 	"github.com/keywatch/keywatch/alerts"
 	"github.com/keywatch/keywatch/api"
+	"github.com/keywatch/keywatch/audit"
 	"github.com/keywatch/keywatch/chains"
 	"github.com/keywatch/keywatch/config"
 	"github.com/keywatch/keywatch/holds"
@@ -253,8 +254,11 @@ func (s *Screener) decide(ctx context.Context, caller string, w *withdrawal) (An
 	if !ok {
 		// The same request id was decided concurrently: its answer stands.
 		other, found, err := s.load(ctx, w.RequestID)
-		if err != nil || !found {
-			return Answer{}, fmt.Errorf("record decision: %v", err)
+		if err != nil {
+			return Answer{}, fmt.Errorf("record decision: %w", err)
+		}
+		if !found {
+			return Answer{}, fmt.Errorf("record decision: the record of request %s vanished as it was written", w.RequestID)
 		}
 		if !other.Withdrawal.same(w) {
 			return Answer{}, &api.RequestError{Status: http.StatusConflict, Field: "request_id", Msg: "request_id " + w.RequestID + " was screened concurrently for another withdrawal"}
@@ -383,7 +387,7 @@ func (s *Screener) audit(ctx context.Context, caller string, w *withdrawal, ans 
 	if s.o.Audit == nil {
 		return nil
 	}
-	return s.o.Audit.Record(ctx, "screen.decision", caller, map[string]any{
+	return s.o.Audit.Record(ctx, audit.ActionScreen, caller, map[string]any{
 		"request_id": w.RequestID, "decision": ans.Decision, "hold_id": ans.HoldID, "reasons": ans.Reasons,
 		"chain": w.Chain, "wallet": w.Wallet, "to": w.To, "asset": w.Asset, "amount": w.Amount, "requested_by": w.RequestedBy,
 	})

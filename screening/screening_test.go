@@ -12,6 +12,7 @@ import (
 	"github.com/keywatch/keywatch/api"
 	"github.com/keywatch/keywatch/audit"
 	"github.com/keywatch/keywatch/chains"
+	"github.com/keywatch/keywatch/chains/bitcoin"
 	"github.com/keywatch/keywatch/config"
 	"github.com/keywatch/keywatch/holds"
 	"github.com/keywatch/keywatch/intents"
@@ -182,6 +183,37 @@ func TestBitcoinWithdrawals(t *testing.T) {
 	r := apitest.Do(t, f.base, "POST", "/v1/screen", "svc", req("wd-btc-4", "btc-hot", apitest.Vendor, "ETH", "1"))
 	if m := r.Map(t); r.Code != 404 || m["field"] != "wallet" {
 		t.Errorf("btc wallet on eth: %s", r)
+	}
+}
+
+// TestABitcoinDestinationIsRegisteredAsTheChainWritesIt: the withdrawal
+// system may write a Bitcoin address in upper case (BIP 173 allows it, QR
+// codes use it) or in another network's form; the approved intent names it
+// as the watcher writes the outflow, or the outflow would match no intent.
+func TestABitcoinDestinationIsRegisteredAsTheChainWritesIt(t *testing.T) {
+	f := setup(t)
+	const fresh = "bcrt1q6rz28mcfaxtmd6v789l9rrlrusdprr9pz3cppk"
+	script, err := bitcoin.ScriptOf(fresh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mainnet, err := bitcoin.Network("mainnet")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, to := range []string{strings.ToUpper(fresh), bitcoin.AddressOf(script, mainnet)} {
+		r := req(fmt.Sprintf("wd-btc-form-%d", i), "btc-hot", to, "BTC", "0.1")
+		r["chain"] = "btc"
+		if a := f.screen(t, r); a.Decision != screening.Allow {
+			t.Fatalf("%s: %+v", to, a)
+		}
+	}
+	ins, err := f.intents.List(context.Background(), "btc", "btc-hot")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ins) != 2 || ins[0].To != fresh || ins[1].To != fresh {
+		t.Fatalf("intents %+v, want two to %s", ins, fresh)
 	}
 }
 

@@ -42,13 +42,8 @@ func (s *Screener) validate(r Request) (*withdrawal, error) {
 	if !ok {
 		return nil, &api.RequestError{Status: http.StatusNotFound, Field: "chain", Msg: fmt.Sprintf("no chain named %q", r.Chain)}
 	}
-	var wallet *config.Wallet
-	for i := range s.o.Config.Wallets {
-		if s.o.Config.Wallets[i].Name == r.Wallet {
-			wallet = &s.o.Config.Wallets[i]
-		}
-	}
-	if wallet == nil {
+	wallet, ok := s.o.Config.Wallet(r.Wallet)
+	if !ok {
 		return nil, &api.RequestError{Status: http.StatusNotFound, Field: "wallet", Msg: fmt.Sprintf("no wallet named %q", r.Wallet)}
 	}
 	if wallet.Chain != ch.Name {
@@ -60,8 +55,14 @@ func (s *Screener) validate(r Request) (*withdrawal, error) {
 	switch ch.Kind {
 	case "bitcoin":
 		// Any network's form of the address: lists match by output script.
-		if _, err := bitcoin.ScriptOf(to); err != nil || strings.HasPrefix(to, "script:") {
+		script, err := bitcoin.ScriptOf(to)
+		if err != nil || strings.HasPrefix(to, "script:") {
 			return nil, api.BadField("to", "%q is not a Bitcoin address", to)
+		}
+		// The approved intent names it as the chain's watcher writes
+		// outputs, so that the outflow reconciles against it.
+		if net, err := bitcoin.Network(ch.Network); err == nil {
+			to = bitcoin.AddressOf(script, net)
 		}
 	default:
 		if err := config.CheckEVMAddress(to); err != nil {

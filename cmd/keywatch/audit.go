@@ -12,7 +12,7 @@ import (
 	"github.com/keywatch/keywatch/api"
 	"github.com/keywatch/keywatch/audit"
 	"github.com/keywatch/keywatch/config"
-	"github.com/keywatch/keywatch/store/redis"
+	"github.com/keywatch/keywatch/daemon"
 )
 
 const auditUsage = `Usage:
@@ -68,7 +68,7 @@ func verifyStore(ctx context.Context, path string) (audit.Report, error) {
 	if cfg.Store.Memory {
 		return audit.Report{}, errors.New("the memory store lives inside the keywatch process: verify through its API (-api) instead")
 	}
-	st, err := redis.Open(ctx, cfg.Store.RedisURL().Reveal(), redis.WithPrefix(cfg.Store.Prefix))
+	st, err := daemon.OpenStore(ctx, cfg)
 	if err != nil {
 		return audit.Report{}, err
 	}

@@ -7,8 +7,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -27,7 +29,9 @@ The API token is read from KEYWATCH_TOKEN (never printed); the API address
 from -api or KEYWATCH_API (default http://127.0.0.1:8080).
 `
 
-// apiFlags adds -api and returns a function that makes the client.
+// apiFlags adds -api (default $KEYWATCH_API, else http://127.0.0.1:8080) and
+// returns a function that makes the API client with the token in
+// $KEYWATCH_TOKEN. Every command that talks to the API uses it.
 func apiFlags(fs *flag.FlagSet) func() (*api.Client, error) {
 	def := os.Getenv("KEYWATCH_API")
 	if def == "" {
@@ -37,7 +41,7 @@ func apiFlags(fs *flag.FlagSet) func() (*api.Client, error) {
 	return func() (*api.Client, error) {
 		tok := strings.TrimSpace(os.Getenv("KEYWATCH_TOKEN"))
 		if tok == "" {
-			return nil, errors.New("KEYWATCH_TOKEN is not set: put your API token in it")
+			return nil, errors.New("KEYWATCH_TOKEN is not set: set KEYWATCH_TOKEN to your API token")
 		}
 		return api.NewClient(*addr, tok)
 	}
@@ -122,7 +126,11 @@ func cmdHolds(args []string, stdout, stderr io.Writer) int {
 			return printJSON(stdout, out)
 		}
 		if len(out.Holds) == 0 {
-			fmt.Fprintf(stdout, "no %s holds\n", strings.TrimSuffix(*status, "all"))
+			if *status == "all" {
+				fmt.Fprintln(stdout, "no holds")
+			} else {
+				fmt.Fprintf(stdout, "no %s holds\n", *status)
+			}
 			return 0
 		}
 		tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
@@ -210,12 +218,12 @@ func printHold(w io.Writer, h *holds.Hold) {
 			}
 			fmt.Fprintf(w, "      tx %s (block %d)\n", link, ev.Block)
 		}
-		for k, v := range ev.Detail {
-			fmt.Fprintf(w, "      %s: %s\n", k, v)
+		for _, k := range slices.Sorted(maps.Keys(ev.Detail)) {
+			fmt.Fprintf(w, "      %s: %s\n", k, ev.Detail[k])
 		}
 	}
-	for addr, ls := range h.Labels {
-		fmt.Fprintf(w, "  listed: %s: %s\n", addr, strings.Join(ls, "; "))
+	for _, addr := range slices.Sorted(maps.Keys(h.Labels)) {
+		fmt.Fprintf(w, "  listed: %s: %s\n", addr, strings.Join(h.Labels[addr], "; "))
 	}
 	for _, a := range h.Approvals {
 		fmt.Fprintf(w, "  approved by %s at %s", a.By, a.At.Format(time.RFC3339))

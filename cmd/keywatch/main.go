@@ -272,10 +272,6 @@ func cmdIntents(args []string, stdout, stderr io.Writer) int {
 	}
 	defer st.Close()
 	reg := intents.New(st, nil)
-	wallets := map[string]config.Wallet{}
-	for _, w := range cfg.Wallets {
-		wallets[w.Name] = w
-	}
 	if sub == "list" {
 		enc := json.NewEncoder(stdout)
 		for _, w := range cfg.Wallets {
@@ -294,15 +290,19 @@ func cmdIntents(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	var problems []string
-	w, ok := wallets[*wallet]
+	w, ok := cfg.Wallet(*wallet)
 	if !ok {
 		problems = append(problems, fmt.Sprintf("-wallet: no wallet named %q in %s", *wallet, *path))
 	}
 	if *id == "" {
 		problems = append(problems, "-id: required")
 	}
-	if err := config.CheckEVMAddress(*to); err != nil {
-		problems = append(problems, "-to: "+err.Error())
+	dest := *to
+	if ok {
+		ch, _ := cfg.Chain(w.Chain)
+		if dest, err = intents.Destination(strings.TrimSpace(*to), ch); err != nil {
+			problems = append(problems, "-to: "+err.Error())
+		}
 	}
 	if *asset == "" {
 		problems = append(problems, "-asset: required")
@@ -317,7 +317,7 @@ func cmdIntents(args []string, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
-	in := intents.Intent{ID: *id, Chain: w.Chain, Wallet: w.Name, To: *to, Asset: *asset, Amount: amt, RequestedBy: *by, Source: "cli"}
+	in := intents.Intent{ID: *id, Chain: w.Chain, Wallet: w.Name, To: dest, Asset: *asset, Amount: amt, RequestedBy: *by, Source: "cli"}
 	if *expires > 0 {
 		in.ExpiresAt = time.Now().Add(*expires).UTC()
 	}
@@ -325,6 +325,6 @@ func cmdIntents(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "keywatch intents add: %v\n", err)
 		return 1
 	}
-	fmt.Fprintf(stdout, "registered intent %s: %s pays %s %s to %s\n", in.ID, in.Wallet, in.Amount, in.Asset, strings.ToLower(in.To))
+	fmt.Fprintf(stdout, "registered intent %s: %s pays %s %s to %s\n", in.ID, in.Wallet, in.Amount, in.Asset, chains.NormaliseAddress(in.To))
 	return 0
 }

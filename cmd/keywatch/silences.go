@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/url"
-	"os"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -40,23 +39,12 @@ func cmdSilences(args []string, stdout, stderr io.Writer) int {
 	sub, rest := args[0], args[1:]
 	fs := flag.NewFlagSet("keywatch silences "+sub, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	defaultAPI := os.Getenv("KEYWATCH_API")
-	if defaultAPI == "" {
-		defaultAPI = "http://127.0.0.1:8080"
-	}
-	apiURL := fs.String("api", defaultAPI, "keywatch API address (or $KEYWATCH_API)")
+	client := apiFlags(fs)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	fail := func(err error) int {
 		fmt.Fprintf(stderr, "keywatch silences %s: %v\n", sub, err)
 		return 1
-	}
-	client := func() (*api.Client, error) {
-		tok := os.Getenv("KEYWATCH_TOKEN")
-		if tok == "" {
-			return nil, fmt.Errorf("set KEYWATCH_TOKEN to your API token")
-		}
-		return api.NewClient(*apiURL, tok)
 	}
 	switch sub {
 	case "add":

@@ -18,6 +18,7 @@ import (
 
 	"github.com/keywatch/keywatch/api"
 	"github.com/keywatch/keywatch/config"
+	"github.com/keywatch/keywatch/internal/testenv"
 )
 
 // Tokens maps each test principal to its bearer token. kim owns the
@@ -60,7 +61,7 @@ const (
 // (for example "redis: redis://…" or "memory: true"). extra is appended.
 func Config(t testing.TB, storeYAML, extra string) *config.Config {
 	t.Helper()
-	root := RepoRoot(t)
+	root := testenv.RepoRoot(t)
 	dir := t.TempDir()
 	passwordFile := filepath.Join(dir, "btc.password") // a node that is never dialled
 	if err := os.WriteFile(passwordFile, []byte("not-a-secret\n"), 0o600); err != nil {
@@ -117,25 +118,6 @@ policies:
 		t.Fatalf("test configuration: %v", err)
 	}
 	return cfg
-}
-
-// RepoRoot finds the folder holding go.mod.
-func RepoRoot(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("go.mod not found")
-		}
-		dir = parent
-	}
 }
 
 // Clock is a time tests move by hand.

@@ -15,13 +15,14 @@ package testenv
 
 import (
 	"fmt"
-	"github.com/keywatch/keywatch/internal/regtest"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"testing"
+
+	"github.com/keywatch/keywatch/internal/regtest"
 )
 
 // CI reports whether the tests run under CI (CI=true), where missing

@@ -18,22 +18,6 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// waitFor polls cond every 20ms until it holds or timeout passes.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s: %v", what, timeout, err)
-		}
-		time.Sleep(20 * time.Millisecond) // poll interval
-	}
-}
-
 // redisDo sends one inline command and returns the first reply line.
 func redisDo(addr, cmd string) (string, error) {
 	conn, err := net.DialTimeout("tcp", addr, time.Second)
@@ -172,14 +156,14 @@ func TestNATSRestart(t *testing.T) {
 	}
 	// The stream and its message survived on disk; publishing works again.
 	var info *jetstream.StreamInfo
-	waitFor(t, 10*time.Second, "stream back after restart", func() error {
+	WaitFor(t, 10*time.Second, func() bool {
 		s, err := js.Stream(ctx, "ALERTS")
 		if err != nil {
-			return err
+			return false
 		}
 		info, err = s.Info(ctx)
-		return err
-	})
+		return err == nil
+	}, "the stream back after restart")
 	if info.State.Msgs != 1 {
 		t.Fatalf("stream has %d messages after restart, want 1", info.State.Msgs)
 	}

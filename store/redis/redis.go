@@ -41,7 +41,6 @@ type config struct {
 	prefix         string
 	pingTimeout    time.Duration
 	updateAttempts int
-	tune           []func(*goredis.Options)
 }
 
 // WithPrefix namespaces every key with p (DefaultPrefix when not given; an
@@ -66,16 +65,6 @@ func WithUpdateAttempts(n int) Option {
 	return func(c *config) {
 		if n > 0 {
 			c.updateAttempts = n
-		}
-	}
-}
-
-// WithClientOptions lets the caller adjust the go-redis options parsed from
-// the URL (pool size, retries, timeouts) before the client is made.
-func WithClientOptions(fn func(*goredis.Options)) Option {
-	return func(c *config) {
-		if fn != nil {
-			c.tune = append(c.tune, fn)
 		}
 	}
 }
@@ -110,9 +99,6 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 		return nil, fmt.Errorf("redis store: parse url %s: %s", safe, scrub(err.Error(), url, safe))
 	}
 	ropts.ContextTimeoutEnabled = true
-	for _, fn := range cfg.tune {
-		fn(ropts)
-	}
 	client := goredis.NewClient(ropts)
 
 	pctx, cancel := context.WithTimeout(ctx, cfg.pingTimeout)
