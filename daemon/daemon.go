@@ -319,7 +319,7 @@ func New(ctx context.Context, cfg *config.Config, set *policies.Set, opts Option
 		Now:         opts.Now,
 		MaxDuration: cfg.Alerts.Silences.MaxDuration.D(),
 		Auditor:     d.Audit,
-		Announce:    d.Outbox.Enqueue,
+		Announce:    d.publish,
 		Known:       knownNames(cfg),
 		Logger:      d.log.With("part", "silences"),
 	})
@@ -364,6 +364,8 @@ func (d *Daemon) notify(ctx context.Context, as ...alerts.Alert) error {
 }
 
 // publish records alerts in the operators' feed and queues them for NATS.
+// Every alert keywatch raises goes through it, its own system alerts too, so
+// GET /v1/alerts and the console show what the pager sees.
 func (d *Daemon) publish(ctx context.Context, as ...alerts.Alert) error {
 	if err := d.Feed.Record(ctx, as...); err != nil {
 		return err
@@ -453,7 +455,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	g.Go(func() error { return pub.Run(ctx) })
 
 	sinkMetrics := alerts.NewSinkMetrics(d.reg)
-	deadLetter := alerts.NewDeadLetterer(d.JS, d.cfg.NATS.SubjectPrefix, d.cfg.NATS.MaxAge.D(), d.Outbox.Enqueue)
+	deadLetter := alerts.NewDeadLetterer(d.JS, d.cfg.NATS.SubjectPrefix, d.cfg.NATS.MaxAge.D(), d.publish)
 	for _, s := range parts.sinks {
 		c := s.Config
 		opts := alerts.SinkOptions{
@@ -478,7 +480,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 			Chains: func() []watchdog.Chain { return chainStates(d.cfg, parts.metrics) }})
 	})
 	monitor := watchdog.NewMonitor(watchdog.MonitorOptions{JS: d.JS, Prefix: d.cfg.NATS.SubjectPrefix, Self: instance,
-		Timeout: hb.Timeout.D(), Expect: hb.Expect, Now: d.opts.Now, Raise: d.Outbox.Enqueue, Store: d.Store,
+		Timeout: hb.Timeout.D(), Expect: hb.Expect, Now: d.opts.Now, Raise: d.publish, Store: d.Store,
 		Logger: d.log.With("part", "watchdog")})
 	g.Go(func() error { return monitor.Run(ctx) })
 

@@ -391,7 +391,7 @@ func (d *Daemon) checkListAges(ctx context.Context) error {
 	if len(out) == 0 {
 		return nil
 	}
-	return d.Outbox.Enqueue(ctx, out...)
+	return d.publish(ctx, out...)
 }
 
 // staleListAlert is the system alert about one list file that is too old.
@@ -429,7 +429,7 @@ func (d *Daemon) raiseReloadFailed(ctx context.Context, trigger string, cause er
 	if !fresh {
 		return nil // this incident was raised already
 	}
-	return d.Outbox.Enqueue(ctx, a)
+	return d.publish(ctx, a)
 }
 
 func (d *Daemon) resolveReloadFailed(ctx context.Context, now time.Time) error {
@@ -444,7 +444,7 @@ func (d *Daemon) resolveReloadFailed(ctx context.Context, now time.Time) error {
 	if err := json.Unmarshal(b, &a); err != nil {
 		return fmt.Errorf("reload-failed alert is corrupt: %w", err)
 	}
-	if err := d.Outbox.Enqueue(ctx, a.Resolved("a later reload succeeded", now)); err != nil {
+	if err := d.publish(ctx, a.Resolved("a later reload succeeded", now)); err != nil {
 		return err
 	}
 	return d.Store.Delete(ctx, reloadFailedKey)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"github.com/keywatch/keywatch/alerts/feed"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -260,6 +261,14 @@ func TestListRefresh(t *testing.T) {
 	want := fmt.Sprintf(`%s:2: address: "%s" is not an EVM address (chain ethereum wants 0x and 40 hex digits)`, list, lazarus[:20])
 	if got := ld.system(alerts.KindReloadFailed); len(got) != 1 || !strings.HasPrefix(got[0], "firing: reload of "+path+" (file-change) refused") || !strings.Contains(got[0], want) {
 		t.Errorf("reload-failed alerts: %q\nwant one firing alert naming %s", got, want)
+	}
+	// Operators see it in the alert feed (GET /v1/alerts) as the pager does.
+	feed, err := ld.d.Feed.List(context.Background(), feed.Filter{Status: alerts.Firing})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(feed) != 1 || feed[0].Policy != alerts.KindReloadFailed {
+		t.Errorf("alert feed: %+v, want the firing reload-failed alert", feed)
 	}
 	if !strings.Contains(ld.logs.String(), "reload refused; the policies and lists in force stay") {
 		t.Errorf("the log does not say the reload was refused:\n%s", ld.logs.String())
