@@ -65,6 +65,9 @@ type Options struct {
 	EthDial  EthDialer            // nil: dial the configured rpc URLs
 	BTCDial  BTCDialer            // nil: dial the configured rpc URLs
 	Now      func() time.Time
+	// LeaseTTL is how long a chain's lease outlives an instance that stopped
+	// renewing it (default 15s; tests shorten it).
+	LeaseTTL time.Duration
 }
 
 // Daemon is a running keywatch.
@@ -573,6 +576,7 @@ func (d *Daemon) watchOptions(ch config.Chain, m *watchers.Metrics) watchers.Opt
 		Deliver:       d.Engine.Process,
 		Logger:        d.log.With("part", "watcher"),
 		Metrics:       m,
+		Lease:         &watchers.LeaseOptions{Instance: instanceName(d.cfg), TTL: d.opts.LeaseTTL},
 	}
 }
 
@@ -715,7 +719,8 @@ func chainStates(cfg *config.Config, m *watchers.Metrics) []watchdog.Chain {
 		s := known[ch.Name]
 		out = append(out, watchdog.Chain{Chain: ch.Name, Head: s.Head, Processed: s.Processed, Lag: s.Lag(),
 			HeadAdvancedAt: s.HeadAdvancedAt, ProcessedAt: s.ProcessedAt, LastOKAt: s.LastOKAt,
-			StaleAfterSeconds: ch.StaleAfter.D().Seconds(), UnreachableAfterSeconds: ch.UnreachableAfter.D().Seconds()})
+			StaleAfterSeconds: ch.StaleAfter.D().Seconds(), UnreachableAfterSeconds: ch.UnreachableAfter.D().Seconds(),
+			Standby: s.Standby, FollowedBy: s.FollowedBy, FollowingSince: s.FollowingSince})
 	}
 	return out
 }

@@ -82,6 +82,13 @@ type Chain struct {
 	// silent longer than UnreachableAfter, pages.
 	StaleAfterSeconds       float64 `json:"stale_after_seconds"`
 	UnreachableAfterSeconds float64 `json:"unreachable_after_seconds"`
+	// Standby says another instance, FollowedBy, holds the chain's lease and
+	// follows it; this instance's view of the chain is not judged.
+	Standby    bool   `json:"standby,omitempty"`
+	FollowedBy string `json:"followed_by,omitempty"`
+	// FollowingSince is when the instance last took the chain over from
+	// another; zero times above count from then rather than from its start.
+	FollowingSince time.Time `json:"following_since"`
 }
 
 // BeatOptions configure the heartbeat of one process.

@@ -323,18 +323,26 @@ func (m *Monitor) conditions(now time.Time) (map[string]alerts.Alert, func(strin
 }
 
 func (m *Monitor) chainConditions(want map[string]alerts.Alert, name string, hb Heartbeat, ch Chain, now time.Time) {
+	if ch.Standby {
+		return // the instance that follows the chain reports on it
+	}
 	or := func(t time.Time) time.Time {
-		if t.IsZero() {
-			return hb.StartedAt
+		if !t.IsZero() {
+			return t
 		}
-		return t
+		if ch.FollowingSince.After(hb.StartedAt) {
+			return ch.FollowingSince
+		}
+		return hb.StartedAt
 	}
 	staleAfter := time.Duration(ch.StaleAfterSeconds * float64(time.Second))
 	unreachableAfter := time.Duration(ch.UnreachableAfterSeconds * float64(time.Second))
 	lastOK := or(ch.LastOKAt)
 	if unreachableAfter > 0 && now.Sub(lastOK) > unreachableAfter {
 		what := "has not answered since " + stamp(lastOK)
-		if ch.LastOKAt.IsZero() {
+		if ch.LastOKAt.IsZero() && ch.FollowingSince.After(hb.StartedAt) {
+			what = "has not answered since the instance took the chain over at " + stamp(lastOK)
+		} else if ch.LastOKAt.IsZero() {
 			what = "has not answered since the instance started at " + stamp(lastOK)
 		}
 		want["unreachable/"+name+"/"+ch.Chain] = alerts.System(alerts.KindNodeUnreachable, name+"/"+ch.Chain+"@"+stamp(lastOK), alerts.Critical, ch.Chain, []string{
@@ -378,9 +386,17 @@ func (m *Monitor) resolution(key string, now time.Time) string {
 	case "blind":
 		return fmt.Sprintf("heartbeats reach %s again", name)
 	case "unreachable":
+		for _, ch := range hb.Chains {
+			if ch.Chain == parts[2] && ch.Standby {
+				return fmt.Sprintf("instance %s handed %s over to instance %s", name, ch.Chain, ch.FollowedBy)
+			}
+		}
 		return fmt.Sprintf("the %s node of instance %s answers again", parts[2], name)
 	case "stale":
 		for _, ch := range hb.Chains {
+			if ch.Chain == parts[2] && ch.Standby {
+				return fmt.Sprintf("instance %s handed %s over to instance %s", name, ch.Chain, ch.FollowedBy)
+			}
 			if ch.Chain == parts[2] {
 				return fmt.Sprintf("%s advances again (head %d, processed %d, seen by %s)", ch.Chain, ch.Head, ch.Processed, name)
 			}

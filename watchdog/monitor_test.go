@@ -158,6 +158,19 @@ func TestChains(t *testing.T) {
 			c.Processed, c.Lag, c.ProcessedAt = 150, 50, now.Add(-7*time.Minute)
 			return c
 		}, "firing system:chain-stale:keywatch-1/eth@2026-11-29T12:03:00Z: instance keywatch-1 has processed eth only up to block 150, 50 behind the head, since 2026-11-29T12:03:00Z (7m0s; stale_after 5m0s): events are not being judged"},
+		// Another instance holds the chain's lease: this one never read the
+		// node, and that is no blindness.
+		{"standing by", func(now time.Time) watchdog.Chain {
+			return watchdog.Chain{Chain: "eth", Standby: true, FollowedBy: "keywatch-2", StaleAfterSeconds: 300, UnreachableAfterSeconds: 120}
+		}, ""},
+		// Took the chain over a minute ago and has not reached the node
+		// since: counted from the takeover, not from the start.
+		{"taken over, not yet answered", func(now time.Time) watchdog.Chain {
+			return watchdog.Chain{Chain: "eth", FollowingSince: now.Add(-time.Minute), StaleAfterSeconds: 300, UnreachableAfterSeconds: 120}
+		}, ""},
+		{"taken over, never answered", func(now time.Time) watchdog.Chain {
+			return watchdog.Chain{Chain: "eth", FollowingSince: now.Add(-3 * time.Minute), StaleAfterSeconds: 300, UnreachableAfterSeconds: 120}
+		}, "firing system:node-unreachable:keywatch-1/eth@2026-11-29T12:07:00Z: the eth node of instance keywatch-1 has not answered since the instance took the chain over at 2026-11-29T12:07:00Z (3m0s ago; unreachable_after 2m0s): nothing on this chain is watched"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -192,6 +205,23 @@ func TestAStaleHeadResolvesWhenItAdvances(t *testing.T) {
 	m.Check(t.Context())
 	id := "system:chain-stale:keywatch-1/eth@" + stuckSince.Format(time.RFC3339)
 	expectLines(t, r, "firing "+id, "resolved "+id)
+}
+
+func TestAChainHandedOverResolvesItsStaleAlert(t *testing.T) {
+	c := &clock{t: t0.Add(10 * time.Minute)}
+	r := &raised{}
+	m := monitor(c, r, "keywatch-1")
+	stuckSince := c.Now().Add(-6 * time.Minute)
+	m.Observe(beat("keywatch-2", c.Now(), eth(100, stuckSince, c.Now())))
+	m.Check(t.Context())
+	c.Advance(5 * time.Second)
+	m.Observe(beat("keywatch-2", c.Now(), watchdog.Chain{Chain: "eth", Standby: true, FollowedBy: "keywatch-3"}))
+	m.Check(t.Context())
+	id := "system:chain-stale:keywatch-2/eth@" + stuckSince.Format(time.RFC3339)
+	expectLines(t, r, "firing "+id, "resolved "+id)
+	if got := r.all[1].Reasons[len(r.all[1].Reasons)-1]; got != "instance keywatch-2 handed eth over to instance keywatch-3" {
+		t.Fatalf("resolution reason %q", got)
+	}
 }
 
 func TestExpectedInstancesAndRetirement(t *testing.T) {

@@ -97,6 +97,10 @@ type Options struct {
 	Metrics       *Metrics // may be nil
 	// MaxBackoff caps the wait between retries after errors (default 30s).
 	MaxBackoff time.Duration
+	// Lease, when set, makes this follower one of several instances sharing
+	// the chain: only the holder of the chain's lease in the store follows it
+	// (see LeaseOptions). Nil follows unconditionally.
+	Lease *LeaseOptions
 }
 
 // Follower follows one chain.
@@ -104,6 +108,9 @@ type Follower struct {
 	src  Source
 	opts Options
 	log  *slog.Logger
+
+	mu    sync.Mutex
+	until time.Time // when this instance's lease runs out, by its own clock
 }
 
 // New makes a Follower.
@@ -125,6 +132,19 @@ func New(src Source, opts Options) (*Follower, error) {
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if l := opts.Lease; l != nil {
+		if l.Instance == "" {
+			return nil, errors.New("watchers: a lease needs the instance's name")
+		}
+		lo := *l
+		if lo.TTL <= 0 {
+			lo.TTL = 15 * time.Second
+		}
+		if lo.Now == nil {
+			lo.Now = time.Now
+		}
+		opts.Lease = &lo
 	}
 	opts.Metrics.track(opts.Chain)
 	return &Follower{src: src, opts: opts, log: opts.Logger.With("chain", opts.Chain)}, nil
@@ -170,6 +190,9 @@ func (f *Follower) load(ctx context.Context) (*checkpoint, error) {
 }
 
 func (f *Follower) save(ctx context.Context, c *checkpoint) error {
+	if !f.owned() {
+		return ErrLeaseLost
+	}
 	b, err := json.Marshal(c)
 	if err != nil {
 		return err
@@ -192,8 +215,18 @@ func (f *Follower) Checkpoint(ctx context.Context) (uint64, bool, error) {
 
 // Run follows the chain until ctx ends. Errors from the node or the store are
 // logged and retried with backoff; the checkpoint only moves forward after a
-// block's events were delivered.
+// block's events were delivered. With a lease, Run stands by while another
+// instance follows the chain.
 func (f *Follower) Run(ctx context.Context) error {
+	if f.opts.Lease != nil {
+		return f.runLeased(ctx)
+	}
+	f.follow(ctx)
+	return nil
+}
+
+// follow follows the chain until ctx ends.
+func (f *Follower) follow(ctx context.Context) {
 	var heads <-chan uint64
 	subscribed := true // log the first failure of a subscription, not every retry
 	backoff := time.Second
@@ -208,7 +241,7 @@ func (f *Follower) Run(ctx context.Context) error {
 		}
 		err := f.Step(ctx)
 		if ctx.Err() != nil {
-			return nil
+			return
 		}
 		wait := f.opts.PollInterval
 		if err != nil {
@@ -223,7 +256,7 @@ func (f *Follower) Run(ctx context.Context) error {
 		select {
 		case <-ctx.Done():
 			timer.Stop()
-			return nil
+			return
 		case _, ok := <-heads:
 			if !ok {
 				heads = nil // resubscribe on the next turn
@@ -247,6 +280,9 @@ func (f *Follower) subscribe(ctx context.Context) (<-chan uint64, error) {
 // Step brings the checkpoint up to the node's head once: it undoes any reorg,
 // processes new blocks in order, and confirms blocks that reached depth.
 func (f *Follower) Step(ctx context.Context) error {
+	if !f.owned() {
+		return ErrLeaseLost
+	}
 	c, err := f.load(ctx)
 	if err != nil {
 		return err
@@ -469,6 +505,9 @@ func (f *Follower) checkTip(ctx context.Context, c *checkpoint) error {
 
 // rewind drops the checkpoint's tip block, retracting its events.
 func (f *Follower) rewind(ctx context.Context, c *checkpoint) error {
+	if !f.owned() {
+		return ErrLeaseLost // the chain may be another instance's to judge now
+	}
 	tip := c.tip()
 	if len(c.Blocks) == 1 && tip.Number > 0 {
 		// Reorg deeper than the remembered window: the events of older blocks
@@ -566,7 +605,7 @@ func (f *Follower) confirm(ctx context.Context, c *checkpoint, head uint64) erro
 type Metrics struct {
 	headHeight, processedHeight, lag *prometheus.GaugeVec
 	eventsTotal, errorsTotal, reorgs *prometheus.CounterVec
-	lastProgress                     *prometheus.GaugeVec
+	lastProgress, following          *prometheus.GaugeVec
 
 	now    func() time.Time
 	mu     sync.Mutex
@@ -587,6 +626,12 @@ type ChainStatus struct {
 	LastOKAt time.Time
 	// Errors counts failed passes since the last good one.
 	Errors uint64
+	// Standby says another instance holds the chain's lease and follows it:
+	// FollowedBy names it. FollowingSince is when this instance last took
+	// the chain over (zero: it has followed it since it started, or never).
+	Standby        bool
+	FollowedBy     string
+	FollowingSince time.Time
 }
 
 // Lag is how many blocks processing is behind the head.
@@ -641,9 +686,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		eventsTotal:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "keywatch_chain_events_total", Help: "Events decoded from blocks."}, []string{"chain"}),
 		errorsTotal:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "keywatch_chain_errors_total", Help: "Failed passes (node or store errors), retried."}, []string{"chain"}),
 		reorgs:          prometheus.NewCounterVec(prometheus.CounterOpts{Name: "keywatch_chain_reorged_blocks_total", Help: "Processed blocks that left the chain."}, []string{"chain"}),
+		following:       prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "keywatch_chain_following", Help: "1 while this instance follows the chain, 0 while it stands by for another instance that holds the chain's lease."}, []string{"chain"}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.headHeight, m.processedHeight, m.lag, m.lastProgress, m.eventsTotal, m.errorsTotal, m.reorgs)
+		reg.MustRegister(m.headHeight, m.processedHeight, m.lag, m.lastProgress, m.eventsTotal, m.errorsTotal, m.reorgs, m.following)
 	}
 	m.now, m.status = time.Now, map[string]*ChainStatus{}
 	return m
@@ -678,6 +724,40 @@ func (m *Metrics) processed(chain string, h, head uint64) {
 		s.ProcessedAt = m.now()
 	}
 	s.Processed, s.Errors = h, 0
+}
+
+// standby records that holder follows the chain instead of this instance.
+func (m *Metrics) standby(chain, holder string) {
+	if m == nil {
+		return
+	}
+	m.following.WithLabelValues(chain).Set(0)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.chain(chain)
+	s.Standby, s.FollowedBy = true, holder
+}
+
+// lead records that this instance (again) follows the chain. What it knew
+// of the chain before is stale; the monitor counts from now.
+func (m *Metrics) lead(chain string) {
+	if m == nil {
+		return
+	}
+	m.following.WithLabelValues(chain).Set(1)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.chain(chain)
+	*s = ChainStatus{Chain: chain, FollowingSince: m.now()}
+}
+
+// stopped records that this instance stopped following the chain without
+// knowing who follows it now (its lease ran out or ctx ended). Its status is
+// left as it was, so a chain nobody follows still looks stale and pages.
+func (m *Metrics) stopped(chain string) {
+	if m != nil {
+		m.following.WithLabelValues(chain).Set(0)
+	}
 }
 
 func (m *Metrics) events(chain string, n int) {

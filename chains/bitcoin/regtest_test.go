@@ -120,16 +120,18 @@ func (r *recorder) waitUntil(t *testing.T, what string, cond func() bool) {
 
 // watcher is a Source and Follower running against a node.
 type watcher struct {
-	src    *bitcoin.Source
-	client *bitcoin.Client
-	cancel context.CancelFunc
-	done   chan error
+	src     *bitcoin.Source
+	client  *bitcoin.Client
+	metrics *watchers.Metrics
+	cancel  context.CancelFunc
+	done    chan error
 }
 
 type watchOpts struct {
 	url          string
 	pollInterval time.Duration
 	reorgDepth   uint64 // default 12
+	lease        string // instance name: share the chain with other watchers
 }
 
 func startWatcher(t *testing.T, node *regtest.Node, st store.Store, rec *recorder, wallets []bitcoin.Wallet, o watchOpts) *watcher {
@@ -152,12 +154,17 @@ func startWatcher(t *testing.T, node *regtest.Node, st store.Store, rec *recorde
 	if err != nil {
 		t.Fatal(err)
 	}
-	f, err := watchers.New(src, watchers.Options{Chain: "btc", Confirmations: 2, ReorgDepth: o.reorgDepth, PollInterval: o.pollInterval, Store: st, Deliver: rec.deliver, MaxBackoff: 2 * time.Second, Logger: log})
+	var lease *watchers.LeaseOptions
+	if o.lease != "" {
+		lease = &watchers.LeaseOptions{Instance: o.lease}
+	}
+	m := watchers.NewMetrics(nil)
+	f, err := watchers.New(src, watchers.Options{Chain: "btc", Confirmations: 2, ReorgDepth: o.reorgDepth, PollInterval: o.pollInterval, Store: st, Deliver: rec.deliver, MaxBackoff: 2 * time.Second, Logger: log, Metrics: m, Lease: lease})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	w := &watcher{src: src, client: client, cancel: cancel, done: make(chan error, 1)}
+	w := &watcher{src: src, client: client, metrics: m, cancel: cancel, done: make(chan error, 1)}
 	go func() { w.done <- f.Run(ctx) }()
 	t.Cleanup(w.stop)
 	// The follower starts at the node's head: wait until it has, so that
@@ -167,6 +174,17 @@ func startWatcher(t *testing.T, node *regtest.Node, st store.Store, rec *recorde
 		return err == nil && started
 	}, "the watcher to start")
 	return w
+}
+
+// following reports whether the watcher follows the chain rather than
+// standing by for another.
+func (w *watcher) following() bool {
+	for _, s := range w.metrics.Status() {
+		if s.Chain == "btc" {
+			return !s.Standby && !s.FollowingSince.IsZero()
+		}
+	}
+	return false
 }
 
 func (w *watcher) stop() {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/btcsuite/btcd/chaincfg"
+	"github.com/btcsuite/btcd/wire"
 
 	"github.com/keywatch/keywatch/chains"
 	"github.com/keywatch/keywatch/chains/bitcoin"
@@ -137,6 +138,64 @@ func TestRestartMidStream(t *testing.T) {
 	} {
 		if n := rec.count(c.id, c.status, c.block); n != 1 {
 			t.Errorf("%s %s delivered %d times, want once", c.status, c.id, n)
+		}
+	}
+	for _, s := range rec.all() {
+		if strings.HasPrefix(s, "retracted") {
+			t.Errorf("unexpected retraction: %s", s)
+		}
+	}
+}
+
+// TestHandoverBetweenInstances: two watchers share the store and take turns
+// following the chain. One that stood by while the other moved the watched
+// outputs on reads them again when it takes over: the coins the other
+// instance saw created are still watched, and their spending is an outflow.
+func TestHandoverBetweenInstances(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	node := testenv.Btcd(t)
+	hot := newKey(t, "handover-hot", regtest.P2WPKH)
+	wallets := []bitcoin.Wallet{{Name: "hot", Address: hot.Address, Role: "hot"}}
+	st := memory.New()
+	rec := newRecorder()
+	a := startWatcher(t, node, st, rec, wallets, watchOpts{lease: "a"})
+	testenv.WaitFor(t, waitFor, a.following, "a follows the chain")
+	b := startWatcher(t, node, st, rec, wallets, watchOpts{lease: "b"})
+	coin := funded(t, node, rec, hot, regtest.Amount(3))
+	mule := newKey(t, "handover-mule", regtest.P2WPKH)
+	spend := func(c regtest.Coin) (*wire.MsgTx, regtest.Coin) {
+		t.Helper()
+		tx := pay(t, []regtest.Coin{c}, []regtest.Output{{Script: mule.Script, Value: regtest.Amount(0.5)}}, hot.Script, 1000)
+		send(t, node, tx)
+		rec.wait(t, id(tx.TxHash().String(), 0), chains.StatusPending, 0)
+		mine(t, node, 2)
+		rec.wait(t, id(tx.TxHash().String(), 0), chains.StatusConfirmed, -1)
+		return tx, regtest.Coin{OutPoint: outpoint(tx, 1), Value: tx.TxOut[1].Value, Key: hot}
+	}
+	t1, change := spend(coin)
+	if b.following() {
+		t.Fatal("b follows the chain while a holds it")
+	}
+
+	// a's lease runs out and b takes the chain over (written here as the
+	// record b's claim would leave).
+	until := time.Now().Add(time.Hour).UTC().Format(time.RFC3339Nano)
+	if err := st.Set(ctx, "watch:btc:lease", []byte(`{"holder":"b","until":"`+until+`"}`), 0); err != nil {
+		t.Fatal(err)
+	}
+	testenv.WaitFor(t, waitFor, func() bool { return b.following() && !a.following() }, "b takes over from a")
+	t2, change := spend(change)
+
+	// b stops; a takes over again and must know t2's change.
+	b.stop()
+	testenv.WaitFor(t, waitFor, a.following, "a takes over from b")
+	t3, _ := spend(change)
+
+	for _, tx := range []*wire.MsgTx{t1, t2, t3} {
+		out := id(tx.TxHash().String(), 0)
+		if m, c := rec.count(out, chains.StatusPending, 0), rec.count(out, chains.StatusConfirmed, -1); m != 1 || c != 1 {
+			t.Errorf("outflow %s delivered from the mempool %d times and confirmed %d times, want once each:\n%s", out, m, c, strings.Join(rec.all(), "\n"))
 		}
 	}
 	for _, s := range rec.all() {

@@ -111,6 +111,7 @@ var (
 	_ watchers.HeadNotifier  = (*Source)(nil)
 	_ watchers.Rewinder      = (*Source)(nil)
 	_ watchers.PendingSource = (*Source)(nil)
+	_ watchers.Resetter      = (*Source)(nil)
 )
 
 // NewSource checks the wallets (a malformed address or key, or one for
@@ -147,6 +148,17 @@ func NewSource(node Node, opts Options) (*Source, error) {
 }
 
 func (s *Source) key() string { return "watch:" + s.opts.Chain + ":utxo" }
+
+// Reset forgets what was read from the store and the mempool, so the next
+// call reads the watched outputs again: another instance may have moved them
+// on while this one stood by.
+func (s *Source) Reset() {
+	s.set, s.dirty = nil, true
+	s.mem, s.gone = map[chainhash.Hash]*memEntry{}, map[string]goneEntry{}
+	s.mu.Lock()
+	s.pushed = map[chainhash.Hash]*wire.MsgTx{}
+	s.mu.Unlock()
+}
 
 // load reads the watched outputs from the store once, and brings them in
 // line with the configured wallets.
