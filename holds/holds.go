@@ -680,12 +680,11 @@ func (m *Manager) Approve(ctx context.Context, id, by, comment string) (Hold, Ou
 	if err != nil {
 		return Hold{}, Outcome{}, m.decisionError(id, err)
 	}
-	if out.Counted {
-		if err := m.audit(ctx, audit.ActionHoldApprove, by, map[string]any{
-			"hold": id, "comment": comment, "approvals": len(h.Approvals), "approvals_required": h.ApprovalsRequired, "status": h.Status,
-		}); err != nil {
-			return h, out, err
-		}
+	// Recorded once per approver; a repeated approval records one that a
+	// store failure kept out of the log the first time.
+	if err := m.auditApproval(ctx, &h, by); err != nil {
+		m.resweep(ctx, &h)
+		return h, out, err
 	}
 	if out.Released {
 		m.decided.WithLabelValues(string(Approved)).Inc()
@@ -695,10 +694,105 @@ func (m *Manager) Approve(ctx context.Context, id, by, comment string) (Hold, Ou
 		// Again on a repeated approval, so that a failure here is repaired
 		// by retrying.
 		if err := m.release(ctx, &h); err != nil {
+			m.resweep(ctx, &h)
 			return h, out, err
 		}
 	}
 	return h, out, nil
+}
+
+// auditApproval records by's approval of h in the audit log unless it is
+// there already.
+func (m *Manager) auditApproval(ctx context.Context, h *Hold, by string) error {
+	for i, a := range h.Approvals {
+		if !samePrincipal(a.By, by) {
+			continue
+		}
+		status := Held
+		if i+1 >= h.ApprovalsRequired {
+			status = Approved
+		}
+		return m.auditOnce(ctx, h.ID, audit.ActionHoldApprove, a.By, map[string]any{
+			"hold": h.ID, "comment": a.Comment, "approvals": i + 1, "approvals_required": h.ApprovalsRequired, "status": status, "at": a.At,
+		})
+	}
+	return nil
+}
+
+// auditDecisions records what was decided about h and is not in the audit
+// log yet: every approval, the rejection, the escalation, the expiry. The
+// sweep calls it for a decided hold that is still open, which is one whose
+// decision failed half way.
+func (m *Manager) auditDecisions(ctx context.Context, h *Hold) error {
+	for _, a := range h.Approvals {
+		if err := m.auditApproval(ctx, h, a.By); err != nil {
+			return err
+		}
+	}
+	if r := h.Rejection; r != nil {
+		if err := m.auditRejection(ctx, h); err != nil {
+			return err
+		}
+	}
+	if h.EscalatedAt != nil {
+		if err := m.auditEscalation(ctx, h); err != nil {
+			return err
+		}
+	}
+	if h.Status == Expired {
+		return m.auditExpiry(ctx, h)
+	}
+	return nil
+}
+
+func (m *Manager) auditRejection(ctx context.Context, h *Hold) error {
+	r := h.Rejection
+	return m.auditOnce(ctx, h.ID, audit.ActionHoldReject, r.By, map[string]any{"hold": h.ID, "comment": r.Comment, "wallets": h.Wallets, "at": r.At})
+}
+
+func (m *Manager) auditEscalation(ctx context.Context, h *Hold) error {
+	return m.auditOnce(ctx, h.ID, audit.ActionHoldEscalate, "keywatch", map[string]any{"hold": h.ID, "expires_at": h.ExpiresAt, "approvals": len(h.Approvals), "at": h.EscalatedAt})
+}
+
+func (m *Manager) auditExpiry(ctx context.Context, h *Hold) error {
+	return m.auditOnce(ctx, h.ID, audit.ActionHoldExpire, "keywatch", map[string]any{"hold": h.ID, "approvals": len(h.Approvals), "wallets": h.Wallets, "at": h.DecidedAt})
+}
+
+// auditOnce appends an entry about hold id unless a marker says it was
+// appended already, and writes the marker after it. A failure between the
+// two can record the entry twice, never lose it.
+func (m *Manager) auditOnce(ctx context.Context, id, action, actor string, details map[string]any) error {
+	if m.o.Audit == nil {
+		return nil
+	}
+	marker := auditedKey(id) + ":" + action + ":" + strings.ToLower(actor)
+	_, err := m.o.Store.Get(ctx, marker)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("hold %s: %w", id, err)
+	}
+	if err := m.audit(ctx, action, actor, details); err != nil {
+		return err
+	}
+	if err := m.o.Store.Set(ctx, marker, []byte(m.o.Now().UTC().Format(time.RFC3339Nano)), 0); err != nil {
+		return fmt.Errorf("hold %s: mark its %s recorded: %w", id, action, err)
+	}
+	return nil
+}
+
+// resweep puts a decided hold whose decision failed half way (its audit
+// entry, its release, its closing) at the front of the open index, so the
+// next sweep finishes it rather than the one near its expiry. Best effort:
+// the store may be failing still, and then the sweep finds it later.
+func (m *Manager) resweep(ctx context.Context, h *Hold) {
+	if h.Status == Held {
+		return
+	}
+	if err := m.o.Store.ZAdd(ctx, openKey, 0, h.ID); err != nil {
+		m.log.Warn("cannot queue a half-decided hold for the next sweep; it is finished near its expiry", "hold", h.ID, "err", err)
+	}
 }
 
 // release registers an approved screening hold's withdrawal as an approved
@@ -781,10 +875,15 @@ func (m *Manager) Reject(ctx context.Context, id, by, comment string) (Hold, err
 	}
 	m.decided.WithLabelValues(string(Rejected)).Inc()
 	m.log.Info("hold rejected", "hold", id, "rejected_by", by)
-	if err := m.audit(ctx, audit.ActionHoldReject, by, map[string]any{"hold": id, "comment": comment, "wallets": h.Wallets}); err != nil {
+	if err := m.auditRejection(ctx, &h); err != nil {
+		m.resweep(ctx, &h)
 		return h, err
 	}
-	return h, m.close(ctx, &h)
+	if err := m.close(ctx, &h); err != nil {
+		m.resweep(ctx, &h)
+		return h, err
+	}
+	return h, nil
 }
 
 func (m *Manager) decisionError(id string, err error) error {
@@ -889,10 +988,14 @@ func (m *Manager) sweepOne(ctx context.Context, id string, now time.Time) error 
 	case h.Status == Held && !now.Before(h.ExpiresAt):
 		return m.expire(ctx, &h, now)
 	case h.Status == Expired:
-		// Expired by an earlier sweep that could not say so or close it.
+		// Expired by an earlier sweep that could not record it, say so or
+		// close it.
+		if err := m.auditDecisions(ctx, &h); err != nil {
+			return err
+		}
 		return m.announceExpiry(ctx, &h, now)
 	case h.Status != Held:
-		return m.close(ctx, &h)
+		return m.finish(ctx, &h)
 	case h.EscalatedAt != nil:
 		return nil
 	}
@@ -934,14 +1037,26 @@ func (m *Manager) escalate(ctx context.Context, h *Hold, now time.Time) error {
 	}
 	if marked {
 		m.log.Warn("hold about to expire: escalated", "hold", h.ID, "expires_at", h.ExpiresAt)
-		if err := m.audit(ctx, audit.ActionHoldEscalate, "keywatch", map[string]any{"hold": h.ID, "expires_at": h.ExpiresAt, "approvals": len(h.Approvals)}); err != nil {
-			return err
-		}
+	}
+	if err := m.auditEscalation(ctx, h); err != nil {
+		return err
 	}
 	if h.Status != Held {
-		return m.close(ctx, h)
+		return m.finish(ctx, h)
 	}
 	return nil
+}
+
+// finish completes a decision that failed half way: it records what the
+// audit log lacks, registers an approved withdrawal and closes the hold.
+func (m *Manager) finish(ctx context.Context, h *Hold) error {
+	if err := m.auditDecisions(ctx, h); err != nil {
+		return err
+	}
+	if h.Status == Approved {
+		return m.release(ctx, h)
+	}
+	return m.close(ctx, h)
 }
 
 func freezeNote(h *Hold) string {
@@ -981,12 +1096,12 @@ func (m *Manager) expire(ctx context.Context, h *Hold, now time.Time) error {
 	if changed {
 		m.decided.WithLabelValues(string(Expired)).Inc()
 		m.log.Warn("hold expired unreleased", "hold", h.ID)
-		if err := m.audit(ctx, audit.ActionHoldExpire, "keywatch", map[string]any{"hold": h.ID, "approvals": len(h.Approvals), "wallets": h.Wallets}); err != nil {
-			return err
-		}
 	}
 	if h.Status != Expired {
-		return m.close(ctx, h) // decided meanwhile
+		return m.finish(ctx, h) // decided meanwhile
+	}
+	if err := m.auditExpiry(ctx, h); err != nil {
+		return err
 	}
 	return m.announceExpiry(ctx, h, now)
 }

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -72,8 +73,13 @@ func openStore(t testing.TB, url string) store.Store {
 // manager makes a holds manager over st: several stand for several
 // keywatch instances sharing one Redis.
 func (f *fixture) manager(st store.Store) *holds.Manager {
+	return f.managerWith(st, f.audit)
+}
+
+// managerWith makes a holds manager that records in al.
+func (f *fixture) managerWith(st store.Store, al *audit.Log) *holds.Manager {
 	return holds.New(holds.Options{
-		Store: st, Config: f.cfg, Intents: intents.New(st, f.clock.Now), Audit: f.audit, Now: f.clock.Now,
+		Store: st, Config: f.cfg, Intents: intents.New(st, f.clock.Now), Audit: al, Now: f.clock.Now,
 		Notify: func(_ context.Context, as ...alerts.Alert) error {
 			f.mu.Lock()
 			f.notified = append(f.notified, as...)
@@ -284,6 +290,86 @@ func TestAHoldMadeDuringAStoreFailureIsStillAudited(t *testing.T) {
 	}
 	if n := countAction(auditPage(t, f), "hold.create"); n != 1 {
 		t.Fatalf("%d hold.create audit entries, want 1", n)
+	}
+}
+
+// failingAudit is a store whose audit log appends fail while down is set:
+// Redis going away between a decision and its audit entry.
+type failingAudit struct {
+	store.Store
+	down atomic.Bool
+}
+
+func (s *failingAudit) SetNX(ctx context.Context, key string, v []byte, ttl time.Duration) (bool, error) {
+	if s.down.Load() && strings.HasPrefix(key, "audit:") {
+		return false, errors.New("connection reset")
+	}
+	return s.Store.SetNX(ctx, key, v, ttl)
+}
+
+// TestDecisionsTheAuditLogMissedAreRecordedLater: the store fails after a
+// decision was made and before its audit entry was appended. The approver's
+// retry records the approval; the sweep records the rejection and the
+// approval that completed a quorum, and finishes those holds. Nothing is
+// recorded twice.
+func TestDecisionsTheAuditLogMissedAreRecordedLater(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	st := &failingAudit{Store: f.st}
+	m := f.managerWith(f.st, audit.New(st, audit.Options{Now: f.clock.Now}))
+	approved, rejected := f.hold(t, "0xabc"), f.hold(t, "0xdef")
+
+	st.down.Store(true)
+	if _, _, err := m.Approve(ctx, approved, "alice", "looked at it"); err == nil {
+		t.Fatal("an approval the audit log missed succeeded")
+	}
+	st.down.Store(false)
+	// alice retries: her approval counts once and is recorded now.
+	if _, out, err := m.Approve(ctx, approved, "alice", "looked at it"); err != nil || out.Counted {
+		t.Fatalf("retried approval: %+v, %v", out, err)
+	}
+	st.down.Store(true)
+	if _, out, err := m.Approve(ctx, approved, "bob", ""); err == nil || !out.Released {
+		t.Fatalf("quorum approval the audit log missed: %+v, %v", out, err)
+	}
+	if _, err := m.Reject(ctx, rejected, "carol", "kim sent nothing"); err == nil {
+		t.Fatal("a rejection the audit log missed succeeded")
+	}
+	if n := countAction(auditPage(t, f), "hold.approve") + countAction(auditPage(t, f), "hold.reject"); n != 1 {
+		t.Fatalf("%d decisions recorded while the store failed, want alice's retry only", n)
+	}
+	if ws := status(t, f, "dev-deployer"); !ws.Frozen {
+		t.Fatal("the rejected hold no longer freezes the wallet")
+	}
+
+	st.down.Store(false)
+	if err := m.Sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Sweep(ctx); err != nil { // a second pass records nothing again
+		t.Fatal(err)
+	}
+	page := auditPage(t, f)
+	var got []string
+	for _, e := range page.Entries {
+		if strings.HasPrefix(e.Action, "hold.") && e.Action != "hold.create" {
+			got = append(got, e.Action+" by "+e.Actor)
+		}
+	}
+	if strings.Join(got, ", ") != "hold.approve by alice, hold.approve by bob, hold.reject by carol" {
+		t.Fatalf("audit log: %v", got)
+	}
+	for _, id := range []string{approved, rejected} {
+		h, err := m.Get(ctx, id)
+		if err != nil || h.Status == holds.Held {
+			t.Fatalf("hold %s: %+v, %v", id, h, err)
+		}
+	}
+	if ws := status(t, f, "dev-deployer"); !ws.Frozen || len(ws.Holds) != 1 || ws.Holds[0].ID != rejected {
+		t.Fatalf("after the sweep, dev-deployer should be frozen by the rejected hold alone: %+v", ws)
+	}
+	if rep, err := f.audit.Verify(ctx); err != nil || !rep.OK {
+		t.Fatalf("audit verify: %v, %v", rep, err)
 	}
 }
 
