@@ -335,7 +335,7 @@ func TestEveryErrorReportedInLineOrder(t *testing.T) {
 		`testdata/six-mistakes.yaml:11:20: chains[0].confirmations: want a non-negative whole number, got "twelve"`,
 		`testdata/six-mistakes.yaml:13:33: chains[0].tokens[0].address: "0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB4" is not an address (want 0x and 40 hex digits)`,
 		`testdata/six-mistakes.yaml:16:39: wallets[1].address: same address as wallet "hot"`,
-		`testdata/six-mistakes.yaml:17:103: wallets[2].hours: "9-5 EST": want HH:MM-HH:MM and a time zone, e.g. 09:00-18:00 America/New_York`,
+		`testdata/six-mistakes.yaml:17:103: wallets[2].hours: "9-5 EST": want [DAYS] HH:MM-HH:MM and a time zone, e.g. 09:00-18:00 America/New_York or Mon-Fri 09:00-18:00 America/New_York`,
 		`testdata/six-mistakes.yaml:19:69: policies[0].colour: unknown key "colour"`,
 	})
 }
@@ -655,22 +655,32 @@ func TestParseHours(t *testing.T) {
 		in         string
 		start, end time.Duration
 		zone       string
+		days       string // as String writes them; "" for every day
 		wantErr    string
 	}{
 		{in: "09:00-18:00 America/New_York", start: 9 * time.Hour, end: 18 * time.Hour, zone: "America/New_York"},
 		{in: "22:00-06:00 UTC", start: 22 * time.Hour, end: 6 * time.Hour, zone: "UTC"},
 		{in: "  08:30-17:45   Europe/Berlin ", start: 8*time.Hour + 30*time.Minute, end: 17*time.Hour + 45*time.Minute, zone: "Europe/Berlin"},
 		{in: "00:00-24:00 UTC", start: 0, end: 24 * time.Hour, zone: "UTC"},
-		{in: "09:00-18:00", wantErr: `"09:00-18:00": want HH:MM-HH:MM and a time zone, e.g. 09:00-18:00 America/New_York`},
-		{in: "9:00-18:00 UTC", wantErr: `"9:00-18:00 UTC": want HH:MM-HH:MM and a time zone`},
-		{in: "09:00 to 18:00 UTC", wantErr: `want HH:MM-HH:MM and a time zone`},
-		{in: "", wantErr: `want HH:MM-HH:MM and a time zone`},
+		{in: "09:00-18:00", wantErr: `"09:00-18:00": want [DAYS] HH:MM-HH:MM and a time zone, e.g. 09:00-18:00 America/New_York`},
+		{in: "9:00-18:00 UTC", wantErr: `"9:00-18:00 UTC": want [DAYS] HH:MM-HH:MM and a time zone`},
+		{in: "09:00 to 18:00 UTC", wantErr: `want [DAYS] HH:MM-HH:MM and a time zone`},
+		{in: "", wantErr: `want [DAYS] HH:MM-HH:MM and a time zone`},
 		{in: "25:00-18:00 UTC", wantErr: `"25:00-18:00 UTC": hours run 00:00 to 24:00`},
 		{in: "09:60-18:00 UTC", wantErr: `hours run 00:00 to 24:00`},
 		{in: "09:00-24:01 UTC", wantErr: `hours run 00:00 to 24:00`},
 		{in: "09:00-09:00 UTC", wantErr: `"09:00-09:00 UTC": start and end are the same`},
 		{in: "09:00-18:00 Mars/Olympus_Mons", wantErr: `"09:00-18:00 Mars/Olympus_Mons": unknown time zone "Mars/Olympus_Mons"`},
 		{in: "09:00-18:00 EST5", wantErr: `unknown time zone "EST5"`},
+		{in: "Mon-Fri 09:00-18:00 Europe/Berlin", start: 9 * time.Hour, end: 18 * time.Hour, zone: "Europe/Berlin", days: "Mon-Fri"},
+		{in: "sun-thu 08:00-17:00 Asia/Jerusalem", start: 8 * time.Hour, end: 17 * time.Hour, zone: "Asia/Jerusalem", days: "Sun-Thu"},
+		{in: "Fri-Mon 22:00-06:00 UTC", start: 22 * time.Hour, end: 6 * time.Hour, zone: "UTC", days: "Fri-Mon"},
+		{in: "Mon,Wed,Fri 10:00-14:00 UTC", start: 10 * time.Hour, end: 14 * time.Hour, zone: "UTC", days: "Mon,Wed,Fri"},
+		{in: "Mon,Tue 10:00-14:00 UTC", start: 10 * time.Hour, end: 14 * time.Hour, zone: "UTC", days: "Mon,Tue"},
+		{in: "Mon-Sun 10:00-14:00 UTC", start: 10 * time.Hour, end: 14 * time.Hour, zone: "UTC"},
+		{in: "Mon-Fry 09:00-18:00 UTC", wantErr: `"Mon-Fry 09:00-18:00 UTC": "Mon-Fry" is not a day or a range of days (Mon, Tue, Wed, Thu, Fri, Sat, Sun; Mon-Fri)`},
+		{in: "weekdays 09:00-18:00 UTC", wantErr: `"weekdays" is not a day or a range of days`},
+		{in: "Mon-Fri 9-5 UTC", wantErr: `want [DAYS] HH:MM-HH:MM and a time zone`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.in, func(t *testing.T) {
@@ -687,6 +697,16 @@ func TestParseHours(t *testing.T) {
 			if h.Start != tc.start || h.End != tc.end || h.Loc.String() != tc.zone {
 				t.Errorf("ParseHours(%q) = %v-%v %v, want %v-%v %s", tc.in, h.Start, h.End, h.Loc, tc.start, tc.end, tc.zone)
 			}
+			want := strings.Join(strings.Fields(tc.in), " ")
+			if tc.days != "" || !strings.Contains(strings.Fields(tc.in)[0], ":") {
+				want = strings.TrimSpace(tc.days + " " + strings.Join(strings.Fields(tc.in)[1:], " "))
+			}
+			if got := h.String(); got != want {
+				t.Errorf("ParseHours(%q).String() = %q, want %q", tc.in, got, want)
+			}
+			if again, err := config.ParseHours(h.String()); err != nil || again.String() != h.String() || again.Days != h.Days {
+				t.Errorf("ParseHours(%q) does not read back: %+v, %v", h.String(), again, err)
+			}
 		})
 	}
 }
@@ -701,6 +721,10 @@ func TestHoursContains(t *testing.T) {
 	}
 	ny := mustHours("09:00-18:00 America/New_York")
 	night := mustHours("22:00-06:00 UTC")
+	weekdays := mustHours("Mon-Fri 09:00-18:00 UTC")
+	weeknights := mustHours("Mon-Fri 22:00-06:00 UTC")
+	nyWeekdays := mustHours("Mon-Fri 09:00-18:00 America/New_York")
+	aucklandWeekdays := mustHours("Mon-Fri 09:00-18:00 Pacific/Auckland")
 	utc := func(s string) time.Time {
 		tm, err := time.Parse(time.RFC3339, s)
 		if err != nil {
@@ -735,6 +759,24 @@ func TestHoursContains(t *testing.T) {
 		{"night: a second before end", night, "2026-01-16T05:59:59Z", true},
 		{"night: at end", night, "2026-01-16T06:00:00Z", false},
 		{"night: midday", night, "2026-01-16T12:00:00Z", false},
+		// Working days. 2026-01-16 is a Friday, 2026-01-17 a Saturday.
+		{"weekdays: Friday midday", weekdays, "2026-01-16T12:00:00Z", true},
+		{"weekdays: Saturday midday", weekdays, "2026-01-17T12:00:00Z", false},
+		{"weekdays: Sunday midday", weekdays, "2026-01-18T12:00:00Z", false},
+		{"weekdays: Monday at start", weekdays, "2026-01-19T09:00:00Z", true},
+		// A night shift belongs to the day it starts on.
+		{"weeknights: Friday night", weeknights, "2026-01-16T23:00:00Z", true},
+		{"weeknights: Saturday 05:59, Friday's shift", weeknights, "2026-01-17T05:59:59Z", true},
+		{"weeknights: Saturday 06:00", weeknights, "2026-01-17T06:00:00Z", false},
+		{"weeknights: Saturday night", weeknights, "2026-01-17T23:00:00Z", false},
+		{"weeknights: Monday 01:00, Sunday's shift", weeknights, "2026-01-19T01:00:00Z", false},
+		{"weeknights: Monday night", weeknights, "2026-01-19T22:00:00Z", true},
+		// Working days are the days of the owner's zone.
+		// Auckland is UTC+13 in January.
+		{"Auckland weekdays: Monday 09:00 local is a UTC Sunday", aucklandWeekdays, "2026-01-18T20:00:00Z", true},
+		{"Auckland weekdays: Saturday 09:00 local is a UTC Friday", aucklandWeekdays, "2026-01-16T20:00:00Z", false},
+		{"NY weekdays: Friday 17:00 local", nyWeekdays, "2026-01-16T22:00:00Z", true},
+		{"NY weekdays: Saturday 10:00 local", nyWeekdays, "2026-01-17T15:00:00Z", false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

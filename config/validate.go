@@ -76,7 +76,7 @@ var (
 	subjectRe   = regexp.MustCompile(`^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$`)
 	hexAddrRe   = regexp.MustCompile(`^0x[0-9a-fA-F]{40}$`)
 	sha256Re    = regexp.MustCompile(`^[0-9a-f]{64}$`)
-	hoursRe     = regexp.MustCompile(`^(\d{2}):(\d{2})-(\d{2}):(\d{2})\s+(\S+)$`)
+	hoursRe     = regexp.MustCompile(`^(?:(\S+)\s+)?(\d{2}):(\d{2})-(\d{2}):(\d{2})\s+(\S+)$`)
 	walletRoles = []string{"hot", "warm", "cold", "employee-key", "contract", "honeytoken"}
 	// bitcoinNetworks and bitcoinScripts are what chains/bitcoin knows; it
 	// checks addresses and keys against the network (see bitcoin.CheckConfig).
@@ -723,33 +723,67 @@ func CheckEVMAddress(s string) error {
 	return nil
 }
 
-// Hours is an owner's working day in their time zone.
+// Hours is an owner's working time: a span of the day on some days of the
+// week, in their time zone.
 type Hours struct {
 	Start, End time.Duration // offsets from local midnight
 	Loc        *time.Location
+	// Days are the working days; a span past midnight belongs to the day
+	// it starts on. All seven when the hours name none.
+	Days [7]bool // indexed by time.Weekday
 }
 
-// ParseHours reads "09:00-18:00 America/New_York".
+var weekdays = map[string]time.Weekday{
+	"sun": time.Sunday, "mon": time.Monday, "tue": time.Tuesday, "wed": time.Wednesday,
+	"thu": time.Thursday, "fri": time.Friday, "sat": time.Saturday,
+}
+
+const hoursForm = "want [DAYS] HH:MM-HH:MM and a time zone, e.g. 09:00-18:00 America/New_York or Mon-Fri 09:00-18:00 America/New_York"
+
+// ParseHours reads "09:00-18:00 America/New_York", optionally preceded by
+// the working days: "Mon-Fri 09:00-18:00 Europe/Berlin",
+// "Sun-Thu 08:00-17:00 Asia/Jerusalem", "Mon,Wed,Fri 10:00-14:00 UTC".
 func ParseHours(s string) (Hours, error) {
 	m := hoursRe.FindStringSubmatch(strings.TrimSpace(s))
 	if m == nil {
-		return Hours{}, fmt.Errorf("%q: want HH:MM-HH:MM and a time zone, e.g. 09:00-18:00 America/New_York", s)
+		return Hours{}, fmt.Errorf("%q: %s", s, hoursForm)
 	}
 	num := func(i int) int { v, _ := strconv.Atoi(m[i]); return v }
-	if num(1) > 23 || num(3) > 24 || num(2) > 59 || num(4) > 59 || (num(3) == 24 && num(4) != 0) {
+	if num(2) > 23 || num(4) > 24 || num(3) > 59 || num(5) > 59 || (num(4) == 24 && num(5) != 0) {
 		return Hours{}, fmt.Errorf("%q: hours run 00:00 to 24:00", s)
 	}
-	loc, err := time.LoadLocation(m[5])
+	loc, err := time.LoadLocation(m[6])
 	if err != nil {
-		return Hours{}, fmt.Errorf("%q: unknown time zone %q", s, m[5])
+		return Hours{}, fmt.Errorf("%q: unknown time zone %q", s, m[6])
 	}
 	h := Hours{
-		Start: time.Duration(num(1))*time.Hour + time.Duration(num(2))*time.Minute,
-		End:   time.Duration(num(3))*time.Hour + time.Duration(num(4))*time.Minute,
+		Start: time.Duration(num(2))*time.Hour + time.Duration(num(3))*time.Minute,
+		End:   time.Duration(num(4))*time.Hour + time.Duration(num(5))*time.Minute,
 		Loc:   loc,
 	}
 	if h.Start == h.End {
 		return Hours{}, fmt.Errorf("%q: start and end are the same", s)
+	}
+	if m[1] == "" {
+		h.Days = [7]bool{true, true, true, true, true, true, true}
+		return h, nil
+	}
+	for _, part := range strings.Split(m[1], ",") {
+		from, to, isRange := strings.Cut(part, "-")
+		a, ok := weekdays[strings.ToLower(from)]
+		b := a
+		if ok && isRange {
+			b, ok = weekdays[strings.ToLower(to)]
+		}
+		if !ok {
+			return Hours{}, fmt.Errorf("%q: %q is not a day or a range of days (Mon, Tue, Wed, Thu, Fri, Sat, Sun; Mon-Fri)", s, part)
+		}
+		for d := a; ; d = (d + 1) % 7 { // a range may wrap: Fri-Mon
+			h.Days[d] = true
+			if d == b {
+				break
+			}
+		}
 	}
 	return h, nil
 }
@@ -757,18 +791,65 @@ func ParseHours(s string) (Hours, error) {
 // String writes the hours as ParseHours reads them.
 func (h Hours) String() string {
 	hm := func(d time.Duration) string { return fmt.Sprintf("%02d:%02d", int(d.Hours()), int(d.Minutes())%60) }
-	return hm(h.Start) + "-" + hm(h.End) + " " + h.Loc.String()
+	out := hm(h.Start) + "-" + hm(h.End) + " " + h.Loc.String()
+	if days := h.days(); days != "" {
+		out = days + " " + out
+	}
+	return out
 }
 
-// Contains reports whether t falls inside the working hours (a span may run
-// past midnight, as in 22:00-06:00).
+// days writes the working days ("Mon-Fri", "Mon,Wed,Fri"), or "" for all
+// seven.
+func (h Hours) days() string {
+	all := true
+	for _, on := range h.Days {
+		all = all && on
+	}
+	if all {
+		return ""
+	}
+	// Runs of consecutive days, read from Monday, or from the start of a
+	// run that goes through Sunday into Monday (Sun-Thu, Fri-Mon).
+	first := time.Monday
+	for i := 0; i < 6 && h.Days[(first+6)%7]; i++ {
+		first = (first + 6) % 7
+	}
+	day := func(k int) time.Weekday { return (first + time.Weekday(k)) % 7 }
+	name := func(k int) string { return day(k).String()[:3] }
+	var parts []string
+	for i := 0; i < 7; {
+		if !h.Days[day(i)] {
+			i++
+			continue
+		}
+		j := i
+		for j+1 < 7 && h.Days[day(j+1)] {
+			j++
+		}
+		switch {
+		case j == i:
+			parts = append(parts, name(i))
+		case j == i+1:
+			parts = append(parts, name(i), name(j))
+		default:
+			parts = append(parts, name(i)+"-"+name(j))
+		}
+		i = j + 1
+	}
+	return strings.Join(parts, ",")
+}
+
+// Contains reports whether t falls inside the working hours. A span may run
+// past midnight (22:00-06:00); its hours after midnight belong to the day it
+// started on.
 func (h Hours) Contains(t time.Time) bool {
 	lt := t.In(h.Loc)
 	since := time.Duration(lt.Hour())*time.Hour + time.Duration(lt.Minute())*time.Minute + time.Duration(lt.Second())*time.Second
+	today, yesterday := h.Days[lt.Weekday()], h.Days[(lt.Weekday()+6)%7]
 	if h.Start < h.End {
-		return since >= h.Start && since < h.End
+		return today && since >= h.Start && since < h.End
 	}
-	return since >= h.Start || since < h.End
+	return (today && since >= h.Start) || (yesterday && since < h.End)
 }
 
 func splitHostPort(s string) (string, int, error) {

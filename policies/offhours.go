@@ -9,7 +9,7 @@ import (
 )
 
 // offHours fires when a watched key signs outside its owner's working hours
-// (the wallet's hours:, "09:00-18:00 America/New_York"). The signer is the
+// (the wallet's hours:, "Mon-Fri 09:00-18:00 America/New_York"). The signer is the
 // event's initiator when the chain reports one (so an employee key that
 // upgrades a contract or moves a vault's tokens is judged), else the
 // wallet of an outflow. Parameters: hours (for keys whose wallet sets none).

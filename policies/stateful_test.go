@@ -299,6 +299,21 @@ func TestOffHours(t *testing.T) {
 	})
 }
 
+func TestOffHoursOnWorkingDays(t *testing.T) {
+	at := func(day, h int) time.Time { return time.Date(2026, 3, day, h, 0, 0, 0, time.UTC) } // 6 March 2026 is a Friday
+	h := newHarness(t, `policies:
+  - {name: hot-weekend, detector: off-hours, hours: "Mon-Fri 06:00-22:00 UTC", roles: [hot], severity: medium}
+`)
+	h.run(t, []step{
+		{name: "Friday inside the hours", ev: event{counterparty: stranger, at: at(6, 12)}},
+		{name: "Saturday at the same hour", ev: event{counterparty: stranger, at: at(7, 12)},
+			want: []string{"hot-weekend: treasury-hot (hot wallet) signed at Sat 12:00 UTC, outside its working hours policy hours Mon-Fri 06:00-22:00 UTC (transfer out treasury-hot)"}},
+		{name: "Sunday", ev: event{counterparty: stranger, at: at(8, 12)},
+			want: []string{"hot-weekend: treasury-hot (hot wallet) signed at Sun 12:00 UTC, outside its working hours policy hours Mon-Fri 06:00-22:00 UTC (transfer out treasury-hot)"}},
+		{name: "Monday inside the hours", ev: event{counterparty: stranger, at: at(9, 6)}},
+	})
+}
+
 // balances is a node's answer for the drain tests (the node reader itself is
 // tested against a chain in chains/ethereum).
 type balances struct {
