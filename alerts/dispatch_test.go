@@ -341,3 +341,44 @@ func TestMessagesThatAreNotAlertsAreDeadLettered(t *testing.T) {
 	}
 	check(t, n)
 }
+
+// slow is a notifier whose calls wait until released, as a service that
+// takes its time to answer and acts on the request whatever the caller does
+// meanwhile.
+type slow struct {
+	notes
+	started chan struct{}
+	release chan struct{}
+}
+
+func (s *slow) Notify(ctx context.Context, as ...*alerts.Alert) (bool, error) {
+	s.started <- struct{}{}
+	<-s.release
+	return s.notes.Notify(ctx, as...)
+}
+
+// TestAStopDuringANotificationFinishesIt: keywatch is stopped while a sink's
+// request is under way, and the service acts on it. Its outcome is recorded
+// all the same, so when the alert is confirmed while keywatch is down, the
+// next run does not page the incident a second time.
+func TestAStopDuringANotificationFinishesIt(t *testing.T) {
+	h := alerttest.New(t)
+	n := &slow{started: make(chan struct{}, 4), release: make(chan struct{})}
+	ctx, cancel := context.WithCancel(h.Ctx)
+	done := make(chan error, 1)
+	go func() { done <- alerts.RunSink(ctx, h.JS, n, h.SinkOptions("pager")) }()
+	h.Publish(alerttest.Alert("0x01", chains.StatusPending))
+	<-n.started
+	cancel() // keywatch stops while the request is under way
+	close(n.release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	check(t, &n.notes, "0x01 firing: 0x01=firing")
+
+	h.Publish(alerttest.Alert("0x01", chains.StatusConfirmed))
+	h.RunSink(n, h.SinkOptions("pager"))
+	h.Publish(on("dev-deployer", alerttest.Alert("0x02", chains.StatusPending)))
+	alerttest.WaitFor(t, func() bool { return n.count() >= 2 }, "the next alert")
+	check(t, &n.notes, "0x01 firing: 0x01=firing", "0x02 firing: 0x02=firing")
+}

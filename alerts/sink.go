@@ -665,11 +665,18 @@ func (d *dispatcher) flush(ctx context.Context, inc *Incident, repeat bool) {
 		return
 	}
 	note := Notification{Sink: d.o.Name, GroupKey: inc.Group, Incident: inc.ID, Status: status, Repeat: repeat}
+	// A notification under way is finished, and what it did recorded, even
+	// when keywatch is stopping: cut off half way, it may have reached the
+	// service while the sink state says it did not, and the next run would
+	// send it again. Both are bounded by the sink's timeout.
+	ctx = context.WithoutCancel(ctx)
 	nctx, cancel := context.WithTimeout(WithNotification(ctx, note), d.o.Timeout)
 	start := time.Now()
 	retry, err := d.n.Notify(nctx, send...)
 	cancel()
 	took := time.Since(start)
+	ctx, cancel = context.WithTimeout(ctx, d.o.Timeout)
+	defer cancel()
 	if err == nil {
 		d.o.Metrics.notification(d.o.Name, "sent", took)
 		now := d.o.Now()
