@@ -194,10 +194,20 @@ func (r *Replay) block(ctx context.Context, src watchers.Source, n uint64) error
 	if err != nil {
 		return fmt.Errorf("block %d: %w", n, err)
 	}
-	for i := range evs {
-		evs[i].Status = chains.StatusConfirmed
+	judge := func(ctx context.Context, evs []chains.Event) error {
+		for i := range evs {
+			evs[i].Status = chains.StatusConfirmed
+		}
+		if err := r.engine.Process(ctx, evs); err != nil {
+			return fmt.Errorf("block %d: %w", n, err)
+		}
+		return nil
 	}
-	if err := r.engine.Process(ctx, evs); err != nil {
+	if err := judge(ctx, evs); err != nil {
+		return err
+	}
+	// Hops made later in the same block, through addresses just followed.
+	if evs, err = watchers.Complete(ctx, src, b, evs, judge); err != nil {
 		return fmt.Errorf("block %d: %w", n, err)
 	}
 	r.sum.Blocks++

@@ -38,6 +38,70 @@ func TestReplayFollowsForwardedFunds(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	got, sum := replay(t, sim, head)
+	out := fmt.Sprint(got)
+	if len(got) != 1 || got[0].Policy != "funds-to-mixer" || got[0].Wallet != "treasury-hot" || got[0].Event.WalletRole != "followed" {
+		t.Fatalf("alerts: %s", out)
+	}
+	reasons := strings.Join(got[0].Reasons, "\n")
+	for _, want := range []string{"hop 1: treasury-hot", "hop 2: " + strings.ToLower(thief.Hex()), strings.ToLower(pool.Hex())} {
+		if !strings.Contains(strings.ToLower(reasons), strings.ToLower(want)) {
+			t.Errorf("reasons do not name %q:\n%s", want, reasons)
+		}
+	}
+	if sum.Alerts != 1 || sum.Blocks != int(head) {
+		t.Errorf("summary: %s", sum)
+	}
+}
+
+// TestReplayFollowsAHopInTheSameBlock: the fresh address passes the funds on
+// to the pool in the very block that paid it. The address is followed once
+// the outflow is judged, and the block is read again for what it did next.
+func TestReplayFollowsAHopInTheSameBlock(t *testing.T) {
+	ctx := context.Background()
+	sim := simchain.New(map[string]int64{"treasury-hot": 100, "thief": 2}, nil)
+	defer sim.Close()
+	thief, pool := simchain.Addr("thief"), contracts.TornadoPool1ETH
+	steal, err := sim.Submit(ctx, "treasury-hot", &thief, simchain.Ether(10), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mix, err := sim.Submit(ctx, "thief", &pool, simchain.Ether(1), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sim.Backend.Commit()
+	r1, err := sim.Receipt(ctx, steal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, err := sim.Receipt(ctx, mix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r1.BlockNumber.Cmp(r2.BlockNumber) != 0 {
+		t.Fatalf("the two transactions landed in blocks %s and %s, want one", r1.BlockNumber, r2.BlockNumber)
+	}
+	if r2.TransactionIndex < r1.TransactionIndex {
+		t.Logf("the deposit came first in the block (index %d before %d)", r2.TransactionIndex, r1.TransactionIndex)
+	}
+	got, _ := replay(t, sim, r1.BlockNumber.Uint64())
+	if len(got) != 1 || got[0].Policy != "funds-to-mixer" || got[0].Event.Tx != mix.Hash().Hex() {
+		t.Fatalf("alerts: %v, want funds-to-mixer on the deposit %s", got, mix.Hash().Hex())
+	}
+	reasons := strings.ToLower(strings.Join(got[0].Reasons, "\n"))
+	for _, want := range []string{"hop 1: treasury-hot", "hop 2: " + thief.Hex(), pool.Hex()} {
+		if !strings.Contains(reasons, strings.ToLower(want)) {
+			t.Errorf("reasons do not name %q:\n%s", want, reasons)
+		}
+	}
+}
+
+// replay runs the blocks 1 to head of sim through a backtest with the
+// forwarding policy and returns the alerts it printed.
+func replay(t *testing.T, sim *simchain.Chain, head uint64) ([]alerts.Alert, backtest.Summary) {
+	t.Helper()
+	ctx := context.Background()
 	root, _ := filepath.Abs("..")
 	dir := t.TempDir()
 	path := filepath.Join(dir, "keywatch.yaml")
@@ -73,22 +137,14 @@ policies:
 	}
 	var got []alerts.Alert
 	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		if line == "" {
+			continue
+		}
 		var a alerts.Alert
 		if err := json.Unmarshal([]byte(line), &a); err != nil {
 			t.Fatalf("%v: %s", err, line)
 		}
 		got = append(got, a)
 	}
-	if len(got) != 1 || got[0].Policy != "funds-to-mixer" || got[0].Wallet != "treasury-hot" || got[0].Event.WalletRole != "followed" {
-		t.Fatalf("alerts: %s", out.String())
-	}
-	reasons := strings.Join(got[0].Reasons, "\n")
-	for _, want := range []string{"hop 1: treasury-hot", "hop 2: " + strings.ToLower(thief.Hex()), strings.ToLower(pool.Hex())} {
-		if !strings.Contains(strings.ToLower(reasons), strings.ToLower(want)) {
-			t.Errorf("reasons do not name %q:\n%s", want, reasons)
-		}
-	}
-	if sum.Alerts != 1 || sum.Blocks != int(head) {
-		t.Errorf("summary: %s", sum)
-	}
+	return got, sum
 }

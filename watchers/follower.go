@@ -80,6 +80,44 @@ type PendingSource interface {
 	Dropped(ctx context.Context, tx string) string
 }
 
+// Rescanner is implemented by sources whose decoding depends on state that
+// judging a block's events can change: forwarding starts following an
+// address an outflow paid, and that address may pass the funds on later in
+// the same block. After a block's events were delivered, Rescan returns the
+// events of block b that are not among known and that the source sees now
+// (nil when nothing it decodes with changed). Complete asks until nothing
+// new comes.
+type Rescanner interface {
+	Rescan(ctx context.Context, b Block, known []chains.Event) ([]chains.Event, error)
+}
+
+// maxRescans bounds the passes over one block; each can add one hop.
+const maxRescans = 16
+
+// Complete delivers what the delivery of block b's events made visible in
+// the same block (see Rescanner) and returns every event of the block. The
+// events of a pass are delivered before the next pass is asked for.
+func Complete(ctx context.Context, src Source, b Block, events []chains.Event, deliver func(context.Context, []chains.Event) error) ([]chains.Event, error) {
+	rs, ok := src.(Rescanner)
+	if !ok || len(events) == 0 {
+		return events, nil
+	}
+	for range maxRescans {
+		more, err := rs.Rescan(ctx, b, events)
+		if err != nil {
+			return events, fmt.Errorf("rescan block %d: %w", b.Number, err)
+		}
+		if len(more) == 0 {
+			break
+		}
+		if err := deliver(ctx, more); err != nil {
+			return events, err
+		}
+		events = append(events, more...)
+	}
+	return events, nil
+}
+
 // DeliverFunc hands events to the policy engine. Delivery must be idempotent:
 // after a crash, events of the last block may be delivered again.
 type DeliverFunc func(ctx context.Context, events []chains.Event) error
@@ -547,24 +585,30 @@ func (f *Follower) process(ctx context.Context, c *checkpoint, b Block, head uin
 	if confirmed {
 		status = chains.StatusConfirmed
 	}
-	out := make([]chains.Event, len(events))
-	for i, ev := range events {
-		out[i] = ev.WithStatus(status)
-	}
-	if len(out) > 0 {
+	deliver := func(ctx context.Context, evs []chains.Event) error {
+		out := make([]chains.Event, len(evs))
+		for i, ev := range evs {
+			out[i] = ev.WithStatus(status)
+		}
 		if err := f.opts.Deliver(ctx, out); err != nil {
 			return fmt.Errorf("deliver events of block %d: %w", b.Number, err)
 		}
-		if err := f.mined(ctx, events); err != nil {
+		return f.mined(ctx, evs)
+	}
+	if len(events) > 0 {
+		if err := deliver(ctx, events); err != nil {
 			return err
 		}
+	}
+	if events, err = Complete(ctx, f.src, b, events, deliver); err != nil {
+		return err
 	}
 	c.Blocks = append(c.Blocks, record{Block: b, Confirmed: confirmed, Events: events})
 	if over := len(c.Blocks) - int(f.opts.ReorgDepth); over > 0 {
 		c.Blocks = append([]record(nil), c.Blocks[over:]...)
 	}
 	c.Height = b.Number
-	f.opts.Metrics.events(f.opts.Chain, len(out))
+	f.opts.Metrics.events(f.opts.Chain, len(events))
 	return f.save(ctx, c)
 }
 

@@ -369,3 +369,82 @@ func TestStatusReportsHeadProgressAndNodeAnswers(t *testing.T) {
 		t.Fatalf("after recovery: %+v", again)
 	}
 }
+
+// following is forwarding reduced to its effect on the watcher: an outflow
+// of a watched wallet makes its recipient followed.
+type following struct {
+	mu   sync.Mutex
+	set  []string
+	next watchers.DeliverFunc
+}
+
+func (fl *following) Addresses(context.Context, string, time.Time) ([]string, error) {
+	fl.mu.Lock()
+	defer fl.mu.Unlock()
+	return append([]string(nil), fl.set...), nil
+}
+
+func (fl *following) deliver(ctx context.Context, evs []chains.Event) error {
+	fl.mu.Lock()
+	for _, ev := range evs {
+		if ev.Direction == chains.Out && ev.WalletRole == "hot" {
+			fl.set = append(fl.set, ev.Counterparty)
+		}
+	}
+	fl.mu.Unlock()
+	return fl.next(ctx, evs)
+}
+
+// TestFollowerReadsABlockAgainForHopsMadeInIt: the hot wallet pays a fresh
+// address, which passes the funds on in the same block. Once the outflow
+// made the address followed, the block is read again and the second hop is
+// delivered with the block's status, confirmed with it, and retracted with
+// it.
+func TestFollowerReadsABlockAgainForHopsMadeInIt(t *testing.T) {
+	e := newEnv(t)
+	fl := &following{next: e.rec.deliver}
+	src := kwe.NewSource(e.chain.Client, kwe.Options{Chain: "eth", NativeSymbol: "ETH", Followed: fl,
+		Wallets: []kwe.Wallet{{Name: "hot", Address: simchain.Addr("hot"), Role: "hot"}}})
+	one := uint64(1)
+	f, err := watchers.New(src, watchers.Options{Chain: "eth", Confirmations: 2, ReorgDepth: 12, StartBlock: &one,
+		Store: e.st, Deliver: fl.deliver})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.chain.Backend.Commit()
+	parent, err := e.chain.Client.HeaderByNumber(e.ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fresh, vendor := simchain.Addr("outsider"), simchain.Addr("vendor")
+	steal, err := e.chain.Submit(e.ctx, "hot", &fresh, simchain.Ether(5), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hop, err := e.chain.Submit(e.ctx, "outsider", &vendor, simchain.Ether(1), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.chain.Backend.Commit()
+	stealID, hopID := "eth:"+steal.Hash().Hex()+":native", "eth:"+hop.Hash().Hex()+":native"
+	e.step(f)
+	if e.rec.count(stealID, chains.StatusPending) != 1 || e.rec.count(hopID, chains.StatusPending) != 1 {
+		t.Fatalf("want the outflow and the hop after it, pending: %v", e.rec.seen())
+	}
+	e.chain.Backend.Commit()
+	e.step(f)
+	if e.rec.count(hopID, chains.StatusConfirmed) != 1 {
+		t.Fatalf("the hop was not confirmed with its block: %v", e.rec.seen())
+	}
+	// The block leaves the chain: both are retracted.
+	if err := e.chain.Backend.Fork(parent.Hash()); err != nil {
+		t.Fatal(err)
+	}
+	for range 4 {
+		e.chain.Backend.Commit()
+	}
+	e.step(f)
+	if e.rec.count(stealID, chains.StatusRetracted) != 1 || e.rec.count(hopID, chains.StatusRetracted) != 1 {
+		t.Fatalf("want both retracted after the reorg: %v", e.rec.seen())
+	}
+}

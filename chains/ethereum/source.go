@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"sync"
 	"time"
 
 	"github.com/ethereum/go-ethereum"
@@ -118,6 +119,11 @@ type Source struct {
 	topics    []common.Hash
 	addrs     []common.Address // token contracts
 	contracts []common.Address // watched contracts, for admin logs
+
+	// The followed addresses the last block was decoded with, for Rescan.
+	mu           sync.Mutex
+	lastHash     string
+	lastFollowed map[common.Address]bool
 }
 
 // NewSource makes a Source over a connected client.
@@ -137,7 +143,10 @@ func NewSource(client Client, opts Options) *Source {
 	return s
 }
 
-var _ watchers.Source = (*Source)(nil)
+var (
+	_ watchers.Source    = (*Source)(nil)
+	_ watchers.Rescanner = (*Source)(nil)
+)
 
 // Head returns the node's newest block number.
 func (s *Source) Head(ctx context.Context) (uint64, error) {
@@ -202,6 +211,9 @@ func (s *Source) Events(ctx context.Context, b watchers.Block) ([]chains.Event, 
 	if err != nil {
 		return nil, fmt.Errorf("block %d: %w", b.Number, err)
 	}
+	s.mu.Lock()
+	s.lastHash, s.lastFollowed = b.Hash, followed
+	s.mu.Unlock()
 	from := s.topics
 	if len(followed) > 0 {
 		from = append(append([]common.Hash(nil), s.topics...), topicsOf(followed)...)
@@ -231,6 +243,50 @@ func (s *Source) Events(ctx context.Context, b watchers.Block) ([]chains.Event, 
 		logs = append(logs, ls...)
 	}
 	return s.decode(ctx, block, logs, followed)
+}
+
+// Rescan returns the events of block b, not among known, that addresses
+// followed since b was decoded add: a fresh address paid by a watched wallet
+// that passes the funds on in the same block. Nil when the followed set did
+// not change.
+func (s *Source) Rescan(ctx context.Context, b watchers.Block, known []chains.Event) ([]chains.Event, error) {
+	if s.opts.Followed == nil {
+		return nil, nil
+	}
+	s.mu.Lock()
+	before, decoded := s.lastFollowed, s.lastHash == b.Hash
+	s.mu.Unlock()
+	if decoded {
+		now, err := s.followed(ctx, b.Time)
+		if err != nil {
+			return nil, fmt.Errorf("block %d: %w", b.Number, err)
+		}
+		added := false
+		for a := range now {
+			if !before[a] {
+				added = true
+				break
+			}
+		}
+		if !added {
+			return nil, nil
+		}
+	}
+	evs, err := s.Events(ctx, b)
+	if err != nil {
+		return nil, err
+	}
+	seen := make(map[string]bool, len(known))
+	for _, ev := range known {
+		seen[ev.ID] = true
+	}
+	var out []chains.Event
+	for _, ev := range evs {
+		if !seen[ev.ID] {
+			out = append(out, ev)
+		}
+	}
+	return out, nil
 }
 
 // followed reads the addresses followed at the block's time, leaving out
