@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sort"
 	"strconv"
 	"sync"
 	"time"
@@ -102,6 +103,9 @@ type Options struct {
 	Now        func() time.Time
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer // may be nil
+	// Anchors, when set, reads the heads anchored outside the store, which
+	// GET /v1/audit?verify=1 checks the chain against.
+	Anchors func(ctx context.Context) ([]Anchor, error)
 }
 
 // Log appends to and reads the audit chain in a store.
@@ -112,6 +116,8 @@ type Log struct {
 
 	mu  sync.Mutex // serialises this process's appends
 	tip *Head      // the newest entry this process knows of; nil: look it up
+
+	anchors func(ctx context.Context) ([]Anchor, error)
 
 	appended prometheus.Counter
 	failures prometheus.Counter
@@ -125,7 +131,7 @@ func New(st store.Store, o Options) *Log {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	l := &Log{st: st, now: o.Now, log: o.Logger,
+	l := &Log{st: st, now: o.Now, log: o.Logger, anchors: o.Anchors,
 		appended: prometheus.NewCounter(prometheus.CounterOpts{Name: "keywatch_audit_entries_appended_total", Help: "Entries appended to the audit log."}),
 		failures: prometheus.NewCounter(prometheus.CounterOpts{Name: "keywatch_audit_append_failures_total", Help: "Audit entries that could not be written."}),
 	}
@@ -314,9 +320,58 @@ func (l *Log) Read(ctx context.Context, after int64, limit int) (Page, error) {
 
 // Verify reads the whole chain and checks it.
 func (l *Log) Verify(ctx context.Context) (Report, error) {
+	return l.VerifyAnchored(ctx, nil)
+}
+
+// VerifyAnchored reads the whole chain and checks it, and against the heads
+// anchored outside the store (see CheckAnchored).
+func (l *Log) VerifyAnchored(ctx context.Context, anchors []Anchor) (Report, error) {
+	entries, head, err := l.readAll(ctx)
+	if err != nil {
+		return Report{}, err
+	}
+	return CheckAnchored(entries, head, anchors), nil
+}
+
+// VerifyWithAnchors verifies the chain against the anchors Options.Anchors
+// reads. When they cannot be read, the chain is checked alone and the
+// report says why in Unanchored.
+func (l *Log) VerifyWithAnchors(ctx context.Context) (Report, error) {
+	if l.anchors == nil {
+		return l.Verify(ctx)
+	}
+	as, aerr := l.anchors(ctx)
+	entries, head, err := l.readAll(ctx)
+	if err != nil {
+		return Report{}, err
+	}
+	return CheckAgainst(entries, head, as, aerr), nil
+}
+
+// CheckAgainst is CheckAnchored for anchors that were read with error
+// anchorsErr: when they could not be read, or none exist for a log that has
+// entries, the chain is checked alone and Unanchored says so.
+func CheckAgainst(entries []Entry, head Head, anchors []Anchor, anchorsErr error) Report {
+	if anchorsErr != nil {
+		anchors = nil
+	}
+	r := CheckAnchored(entries, head, anchors)
+	switch {
+	case !r.OK:
+	case anchorsErr != nil:
+		r.Unanchored = anchorsErr.Error()
+	case len(anchors) == 0 && r.Entries > 0:
+		r.Unanchored = "no head has been anchored yet"
+	}
+	return r
+}
+
+// readAll reads every entry, with gaps and placeholders where entries are
+// missing or unreadable (for Check to name), and the recorded head.
+func (l *Log) readAll(ctx context.Context) ([]Entry, Head, error) {
 	head, err := l.readHead(ctx)
 	if err != nil {
-		return Report{}, fmt.Errorf("audit: %w", err)
+		return nil, Head{}, fmt.Errorf("audit: %w", err)
 	}
 	var entries []Entry
 	for seq := int64(1); ; seq++ {
@@ -325,20 +380,39 @@ func (l *Log) Verify(ctx context.Context) (Report, error) {
 		switch {
 		case errors.Is(err, store.ErrNotFound):
 			if seq > head.Seq {
-				return Check(entries, head), nil
+				return entries, head, nil
 			}
 			continue // a gap: Check names it
 		case errors.As(err, &ce):
 			entries = append(entries, Entry{Seq: seq, Hash: "unreadable"})
 			continue
 		case err != nil:
-			return Report{}, fmt.Errorf("audit: %w", err)
+			return nil, Head{}, fmt.Errorf("audit: %w", err)
 		}
 		if e.Seq != seq {
 			e = Entry{Seq: seq, Hash: "moved"} // an entry copied under another number
 		}
 		entries = append(entries, e)
 	}
+}
+
+// Head returns the newest entry as the store records it (zero when the log
+// is empty).
+func (l *Log) Head(ctx context.Context) (Head, error) {
+	return l.readHead(ctx)
+}
+
+// ErrNoAnchors says that no head was ever anchored, or the anchors are gone.
+var ErrNoAnchors = errors.New("no audit anchors")
+
+// Anchor is a head of the chain recorded outside the store, where whoever
+// can rewrite the store cannot rewrite it too (package audit/anchor keeps
+// them in JetStream).
+type Anchor struct {
+	Seq  int64     `json:"seq"`
+	Hash string    `json:"hash"`
+	At   time.Time `json:"at"` // when it was anchored
+	By   string    `json:"by"` // the instance that anchored it
 }
 
 // Report is the outcome of a verification.
@@ -350,13 +424,71 @@ type Report struct {
 	// or removed (0 when OK).
 	FirstBad int64  `json:"first_bad,omitempty"`
 	Problem  string `json:"problem,omitempty"`
+	// Anchors is how many anchored heads the chain was checked against,
+	// the newest anchored at AnchoredAt.
+	Anchors    int        `json:"anchors,omitempty"`
+	AnchoredAt *time.Time `json:"anchored_at,omitempty"`
+	// Unanchored says why the chain was not checked against anchors.
+	Unanchored string `json:"unanchored,omitempty"`
 }
 
 func (r Report) String() string {
+	if r.OK && r.Anchors > 0 {
+		return fmt.Sprintf("audit log OK: %d entries, head %d %s; matches %d anchored heads, the newest anchored at %s",
+			r.Entries, r.Head.Seq, r.Head.Hash, r.Anchors, r.AnchoredAt.UTC().Format(time.RFC3339))
+	}
+	if r.OK && r.Unanchored != "" {
+		return fmt.Sprintf("audit log OK: %d entries, head %d %s; NOT checked against anchored heads: %s", r.Entries, r.Head.Seq, r.Head.Hash, r.Unanchored)
+	}
 	if r.OK {
 		return fmt.Sprintf("audit log OK: %d entries, head %d %s", r.Entries, r.Head.Seq, r.Head.Hash)
 	}
 	return fmt.Sprintf("audit log BROKEN at entry %d: %s", r.FirstBad, r.Problem)
+}
+
+// CheckAnchored is Check, then a comparison with heads anchored outside the
+// store. A chain rewritten consistently from some entry on (every hash
+// recomputed, the head moved) passes Check but no longer holds the hash an
+// anchor recorded for an entry after the rewrite began; a chain cut short
+// no longer reaches the newest anchor. FirstBad is then the first entry
+// after the last anchor that still matches: the rewrite began there or
+// later.
+func CheckAnchored(entries []Entry, head Head, anchors []Anchor) Report {
+	r := Check(entries, head)
+	if !r.OK || len(anchors) == 0 {
+		return r
+	}
+	hashes := make(map[int64]string, len(entries))
+	for _, e := range entries {
+		hashes[e.Seq] = e.Hash
+	}
+	sorted := append([]Anchor(nil), anchors...)
+	sort.Slice(sorted, func(i, j int) bool { return sorted[i].Seq < sorted[j].Seq })
+	good := int64(0)
+	for _, a := range sorted {
+		h, ok := hashes[a.Seq]
+		switch {
+		case !ok:
+			r.OK, r.FirstBad = false, good+1
+			r.Problem = fmt.Sprintf("the log ends at entry %d, but %s anchored entry %d (%s) at %s: entries from %d on were rewritten or removed",
+				head.Seq, a.By, a.Seq, short(a.Hash), a.At.UTC().Format(time.RFC3339), good+1)
+			return r
+		case h != a.Hash:
+			r.OK, r.FirstBad = false, good+1
+			r.Problem = fmt.Sprintf("the chain was rewritten: %s anchored entry %d as %s at %s, it is now %s; the rewrite begins between entries %d and %d",
+				a.By, a.Seq, short(a.Hash), a.At.UTC().Format(time.RFC3339), short(h), good+1, a.Seq)
+			return r
+		}
+		good = a.Seq
+	}
+	newest := sorted[0].At
+	for _, a := range sorted {
+		if a.At.After(newest) {
+			newest = a.At
+		}
+	}
+	r.Anchors, r.AnchoredAt = len(sorted), &newest
+	return r
 }
 
 // Check verifies a chain: entries in ascending seq order as read from the

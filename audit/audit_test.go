@@ -198,3 +198,61 @@ func (s prefixed) Delete(ctx context.Context, ks ...string) error {
 func (s prefixed) Update(ctx context.Context, k string, fn func([]byte, bool) ([]byte, error)) error {
 	return s.Store.Update(ctx, s.p+k, fn)
 }
+
+// TestAnchorsCatchAConsistentRewrite: someone with write access to the
+// store replaces the whole chain with one whose hashes all fit. Check
+// cannot tell; the heads anchored outside the store can.
+func TestAnchorsCatchAConsistentRewrite(t *testing.T) {
+	ctx := context.Background()
+	at := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+	chain := func(actor string, n int) ([]audit.Entry, audit.Head) {
+		st := memory.New()
+		l := audit.New(st, audit.Options{Now: func() time.Time { return at }})
+		for i := range n {
+			who := "alice"
+			if i >= 2 {
+				who = actor // entries 3 on are the ones rewritten
+			}
+			if err := l.Record(ctx, audit.ActionHoldApprove, who, map[string]any{"hold": "h1", "n": i}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		p, err := l.Read(ctx, 0, 1000)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.Entries, p.Head
+	}
+	genuine, head := chain("bob", 5)
+	anchorOf := func(seq int64) audit.Anchor {
+		return audit.Anchor{Seq: seq, Hash: genuine[seq-1].Hash, At: at.Add(time.Duration(seq) * time.Minute), By: "keywatch-1"}
+	}
+	anchors := []audit.Anchor{anchorOf(4), anchorOf(2)} // any order
+	if r := audit.CheckAnchored(genuine, head, anchors); !r.OK || r.Anchors != 2 || !r.AnchoredAt.Equal(at.Add(4*time.Minute)) {
+		t.Fatalf("the real chain: %+v", r)
+	}
+	if r := audit.CheckAnchored(genuine, head, nil); !r.OK || r.Anchors != 0 {
+		t.Fatalf("no anchors: %+v", r)
+	}
+
+	forged, fhead := chain("mallory", 5) // bob's approvals become mallory's
+	if r := audit.Check(forged, fhead); !r.OK {
+		t.Fatalf("the forged chain should fit together: %+v", r)
+	}
+	r := audit.CheckAnchored(forged, fhead, anchors)
+	if r.OK || r.FirstBad != 3 || !strings.Contains(r.Problem, "keywatch-1 anchored entry 4 as "+genuine[3].Hash[:16]) ||
+		!strings.Contains(r.Problem, "the rewrite begins between entries 3 and 4") {
+		t.Fatalf("rewritten chain: %+v", r)
+	}
+
+	short, shead := chain("bob", 3) // the last two entries dropped, the head moved back
+	r = audit.CheckAnchored(short, shead, anchors)
+	if r.OK || r.FirstBad != 3 || !strings.Contains(r.Problem, "the log ends at entry 3, but keywatch-1 anchored entry 4") {
+		t.Fatalf("truncated chain: %+v", r)
+	}
+
+	r = audit.CheckAgainst(genuine, head, nil, nil)
+	if !r.OK || r.Unanchored != "no head has been anchored yet" || !strings.Contains(r.String(), "NOT checked against anchored heads") {
+		t.Fatalf("no anchors at all: %+v", r)
+	}
+}

@@ -33,6 +33,7 @@ import (
 	"github.com/keywatch/keywatch/alerts/silences"
 	"github.com/keywatch/keywatch/api"
 	"github.com/keywatch/keywatch/audit"
+	"github.com/keywatch/keywatch/audit/anchor"
 	"github.com/keywatch/keywatch/chains/bitcoin"
 	"github.com/keywatch/keywatch/chains/ethereum"
 	"github.com/keywatch/keywatch/config"
@@ -68,6 +69,9 @@ type Options struct {
 	// LeaseTTL is how long a chain's lease outlives an instance that stopped
 	// renewing it (default 15s; tests shorten it).
 	LeaseTTL time.Duration
+	// AnchorEvery is how often the audit log's head is anchored in
+	// JetStream (default 1 minute; tests shorten it).
+	AnchorEvery time.Duration
 }
 
 // Daemon is a running keywatch.
@@ -311,7 +315,8 @@ func New(ctx context.Context, cfg *config.Config, set *policies.Set, opts Option
 	d.registerHealth()
 
 	d.Outbox = alerts.NewOutbox(d.Store, 0)
-	d.Audit = audit.New(d.Store, audit.Options{Now: opts.Now, Logger: d.log.With("part", "audit"), Registerer: reg})
+	d.Audit = audit.New(d.Store, audit.Options{Now: opts.Now, Logger: d.log.With("part", "audit"), Registerer: reg,
+		Anchors: func(ctx context.Context) ([]audit.Anchor, error) { return anchor.Read(ctx, d.JS) }})
 	d.Feed = feed.New(feed.Options{Store: d.Store, Notify: d.Outbox.Enqueue, Audit: d.Audit, Now: opts.Now, Logger: d.log.With("part", "feed")})
 	d.Holds = holds.New(holds.Options{
 		Store: d.Store, Config: cfg, Intents: d.Intents, Audit: d.Audit, Notify: d.publish,
@@ -471,6 +476,10 @@ func (d *Daemon) Run(ctx context.Context) error {
 		g.Go(func() error { return alerts.RunSink(ctx, d.JS, s.Notifier, opts) })
 	}
 	g.Go(func() error { return d.Silences.Run(ctx, 10*time.Second) })
+	g.Go(func() error {
+		return anchor.Run(ctx, d.Audit, anchor.Options{JS: d.JS, Prefix: d.cfg.NATS.SubjectPrefix, Instance: instanceName(d.cfg),
+			Every: d.opts.AnchorEvery, Now: d.opts.Now, Logger: d.log.With("part", "audit")})
+	})
 
 	g.Go(func() error { return d.refreshLists(ctx, d.cfg.ListRefresh.Interval.D()) })
 

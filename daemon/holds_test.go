@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
@@ -73,7 +74,7 @@ policies:
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	d, err := daemon.New(ctx, c, set, daemon.Options{Logger: log,
+	d, err := daemon.New(ctx, c, set, daemon.Options{Logger: log, AnchorEvery: 100 * time.Millisecond,
 		EthDial: func(context.Context, config.Chain) (ethereum.Client, error) { return chain.Client, nil }})
 	if err != nil {
 		t.Fatal(err)
@@ -178,9 +179,20 @@ policies:
 	if got := strings.Join(actions, ", "); got != "hold.create by keywatch, screen.decision by withdrawals, hold.approve by alice, hold.approve by bob, silence.create by root, config.reload by keywatch" {
 		t.Fatalf("audit log: %s", got)
 	}
-	resp = apitest.Do(t, base, "GET", "/v1/audit?verify=1", as("r"), nil)
-	resp.JSON(t, &rep)
-	if !rep.OK || rep.Entries != 6 {
+	// The daemon anchors the head in NATS, and verification checks the
+	// chain against what it anchored.
+	testenv.WaitFor(t, 0, func() bool {
+		resp = apitest.Do(t, base, "GET", "/v1/audit?verify=1", as("r"), nil)
+		rep = audit.Report{}
+		resp.JSON(t, &rep)
+		return rep.AnchoredAt != nil && rep.Anchors >= 1 && rep.Head.Seq == 6
+	}, "the audit head anchored")
+	if !rep.OK || rep.Entries != 6 || rep.Unanchored != "" {
 		t.Fatalf("audit after silence and reload: %s", resp)
+	}
+	var anchors struct{ Anchors []audit.Anchor }
+	apitest.Do(t, base, "GET", "/v1/audit/anchors", as("r"), nil).JSON(t, &anchors)
+	if n := len(anchors.Anchors); n == 0 || anchors.Anchors[n-1].Seq != 6 || anchors.Anchors[n-1].Hash != rep.Head.Hash {
+		t.Fatalf("anchors %+v, want the newest at head %+v", anchors.Anchors, rep.Head)
 	}
 }

@@ -9,15 +9,20 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/keywatch/keywatch/api"
 	"github.com/keywatch/keywatch/audit"
+	"github.com/keywatch/keywatch/audit/anchor"
 	"github.com/keywatch/keywatch/config"
 	"github.com/keywatch/keywatch/daemon"
 )
 
 const auditUsage = `Usage:
-  keywatch audit verify -config FILE   check the chain in the store the configuration names
-  keywatch audit verify [-api URL]     check it through the API (an admin token in KEYWATCH_TOKEN)
+  keywatch audit verify -config FILE   check the chain in the store the configuration names,
+                                       and against the heads anchored in its NATS server
+  keywatch audit verify [-api URL]     the same through the API (an admin token in KEYWATCH_TOKEN)
 
 Exit status 0: the chain is intact; 1: it is broken (the first entry altered
 or removed is named) or could not be read.
@@ -73,7 +78,28 @@ func verifyStore(ctx context.Context, path string) (audit.Report, error) {
 		return audit.Report{}, err
 	}
 	defer st.Close()
-	return audit.New(st, audit.Options{}).Verify(ctx)
+	return audit.New(st, audit.Options{Anchors: func(ctx context.Context) ([]audit.Anchor, error) {
+		return readAnchors(ctx, cfg)
+	}}).VerifyWithAnchors(ctx)
+}
+
+// readAnchors reads the anchored heads from the NATS server the
+// configuration names (the daemon's, when it embeds one).
+func readAnchors(ctx context.Context, cfg *config.Config) ([]audit.Anchor, error) {
+	opts := []nats.Option{nats.Name("keywatch audit verify"), nats.Timeout(5 * time.Second)}
+	if cfg.NATS.CredsFile != "" {
+		opts = append(opts, nats.UserCredentials(cfg.NATS.CredsFile))
+	}
+	nc, err := nats.Connect(cfg.NATS.URL, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("connect to NATS to read them: %w", err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, err
+	}
+	return anchor.Read(ctx, js)
 }
 
 // verifyAPI reads every entry through GET /v1/audit and checks the chain
@@ -100,5 +126,7 @@ func verifyAPI(ctx context.Context, client func() (*api.Client, error)) (audit.R
 		}
 		after = p.Next
 	}
-	return audit.Check(entries, head), nil
+	var anchors struct{ Anchors []audit.Anchor }
+	aerr := c.Do(ctx, "GET", "/v1/audit/anchors", nil, &anchors)
+	return audit.CheckAgainst(entries, head, anchors.Anchors, aerr), nil
 }

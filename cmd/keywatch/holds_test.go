@@ -3,12 +3,18 @@ package main
 import (
 	"context"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/keywatch/keywatch/alerts"
 	"github.com/keywatch/keywatch/api"
 	"github.com/keywatch/keywatch/audit"
+	"github.com/keywatch/keywatch/audit/anchor"
 	"github.com/keywatch/keywatch/chains"
 	"github.com/keywatch/keywatch/holds"
 	"github.com/keywatch/keywatch/intents"
@@ -136,4 +142,85 @@ func TestAuditVerifyCLI(t *testing.T) {
 	if code, _, errs := runCmd(t, "audit", "verify", "-api", base); code != 1 || !strings.Contains(errs, "403 Forbidden") {
 		t.Fatalf("as an approver: exit %d %s", code, errs)
 	}
+}
+
+// TestAuditVerifyAgainstAnchors: someone with write access to Redis
+// replaces the audit log with a chain whose hashes all fit. The heads
+// anchored in NATS catch it, from the store and through the API.
+func TestAuditVerifyAgainstAnchors(t *testing.T) {
+	ctx := context.Background()
+	rs := testenv.StartRedis(t)
+	ns := testenv.NATS(t)
+	cfg := apitest.Config(t, "redis: "+rs.URL, "")
+	text, err := os.ReadFile(cfg.File())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfg.File(), []byte(strings.Replace(string(text), "nats://127.0.0.1:4222", ns.URL(), 1)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	st, err := redis.Open(ctx, rs.URL, redis.WithPrefix(cfg.Store.Prefix))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	nc, err := nats.Connect(ns.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	record := func(l *audit.Log, actors ...string) {
+		t.Helper()
+		for _, who := range actors {
+			if err := l.Record(ctx, audit.ActionHoldApprove, who, map[string]any{"hold": "h-1"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	lg := audit.New(st, audit.Options{Anchors: func(ctx context.Context) ([]audit.Anchor, error) { return anchor.Read(ctx, js) }})
+	auth, err := api.NewAuthenticator(cfg.API.Tokens, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := api.NewServer(auth, nil)
+	lg.Register(srv)
+	hs := httptest.NewServer(srv)
+	t.Cleanup(hs.Close)
+	t.Setenv("KEYWATCH_TOKEN", apitest.Tokens["root"])
+	verify := func(wantCode int, want string) {
+		t.Helper()
+		for _, args := range [][]string{{"audit", "verify", "-config", cfg.File()}, {"audit", "verify", "-api", hs.URL}} {
+			code, out, errs := runCmd(t, args...)
+			if code != wantCode || !strings.Contains(out, want) {
+				t.Errorf("%v: exit %d, want %d and %q:\n%s%s", args, code, wantCode, want, out, errs)
+			}
+		}
+	}
+
+	record(lg, "alice", "bob")
+	verify(0, "audit log OK: 2 entries, head 2 ")
+	verify(0, "NOT checked against anchored heads: ")
+	verify(0, "no audit anchors: stream KEYWATCH_AUDIT_ANCHORS does not exist")
+	head, err := lg.Head(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := anchor.Publish(ctx, js, "keywatch", audit.Anchor{Seq: head.Seq, Hash: head.Hash, At: time.Now(), By: "keywatch-1"}); err != nil {
+		t.Fatal(err)
+	}
+	record(lg, "carol")
+	verify(0, "audit log OK: 3 entries, head 3 ")
+	verify(0, "matches 1 anchored heads")
+
+	// The chain is replaced: bob's approval becomes mallory's, every hash
+	// recomputed, the head moved.
+	if err := st.Delete(ctx, "audit:e:1", "audit:e:2", "audit:e:3", "audit:head"); err != nil {
+		t.Fatal(err)
+	}
+	record(audit.New(st, audit.Options{}), "alice", "mallory", "carol")
+	verify(1, "audit log BROKEN at entry 1: the chain was rewritten: keywatch-1 anchored entry 2 as "+head.Hash[:16])
 }
