@@ -140,6 +140,9 @@ func (f *Follower) runLeased(ctx context.Context) error {
 			failing, standingBy = false, ""
 			f.lead(ctx, every)
 			f.opts.Metrics.stopped(f.opts.Chain)
+			f.mu.Lock()
+			f.until = time.Time{} // whatever the record says, act on it no more until claimed again
+			f.mu.Unlock()
 			if ctx.Err() != nil {
 				rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
 				f.release(rctx)
