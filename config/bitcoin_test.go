@@ -50,7 +50,7 @@ wallets:
   - {name: btc, kind: bitcoin, network: regtest, rpc: [http://127.0.0.1:18334], rpc_cert: rpc.cert}
 `,
 			want: []string{
-				`kw.yaml:4:5: chains[0].rpc_user: required: btcd and Bitcoin Core need RPC credentials`,
+				`kw.yaml:4:5: chains[0].rpc_user: required: btcd and Bitcoin Core need RPC credentials (or rpc_cookie_file, Bitcoin Core's cookie)`,
 				`kw.yaml:4:5: chains[0].rpc_password_env: required: the environment variable holding the RPC password (or rpc_password_file)`,
 				`kw.yaml:4:56: chains[0].rpc[0]: rpc_cert is set, but this URL does not use TLS (want https:// or wss://)`,
 			},
@@ -80,7 +80,15 @@ wallets:
 			doc: head + `chains:
   - {name: eth, kind: ethereum, rpc: [ws://127.0.0.1:8546], rpc_user: u, rpc_cert: c.pem}
 `,
-			want: []string{`kw.yaml:4:5: chains[0]: rpc_cert, rpc_user and rpc_password_file are for bitcoin chains (put EVM node credentials in a URL held by the environment variable named by rpc_env)`},
+			want: []string{`kw.yaml:4:5: chains[0]: rpc_cert, rpc_user, rpc_password_file and rpc_cookie_file are for bitcoin chains (put EVM node credentials in a URL held by the environment variable named by rpc_env)`},
+		},
+		{
+			name: "Bitcoin Core's cookie instead of a user and password",
+			doc: head + `chains:
+  - {name: btc, kind: bitcoin, network: mainnet, rpc: [http://127.0.0.1:8332], rpc_cookie_file: /var/lib/bitcoind/.cookie}
+  - {name: btc2, kind: bitcoin, network: regtest, rpc: [http://127.0.0.1:18443], rpc_cookie_file: .cookie, rpc_user: u}
+`,
+			want: []string{`kw.yaml:5:99: chains[1].rpc_cookie_file: set rpc_cookie_file or rpc_user with a password, not both`},
 		},
 	}
 	for _, tc := range tests {
@@ -110,5 +118,18 @@ wallets:
 	}
 	if cfg.Wallets[0].GapLimit != 20 {
 		t.Errorf("gap_limit %d, want the default 20", cfg.Wallets[0].GapLimit)
+	}
+}
+
+func TestBitcoinCookiePath(t *testing.T) {
+	doc := "store: {memory: true}\nnats: {embedded: true, data_dir: /d}\n" + `chains:
+  - {name: btc, kind: bitcoin, network: regtest, rpc: [http://127.0.0.1:18443], rpc_cookie_file: node/.cookie}
+`
+	cfg, err := config.Parse("/etc/keywatch/kw.yaml", []byte(doc), envOf(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cfg.Chains[0].RPCCookiePath(); got != "/etc/keywatch/node/.cookie" {
+		t.Errorf("cookie path %q, want it next to the configuration", got)
 	}
 }

@@ -119,6 +119,9 @@ type Chain struct {
 	// RPCPasswordFile is a file holding the RPC password (instead of
 	// rpc_password_env).
 	RPCPasswordFile string   `yaml:"rpc_password_file"`
+	// RPCCookieFile is Bitcoin Core's cookie file (user:password, rewritten
+	// at each start of the node), instead of rpc_user and a password.
+	RPCCookieFile string `yaml:"rpc_cookie_file"`
 	ChainID         uint64   `yaml:"chain_id"` // when set, the node must report this chain id
 	Confirmations   uint64   `yaml:"confirmations"`
 	NativeSymbol    string   `yaml:"native_symbol"` // default ETH / BTC
@@ -144,12 +147,17 @@ type Chain struct {
 	UnreachableAfter Duration `yaml:"unreachable_after"`
 
 	rpcPassword Secret
+	cookiePath  string
 	rpcFromEnv  []string
 }
 
 // RPCPassword returns the RPC password read from rpc_password_env or
 // rpc_password_file.
 func (c Chain) RPCPassword() Secret { return c.rpcPassword }
+
+// RPCCookiePath is rpc_cookie_file resolved against the configuration's
+// folder ("" when unset).
+func (c Chain) RPCCookiePath() string { return c.cookiePath }
 
 // Endpoints returns the node URLs to try, in order: those of rpc, then those
 // of the rpc_env variable. Pass them to a client, never to a logger.

@@ -353,8 +353,8 @@ func (c *Config) validate(lookupEnv func(string) (string, bool)) Errors {
 			if ch.Network != "" {
 				add(p+".network", "only for bitcoin chains (an EVM chain is identified by chain_id)")
 			}
-			if ch.RPCCert != "" || ch.RPCUser != "" || ch.RPCPasswordFile != "" {
-				add(p, "rpc_cert, rpc_user and rpc_password_file are for bitcoin chains (put EVM node credentials in a URL held by the environment variable named by rpc_env)")
+			if ch.RPCCert != "" || ch.RPCUser != "" || ch.RPCPasswordFile != "" || ch.RPCCookieFile != "" {
+				add(p, "rpc_cert, rpc_user, rpc_password_file and rpc_cookie_file are for bitcoin chains (put EVM node credentials in a URL held by the environment variable named by rpc_env)")
 			}
 			for j, tk := range ch.Tokens {
 				tp := fmt.Sprintf("%s.tokens[%d]", p, j)
@@ -384,14 +384,21 @@ func (c *Config) validate(lookupEnv func(string) (string, bool)) Errors {
 			if ch.ChainID != 0 {
 				add(p+".chain_id", "only for EVM chains (a bitcoin chain is identified by network)")
 			}
-			if ch.RPCUser == "" {
-				add(p+".rpc_user", "required: btcd and Bitcoin Core need RPC credentials")
-			}
-			switch {
-			case ch.RPCPasswordEnv == "" && ch.RPCPasswordFile == "":
-				add(p+".rpc_password_env", "required: the environment variable holding the RPC password (or rpc_password_file)")
-			case ch.RPCPasswordEnv != "" && ch.RPCPasswordFile != "":
-				add(p+".rpc_password_file", "set rpc_password_env or rpc_password_file, not both")
+			if ch.RPCCookieFile != "" {
+				if ch.RPCUser != "" || ch.RPCPasswordEnv != "" || ch.RPCPasswordFile != "" {
+					add(p+".rpc_cookie_file", "set rpc_cookie_file or rpc_user with a password, not both")
+				}
+				ch.cookiePath = c.Path(ch.RPCCookieFile)
+			} else {
+				if ch.RPCUser == "" {
+					add(p+".rpc_user", "required: btcd and Bitcoin Core need RPC credentials (or rpc_cookie_file, Bitcoin Core's cookie)")
+				}
+				switch {
+				case ch.RPCPasswordEnv == "" && ch.RPCPasswordFile == "":
+					add(p+".rpc_password_env", "required: the environment variable holding the RPC password (or rpc_password_file)")
+				case ch.RPCPasswordEnv != "" && ch.RPCPasswordFile != "":
+					add(p+".rpc_password_file", "set rpc_password_env or rpc_password_file, not both")
+				}
 			}
 			if ch.RPCCert != "" {
 				for j, r := range ch.RPC {

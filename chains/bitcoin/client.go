@@ -30,6 +30,10 @@ type ClientConfig struct {
 	URLs     []string
 	User     string
 	Password config.Secret
+	// CookiePath, instead of User and Password, is Bitcoin Core's cookie
+	// file ("user:password"). It is read when a connection is made, and
+	// again when the node rewrote it (each start of Bitcoin Core does).
+	CookiePath string
 	// Cert is the node's PEM certificate, for a self-signed TLS endpoint.
 	Cert []byte
 	// Timeout bounds each call (default 20s).
@@ -163,6 +167,7 @@ func (c *Client) dial(ctx context.Context, idx int) (*conn, error) {
 		Endpoint:             "ws",
 		User:                 c.cfg.User,
 		Pass:                 c.cfg.Password.Reveal(),
+		CookiePath:           c.cfg.CookiePath,
 		DisableTLS:           !tls,
 		Certificates:         c.cfg.Cert,
 		HTTPPostMode:         !ws,

@@ -70,7 +70,7 @@ func FromConfig(cfg *config.Config, ch config.Chain) (ClientConfig, Options, err
 	if err != nil {
 		return ClientConfig{}, Options{}, err
 	}
-	cc := ClientConfig{URLs: ch.Endpoints(), User: ch.RPCUser, Password: ch.RPCPassword()}
+	cc := ClientConfig{URLs: ch.Endpoints(), User: ch.RPCUser, Password: ch.RPCPassword(), CookiePath: ch.RPCCookiePath()}
 	if ch.RPCCert != "" {
 		if cc.Cert, err = readCert(cfg.Path(ch.RPCCert)); err != nil {
 			return ClientConfig{}, Options{}, fmt.Errorf("chain %s: rpc_cert: %w", ch.Name, err)

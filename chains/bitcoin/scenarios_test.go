@@ -3,6 +3,8 @@ package bitcoin_test
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -448,5 +450,43 @@ func TestBadWalletsAndWrongNetwork(t *testing.T) {
 	defer bad.Close()
 	if _, err := bad.BlockCount(ctx); err == nil || strings.Contains(err.Error(), "wrong password") {
 		t.Errorf("bad credentials: error %v (must fail, without the password)", err)
+	}
+}
+
+// TestCookieAuth: a node reached with a cookie file ("user:password", as
+// Bitcoin Core writes it at each start) rather than configured credentials,
+// over WebSocket and over HTTP POST. A cookie that no longer matches is
+// refused, and its password stays out of the error.
+func TestCookieAuth(t *testing.T) {
+	t.Parallel()
+	node := testenv.Btcd(t)
+	ctx := context.Background()
+	cookie := filepath.Join(t.TempDir(), ".cookie")
+	write := func(pass string) {
+		t.Helper()
+		if err := os.WriteFile(cookie, []byte(regtest.User+":"+pass), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(regtest.Password)
+	for _, url := range []string{node.WSURL, node.HTTPURL} {
+		client, err := bitcoin.NewClient(bitcoin.ClientConfig{URLs: []string{url}, CookiePath: cookie, Cert: node.Cert, Timeout: 5 * time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, err := client.BlockCount(ctx)
+		client.Close()
+		if err != nil || n < 1 {
+			t.Fatalf("%s with the cookie: block count %d, %v", url, n, err)
+		}
+	}
+	write("a-stale-cookie-secret")
+	client, err := bitcoin.NewClient(bitcoin.ClientConfig{URLs: []string{node.HTTPURL}, CookiePath: cookie, Cert: node.Cert, Timeout: 5 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer client.Close()
+	if _, err := client.BlockCount(ctx); err == nil || strings.Contains(err.Error(), "a-stale-cookie-secret") {
+		t.Errorf("a stale cookie: error %v (must fail, without the password)", err)
 	}
 }
