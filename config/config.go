@@ -118,15 +118,15 @@ type Chain struct {
 	RPCEnv string `yaml:"rpc_env"`
 	// RPCPasswordFile is a file holding the RPC password (instead of
 	// rpc_password_env).
-	RPCPasswordFile string   `yaml:"rpc_password_file"`
+	RPCPasswordFile string `yaml:"rpc_password_file"`
 	// RPCCookieFile is Bitcoin Core's cookie file (user:password, rewritten
 	// at each start of the node), instead of rpc_user and a password.
-	RPCCookieFile string `yaml:"rpc_cookie_file"`
-	ChainID         uint64   `yaml:"chain_id"` // when set, the node must report this chain id
-	Confirmations   uint64   `yaml:"confirmations"`
-	NativeSymbol    string   `yaml:"native_symbol"` // default ETH / BTC
-	NativeUSD       float64  `yaml:"native_usd"`
-	Tokens          []Tokens `yaml:"tokens"`
+	RPCCookieFile string   `yaml:"rpc_cookie_file"`
+	ChainID       uint64   `yaml:"chain_id"` // when set, the node must report this chain id
+	Confirmations uint64   `yaml:"confirmations"`
+	NativeSymbol  string   `yaml:"native_symbol"` // default ETH / BTC
+	NativeUSD     float64  `yaml:"native_usd"`
+	Tokens        []Tokens `yaml:"tokens"`
 	// PollInterval is how often an http(s) node is asked for its head
 	// (default 2s); WebSocket nodes push heads and are polled only as a backstop.
 	PollInterval Duration `yaml:"poll_interval"`
