@@ -222,14 +222,20 @@ func (s *Source) Events(ctx context.Context, b watchers.Block) ([]chains.Event, 
 	if len(s.addrs) > 0 && len(from) > 0 {
 		// One filter cannot say "topic1 OR topic2": movements from (and
 		// approvals by) watched and followed addresses, then movements to
-		// watched wallets.
-		queries = append(queries,
-			ethereum.FilterQuery{BlockHash: &hash, Addresses: s.addrs, Topics: [][]common.Hash{{TopicTransfer, TopicApproval}, from}},
-			ethereum.FilterQuery{BlockHash: &hash, Addresses: s.addrs, Topics: [][]common.Hash{{TopicTransfer}, nil, s.topics}})
+		// watched wallets. Long address lists (a theft fanned out to many
+		// followed addresses) are split so no request outgrows what nodes
+		// and providers accept; a log matches one address of a list, so the
+		// parts do not overlap.
+		for _, part := range chunks(from, maxTopicsPerQuery) {
+			queries = append(queries, ethereum.FilterQuery{BlockHash: &hash, Addresses: s.addrs, Topics: [][]common.Hash{{TopicTransfer, TopicApproval}, part}})
+		}
+		for _, part := range chunks(s.topics, maxTopicsPerQuery) {
+			queries = append(queries, ethereum.FilterQuery{BlockHash: &hash, Addresses: s.addrs, Topics: [][]common.Hash{{TopicTransfer}, nil, part}})
+		}
 	}
-	if len(s.topics) > 0 {
-		// setApprovalForAll of any contract (NFT collections are not configured).
-		queries = append(queries, ethereum.FilterQuery{BlockHash: &hash, Topics: [][]common.Hash{{TopicApprovalForAll}, s.topics}})
+	// setApprovalForAll of any contract (NFT collections are not configured).
+	for _, part := range chunks(s.topics, maxTopicsPerQuery) {
+		queries = append(queries, ethereum.FilterQuery{BlockHash: &hash, Topics: [][]common.Hash{{TopicApprovalForAll}, part}})
 	}
 	if len(s.contracts) > 0 {
 		queries = append(queries, ethereum.FilterQuery{BlockHash: &hash, Addresses: s.contracts, Topics: [][]common.Hash{adminTopics}})
@@ -243,6 +249,22 @@ func (s *Source) Events(ctx context.Context, b watchers.Block) ([]chains.Event, 
 		logs = append(logs, ls...)
 	}
 	return s.decode(ctx, block, logs, followed)
+}
+
+// maxTopicsPerQuery bounds the addresses of one eth_getLogs topic list.
+const maxTopicsPerQuery = 500
+
+// chunks splits hs into parts of at most n.
+func chunks(hs []common.Hash, n int) [][]common.Hash {
+	var out [][]common.Hash
+	for len(hs) > n {
+		out = append(out, hs[:n])
+		hs = hs[n:]
+	}
+	if len(hs) > 0 {
+		out = append(out, hs)
+	}
+	return out
 }
 
 // Rescan returns the events of block b, not among known, that addresses

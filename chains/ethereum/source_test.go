@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/common"
@@ -240,5 +241,58 @@ func TestRouterDepositNeedsThePoolsDeposit(t *testing.T) {
 					e.To, e.Counterparty, e.Detail[chains.DetailVia], lower(tt.to), lower(tt.wantCounterpart), tt.wantVia)
 			}
 		})
+	}
+}
+
+// manyFollowed is a followed set of n addresses, the last of them the one
+// that moves.
+type manyFollowed []string
+
+func (m manyFollowed) Addresses(context.Context, string, time.Time) ([]string, error) { return m, nil }
+
+// topicCounter records the longest topic list of the log queries.
+type topicCounter struct {
+	kwe.Client
+	queries, longest atomic.Int32
+}
+
+func (c *topicCounter) FilterLogs(ctx context.Context, q ethereum.FilterQuery) ([]types.Log, error) {
+	c.queries.Add(1)
+	for _, ts := range q.Topics {
+		if n := int32(len(ts)); n > c.longest.Load() {
+			c.longest.Store(n)
+		}
+	}
+	return c.Client.FilterLogs(ctx, q)
+}
+
+// TestManyFollowedAddressesAreQueriedInParts: a theft fanned out to 1,200
+// addresses, all followed. The log filters are split so no topic list is
+// longer than 500, and the token movement of the last followed address is
+// still found.
+func TestManyFollowedAddressesAreQueriedInParts(t *testing.T) {
+	ctx := context.Background()
+	c := simchain.New(map[string]int64{"hot": 10, "mule": 10, "issuer": 1}, nil)
+	defer c.Close()
+	token := must[common.Address](t)(c.Deploy(ctx, "issuer", contracts.NameTestToken, "USD Coin", "USDC", uint8(6)))
+	must[*types.Receipt](t)(c.Call(ctx, "issuer", token, contracts.NameTestToken, "mint", simchain.Addr("mule"), big.NewInt(5_000_000)))
+	var followed manyFollowed
+	for i := range 1199 {
+		followed = append(followed, common.BigToAddress(big.NewInt(int64(0x100000+i))).Hex())
+	}
+	followed = append(followed, simchain.Addr("mule").Hex())
+	client := &topicCounter{Client: c.Client}
+	src := kwe.NewSource(client, kwe.Options{Chain: "eth", NativeSymbol: "ETH", Followed: followed,
+		Wallets: []kwe.Wallet{{Name: "hot", Address: simchain.Addr("hot"), Role: "hot"}},
+		Tokens:  []kwe.Token{{Symbol: "USDC", Address: token, Decimals: 6, USD: 1}}})
+	r := must[*types.Receipt](t)(c.Call(ctx, "mule", token, contracts.NameTestToken, "transfer", simchain.Addr("vendor"), big.NewInt(1_000_000)))
+	evs := blockEvents(t, src, c, r)
+	if len(evs) != 1 || evs[0].Wallet != lower(simchain.Addr("mule")) || evs[0].WalletRole != chains.RoleFollowed || evs[0].Amount.String() != "1" {
+		t.Fatalf("events %+v, want the followed mule's 1 USDC outflow", evs)
+	}
+	// 1,201 senders (hot and the followed) in 3 parts, the recipients and
+	// approvals-for-all of the one watched wallet in 1 each.
+	if q, l := client.queries.Load(), client.longest.Load(); q != 5 || l > 500 {
+		t.Fatalf("%d log queries, longest topic list %d; want 5 queries of at most 500", q, l)
 	}
 }
