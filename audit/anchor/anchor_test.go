@@ -7,28 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/keywatch/keywatch/audit"
 	"github.com/keywatch/keywatch/audit/anchor"
 	"github.com/keywatch/keywatch/internal/testenv"
 )
-
-func connect(t *testing.T) jetstream.JetStream {
-	t.Helper()
-	ns := testenv.NATS(t)
-	nc, err := nats.Connect(ns.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return js
-}
 
 // heads is an audit log whose head the test moves.
 type heads struct {
@@ -54,7 +36,7 @@ func (l *heads) set(seq int64, hash string) {
 // the stream.
 func TestTwoInstancesAnchorEachHeadOnce(t *testing.T) {
 	ctx := t.Context()
-	js := connect(t)
+	_, js := testenv.NATS(t).JetStream(t)
 	if _, err := anchor.Read(ctx, js); !errors.Is(err, anchor.ErrNoAnchors) {
 		t.Fatalf("before any anchoring: %v, want ErrNoAnchors", err)
 	}

@@ -8,9 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/keywatch/keywatch/alerts"
 	"github.com/keywatch/keywatch/api"
 	"github.com/keywatch/keywatch/audit"
@@ -164,15 +161,7 @@ func TestAuditVerifyAgainstAnchors(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	nc, err := nats.Connect(ns.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js := ns.JetStream(t)
 	record := func(l *audit.Log, actors ...string) {
 		t.Helper()
 		for _, who := range actors {

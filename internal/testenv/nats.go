@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 const natsReadyTimeout = 10 * time.Second
@@ -42,6 +44,22 @@ func (n *NATSServer) URL() string {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	return fmt.Sprintf("nats://127.0.0.1:%d", n.port)
+}
+
+// JetStream connects a client that reconnects when the server comes back,
+// closed when the test ends.
+func (n *NATSServer) JetStream(t testing.TB) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	nc, err := nats.Connect(n.URL(), nats.Name(t.Name()), nats.MaxReconnects(-1), nats.RetryOnFailedConnect(true), nats.ReconnectWait(100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nc, js
 }
 
 // StoreDir is the JetStream store folder.
