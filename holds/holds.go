@@ -1012,24 +1012,14 @@ func (m *Manager) escalate(ctx context.Context, h *Hold, now time.Time) error {
 	if err := m.o.Notify(ctx, alerts.System(alerts.KindHoldExpiring, h.ID, alerts.High, h.Chain, reasons, now)); err != nil {
 		return fmt.Errorf("escalate hold %s: %w", h.ID, err)
 	}
-	marked := false
-	err := m.o.Store.Update(ctx, recordKey(h.ID), func(old []byte, found bool) ([]byte, error) {
-		marked = false
-		if !found {
-			return nil, errAbsent
+	marked, absent, err := m.mark(ctx, h, func(h *Hold) bool {
+		if h.EscalatedAt != nil {
+			return false
 		}
-		cur, err := decode(h.ID, old)
-		if err != nil {
-			return nil, err
-		}
-		*h = cur
-		if cur.EscalatedAt != nil {
-			return old, nil
-		}
-		h.EscalatedAt, marked = &now, true
-		return json.Marshal(h)
+		h.EscalatedAt = &now
+		return true
 	})
-	if errors.Is(err, errAbsent) {
+	if absent {
 		return m.o.Store.ZRem(ctx, openKey, h.ID)
 	}
 	if err != nil {
@@ -1066,12 +1056,12 @@ func freezeNote(h *Hold) string {
 	return "the withdrawal will not be allowed"
 }
 
-// expire records that a held hold expired, then says so. The state changes
-// first, so that the hold-expired alert goes out only for a hold that did
-// expire, never for one a concurrent rejection or approval ended.
-func (m *Manager) expire(ctx context.Context, h *Hold, now time.Time) error {
-	changed := false
-	err := m.o.Store.Update(ctx, recordKey(h.ID), func(old []byte, found bool) ([]byte, error) {
+// mark applies change to the stored record of hold h, atomically, and
+// leaves the record as stored in *h. change says whether it changed
+// anything (nothing is written when not); absent reports that the record is
+// gone.
+func (m *Manager) mark(ctx context.Context, h *Hold, change func(*Hold) bool) (changed, absent bool, err error) {
+	err = m.o.Store.Update(ctx, recordKey(h.ID), func(old []byte, found bool) ([]byte, error) {
 		changed = false
 		if !found {
 			return nil, errAbsent
@@ -1081,13 +1071,29 @@ func (m *Manager) expire(ctx context.Context, h *Hold, now time.Time) error {
 			return nil, err
 		}
 		*h = cur
-		if cur.Status != Held {
+		if changed = change(h); !changed {
 			return old, nil
 		}
-		h.Status, h.DecidedAt, changed = Expired, &now, true
 		return json.Marshal(h)
 	})
 	if errors.Is(err, errAbsent) {
+		return false, true, nil
+	}
+	return changed, false, err
+}
+
+// expire records that a held hold expired, then says so. The state changes
+// first, so that the hold-expired alert goes out only for a hold that did
+// expire, never for one a concurrent rejection or approval ended.
+func (m *Manager) expire(ctx context.Context, h *Hold, now time.Time) error {
+	changed, absent, err := m.mark(ctx, h, func(h *Hold) bool {
+		if h.Status != Held {
+			return false
+		}
+		h.Status, h.DecidedAt = Expired, &now
+		return true
+	})
+	if absent {
 		return m.o.Store.ZRem(ctx, openKey, h.ID)
 	}
 	if err != nil {
