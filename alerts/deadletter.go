@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/keywatch/keywatch/alertmodel"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -29,7 +30,7 @@ func DeadLetterStreamConfig(prefix string, maxAge time.Duration) jetstream.Strea
 
 // DeadLetterSubject is where sink's dead letters go.
 func DeadLetterSubject(prefix, sink string) string {
-	return prefix + ".deadletter." + SubjectToken(sink)
+	return prefix + ".deadletter." + alertmodel.SubjectToken(sink)
 }
 
 // NewDeadLetterer returns the DeadLetterFunc of a running keywatch: it
@@ -37,7 +38,7 @@ func DeadLetterSubject(prefix, sink string) string {
 // through raise (the outbox), which every sink receives. An undeliverable
 // alert about an undeliverable alert raises nothing more. Every sink's
 // goroutine may call it at once.
-func NewDeadLetterer(js jetstream.JetStream, prefix string, maxAge time.Duration, raise func(context.Context, ...Alert) error) DeadLetterFunc {
+func NewDeadLetterer(js jetstream.JetStream, prefix string, maxAge time.Duration, raise func(context.Context, ...alertmodel.Alert) error) DeadLetterFunc {
 	var streamReady atomic.Bool
 	return func(ctx context.Context, dl DeadLetter) error {
 		if !streamReady.Load() {
@@ -54,7 +55,7 @@ func NewDeadLetterer(js jetstream.JetStream, prefix string, maxAge time.Duration
 		if _, err := js.Publish(ctx, DeadLetterSubject(prefix, dl.Sink), body, jetstream.WithMsgID(msgID)); err != nil {
 			return fmt.Errorf("publish dead letter: %w", err)
 		}
-		if dl.Alert.Policy == KindDeadLettered || raise == nil {
+		if dl.Alert.Policy == alertmodel.KindDeadLettered || raise == nil {
 			return nil
 		}
 		return raise(ctx, deadLetterAlert(dl))
@@ -63,14 +64,14 @@ func NewDeadLetterer(js jetstream.JetStream, prefix string, maxAge time.Duration
 
 // deadLetterAlert is the alert raised when a sink gives up: as severe as the
 // lost alert, and at least high, because someone did not hear about it.
-func deadLetterAlert(dl DeadLetter) Alert {
+func deadLetterAlert(dl DeadLetter) alertmodel.Alert {
 	sev := dl.Alert.Severity
-	if !sev.AtLeast(High) {
-		sev = High
+	if !sev.AtLeast(alertmodel.High) {
+		sev = alertmodel.High
 	}
-	return System(KindDeadLettered, dl.Sink+":"+dl.Alert.MsgID(), sev, dl.Alert.Chain, []string{
+	return alertmodel.System(alertmodel.KindDeadLettered, dl.Sink+":"+dl.Alert.MsgID(), sev, dl.Alert.Chain, []string{
 		fmt.Sprintf("sink %s could not deliver alert %s (%s, %s on %s) after %d attempt(s): %s",
-			dl.Sink, dl.Alert.ID, dl.Alert.Policy, dl.Alert.Severity, Subject(&dl.Alert), dl.Deliveries, dl.Error),
-		fmt.Sprintf("the alert is kept in stream %s (subject <prefix>.deadletter.%s)", DeadLetterStreamName, SubjectToken(dl.Sink)),
+			dl.Sink, dl.Alert.ID, dl.Alert.Policy, dl.Alert.Severity, alertmodel.Subject(&dl.Alert), dl.Deliveries, dl.Error),
+		fmt.Sprintf("the alert is kept in stream %s (subject <prefix>.deadletter.%s)", DeadLetterStreamName, alertmodel.SubjectToken(dl.Sink)),
 	}, dl.At)
 }

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keywatch/keywatch/alertmodel"
 	"github.com/keywatch/keywatch/alerts"
 	"github.com/keywatch/keywatch/alerts/internal/alerttest"
 	"github.com/keywatch/keywatch/chains"
@@ -47,8 +48,8 @@ func TestDeadLettererIsSharedBySinks(t *testing.T) {
 		t.Fatalf("%d alert-dead-lettered alerts queued, want %d", len(q), len(sinks))
 	}
 	for _, e := range q {
-		if e.Alert.Policy != alerts.KindDeadLettered || e.Alert.Chain != "eth" {
-			t.Errorf("queued %s on %s, want %s on eth", e.Alert.Policy, e.Alert.Chain, alerts.KindDeadLettered)
+		if e.Alert.Policy != alertmodel.KindDeadLettered || e.Alert.Chain != "eth" {
+			t.Errorf("queued %s on %s, want %s on eth", e.Alert.Policy, e.Alert.Chain, alertmodel.KindDeadLettered)
 		}
 	}
 }

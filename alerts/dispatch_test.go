@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keywatch/keywatch/alertmodel"
 	"github.com/keywatch/keywatch/alerts"
 	"github.com/keywatch/keywatch/alerts/internal/alerttest"
 	"github.com/keywatch/keywatch/chains"
@@ -19,7 +20,7 @@ type notes struct {
 	got []string
 }
 
-func (n *notes) Notify(ctx context.Context, as ...*alerts.Alert) (bool, error) {
+func (n *notes) Notify(ctx context.Context, as ...*alertmodel.Alert) (bool, error) {
 	note := alerts.NotificationFrom(ctx, as)
 	var parts []string
 	for _, a := range as {
@@ -51,7 +52,7 @@ func short(id string) string {
 	return id
 }
 
-func on(wallet string, a alerts.Alert) alerts.Alert {
+func on(wallet string, a alertmodel.Alert) alertmodel.Alert {
 	a.Wallet, a.Event.Wallet = wallet, wallet
 	return a
 }
@@ -135,7 +136,7 @@ func TestIncidentResolvesWhenEveryAlertHas(t *testing.T) {
 		alerttest.Alert("0x01", chains.StatusRetracted))
 	alerttest.WaitFor(t, func() bool {
 		incs, _ := alerts.Incidents(h.Ctx, h.Store, "chat")
-		return len(incs) == 1 && incs[0].Members["eth:0x01:3:mixer-counterparty"].Alert.Status == alerts.Resolved
+		return len(incs) == 1 && incs[0].Members["eth:0x01:3:mixer-counterparty"].Alert.Status == alertmodel.Resolved
 	}, "the first retraction to be recorded")
 	check(t, n, "0x01 firing: 0x01=firing, 0x02=firing")
 	h.Publish(alerttest.Alert("0x02", chains.StatusRetracted))
@@ -175,19 +176,21 @@ func TestRepeatIntervalForFiringIncidents(t *testing.T) {
 		"0x01 resolved: 0x01=resolved")
 }
 
-type silenceFunc func(a *alerts.Alert) string
+type silenceFunc func(a *alertmodel.Alert) string
 
-func (f silenceFunc) Silencing(_ context.Context, a *alerts.Alert) (string, error) { return f(a), nil }
+func (f silenceFunc) Silencing(_ context.Context, a *alertmodel.Alert) (string, error) {
+	return f(a), nil
+}
 
 func TestRoutingAndSilencing(t *testing.T) {
 	h := alerttest.New(t)
 	pager, chat := &notes{}, &notes{}
 	po := h.SinkOptions("pager")
-	po.Route = alerts.Route{MinSeverity: alerts.High, Paging: true}
+	po.Route = alertmodel.Route{MinSeverity: alertmodel.High, Paging: true}
 	h.RunSink(pager, po)
 	co := h.SinkOptions("chat")
-	co.Route = alerts.Route{Wallets: []string{"treasury-hot"}}
-	co.Silencer = silenceFunc(func(a *alerts.Alert) string {
+	co.Route = alertmodel.Route{Wallets: []string{"treasury-hot"}}
+	co.Silencer = silenceFunc(func(a *alertmodel.Alert) string {
 		if a.Event.Tx == "0x03" {
 			return "silence-1"
 		}
@@ -196,12 +199,12 @@ func TestRoutingAndSilencing(t *testing.T) {
 	h.RunSink(chat, co)
 
 	medium := alerttest.Alert("0x01", chains.StatusPending)
-	medium.Severity = alerts.Medium
+	medium.Severity = alertmodel.Medium
 	noPage := alerttest.Alert("0x02", chains.StatusPending)
-	noPage.Actions = []alerts.Action{alerts.ActionAlert}
+	noPage.Actions = []alertmodel.Action{alertmodel.ActionAlert}
 	noPage.Policy, noPage.ID = "big-outflow", "eth:0x02:3:big-outflow"
 	other := on("dev-deployer", alerttest.Alert("0x04", chains.StatusPending))
-	stale := alerts.System(alerts.KindChainStale, "keywatch-1/eth", alerts.Critical, "eth", []string{"head stuck"}, h.Clock.Now())
+	stale := alertmodel.System(alertmodel.KindChainStale, "keywatch-1/eth", alertmodel.Critical, "eth", []string{"head stuck"}, h.Clock.Now())
 	h.Publish(medium, noPage, alerttest.Alert("0x03", chains.StatusPending), other, stale)
 	alerttest.WaitFor(t, func() bool { return pager.count() == 3 && chat.count() == 3 }, "every routed alert")
 	check(t, pager,
@@ -218,26 +221,26 @@ func TestRoutingAndSilencing(t *testing.T) {
 
 func TestRouteMatch(t *testing.T) {
 	hot := alerttest.Alert("0x01", chains.StatusPending)
-	sys := alerts.System(alerts.KindHeartbeatLost, "keywatch-2", alerts.Critical, "", []string{"silent"}, time.Now())
+	sys := alertmodel.System(alertmodel.KindHeartbeatLost, "keywatch-2", alertmodel.Critical, "", []string{"silent"}, time.Now())
 	cases := []struct {
 		name  string
-		route alerts.Route
-		a     alerts.Alert
+		route alertmodel.Route
+		a     alertmodel.Alert
 		want  bool
 	}{
-		{"empty route takes all", alerts.Route{}, hot, true},
-		{"min severity met", alerts.Route{MinSeverity: alerts.Critical}, hot, true},
-		{"min severity missed", alerts.Route{MinSeverity: alerts.Critical}, func() alerts.Alert { a := hot; a.Severity = alerts.High; return a }(), false},
-		{"paging takes page", alerts.Route{Paging: true}, hot, true},
-		{"paging skips alert-only", alerts.Route{Paging: true}, func() alerts.Alert { a := hot; a.Actions = []alerts.Action{alerts.ActionAlert}; return a }(), false},
-		{"chain", alerts.Route{Chains: []string{"btc"}}, hot, false},
-		{"wallet", alerts.Route{Wallets: []string{"treasury-hot", "decoy"}}, hot, true},
-		{"role", alerts.Route{Roles: []string{"employee-key"}}, hot, false},
-		{"policy", alerts.Route{Policies: []string{"mixer-counterparty"}}, hot, true},
-		{"all lists must match", alerts.Route{Wallets: []string{"treasury-hot"}, Roles: []string{"cold"}}, hot, false},
-		{"system alert passes chain, wallet and role", alerts.Route{Chains: []string{"eth"}, Wallets: []string{"decoy"}, Roles: []string{"cold"}}, sys, true},
-		{"system alert obeys policy", alerts.Route{Policies: []string{"mixer-counterparty"}}, sys, false},
-		{"system alert obeys severity", alerts.Route{MinSeverity: alerts.Critical, Paging: true}, sys, true},
+		{"empty route takes all", alertmodel.Route{}, hot, true},
+		{"min severity met", alertmodel.Route{MinSeverity: alertmodel.Critical}, hot, true},
+		{"min severity missed", alertmodel.Route{MinSeverity: alertmodel.Critical}, func() alertmodel.Alert { a := hot; a.Severity = alertmodel.High; return a }(), false},
+		{"paging takes page", alertmodel.Route{Paging: true}, hot, true},
+		{"paging skips alert-only", alertmodel.Route{Paging: true}, func() alertmodel.Alert { a := hot; a.Actions = []alertmodel.Action{alertmodel.ActionAlert}; return a }(), false},
+		{"chain", alertmodel.Route{Chains: []string{"btc"}}, hot, false},
+		{"wallet", alertmodel.Route{Wallets: []string{"treasury-hot", "decoy"}}, hot, true},
+		{"role", alertmodel.Route{Roles: []string{"employee-key"}}, hot, false},
+		{"policy", alertmodel.Route{Policies: []string{"mixer-counterparty"}}, hot, true},
+		{"all lists must match", alertmodel.Route{Wallets: []string{"treasury-hot"}, Roles: []string{"cold"}}, hot, false},
+		{"system alert passes chain, wallet and role", alertmodel.Route{Chains: []string{"eth"}, Wallets: []string{"decoy"}, Roles: []string{"cold"}}, sys, true},
+		{"system alert obeys policy", alertmodel.Route{Policies: []string{"mixer-counterparty"}}, sys, false},
+		{"system alert obeys severity", alertmodel.Route{MinSeverity: alertmodel.Critical, Paging: true}, sys, true},
 	}
 	for _, c := range cases {
 		if got := c.route.Match(&c.a); got != c.want {
@@ -276,7 +279,7 @@ func TestOneInstanceDeliversASinkAndAnotherTakesOver(t *testing.T) {
 // refuser refuses every notification, as an endpoint that answers 400.
 type refuser struct{}
 
-func (refuser) Notify(context.Context, ...*alerts.Alert) (bool, error) {
+func (refuser) Notify(context.Context, ...*alertmodel.Alert) (bool, error) {
 	return false, errors.New("endpoint answered 400 Bad Request")
 }
 
@@ -351,7 +354,7 @@ type slow struct {
 	release chan struct{}
 }
 
-func (s *slow) Notify(ctx context.Context, as ...*alerts.Alert) (bool, error) {
+func (s *slow) Notify(ctx context.Context, as ...*alertmodel.Alert) (bool, error) {
 	s.started <- struct{}{}
 	<-s.release
 	return s.notes.Notify(ctx, as...)

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 	"unicode"
+
+	"github.com/keywatch/keywatch/alertmodel"
 )
 
 // NewHTTPClient makes the HTTP client of a sink: every request bounded by
@@ -110,7 +112,7 @@ func snippet(b []byte) string {
 	if s == "" {
 		return "(empty body)"
 	}
-	return Truncate(s, 201)
+	return alertmodel.Truncate(s, 201)
 }
 
 // CheckEndpoint accepts an https:// URL with a host, or http:// to a

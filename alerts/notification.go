@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/keywatch/keywatch/alertmodel"
 )
 
 // Notification describes what a sink is asked to deliver besides the alerts
@@ -21,7 +23,7 @@ type Notification struct {
 	Incident string
 	// Status is firing while any alert of the incident fires, resolved when
 	// every one has resolved.
-	Status Status
+	Status alertmodel.Status
 	// Repeat is true when the incident is sent again after repeat_interval.
 	Repeat bool
 }
@@ -35,7 +37,7 @@ func WithNotification(ctx context.Context, n Notification) context.Context {
 
 // NotificationFrom returns the notification attached to ctx, or the one
 // NotificationOf builds from the alerts.
-func NotificationFrom(ctx context.Context, as []*Alert) Notification {
+func NotificationFrom(ctx context.Context, as []*alertmodel.Alert) Notification {
 	if n, ok := ctx.Value(notificationKey{}).(Notification); ok {
 		return n
 	}
@@ -44,44 +46,18 @@ func NotificationFrom(ctx context.Context, as []*Alert) Notification {
 
 // NotificationOf describes alerts sent on their own: the incident is the
 // first alert's, resolved only when every alert is.
-func NotificationOf(as []*Alert) Notification {
-	n := Notification{Status: Resolved}
+func NotificationOf(as []*alertmodel.Alert) Notification {
+	n := Notification{Status: alertmodel.Resolved}
 	if len(as) > 0 {
-		n.GroupKey = GroupKey(as[0])
+		n.GroupKey = alertmodel.GroupKey(as[0])
 		n.Incident = as[0].Key()
 	}
 	for _, a := range as {
-		if a.Status != Resolved {
-			n.Status = Firing
+		if a.Status != alertmodel.Resolved {
+			n.Status = alertmodel.Firing
 		}
 	}
 	return n
-}
-
-// GroupKey is how alerts are grouped into incidents: the same policy on the
-// same wallet (or, for alerts about keywatch itself, the same chain).
-func GroupKey(a *Alert) string {
-	return a.Policy + "/" + a.Chain + "/" + a.Wallet
-}
-
-// Key identifies one firing of an alert: its id, with the revision when it
-// fired again after a retraction resolved it.
-func (a *Alert) Key() string {
-	if a.Revision > 1 {
-		return fmt.Sprintf("%s:r%d", a.ID, a.Revision)
-	}
-	return a.ID
-}
-
-// Highest returns the highest severity among alerts (Info for none).
-func Highest(as []*Alert) Severity {
-	best := Info
-	for _, a := range as {
-		if severityRank[a.Severity] > severityRank[best] {
-			best = a.Severity
-		}
-	}
-	return best
 }
 
 // RetryAfterError is a failure the endpoint asked to retry after a delay

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/keywatch/keywatch/alertmodel"
 	"github.com/keywatch/keywatch/store"
 )
 
@@ -39,12 +40,12 @@ func NewOutbox(st store.Store, remember time.Duration) *Outbox {
 
 // Queued is an alert waiting in the outbox.
 type Queued struct {
-	Seq   int64 `json:"seq"`
-	Alert Alert `json:"alert"`
+	Seq   int64            `json:"seq"`
+	Alert alertmodel.Alert `json:"alert"`
 }
 
 // Enqueue stores alerts for publication. It is idempotent per message id.
-func (o *Outbox) Enqueue(ctx context.Context, as ...Alert) error {
+func (o *Outbox) Enqueue(ctx context.Context, as ...alertmodel.Alert) error {
 	for i := range as {
 		a := &as[i]
 		id := a.MsgID()
@@ -92,7 +93,7 @@ func (o *Outbox) Pending(ctx context.Context) ([]Queued, error) {
 }
 
 // Done records that the message was acknowledged and removes it.
-func (o *Outbox) Done(ctx context.Context, a *Alert) error {
+func (o *Outbox) Done(ctx context.Context, a *alertmodel.Alert) error {
 	id := a.MsgID()
 	if err := o.st.Set(ctx, sentPrefix+id, []byte("1"), o.remember); err != nil {
 		return fmt.Errorf("outbox: %w", err)

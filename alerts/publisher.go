@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/keywatch/keywatch/alertmodel"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
@@ -154,7 +155,7 @@ func (p *Publisher) Drain(ctx context.Context) error {
 	return nil
 }
 
-func (p *Publisher) publish(ctx context.Context, a *Alert) error {
+func (p *Publisher) publish(ctx context.Context, a *alertmodel.Alert) error {
 	body, err := json.Marshal(a)
 	if err != nil {
 		return err

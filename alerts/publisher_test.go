@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keywatch/keywatch/alertmodel"
 	"github.com/keywatch/keywatch/alerts"
 	"github.com/keywatch/keywatch/alerts/internal/alerttest"
 	"github.com/keywatch/keywatch/chains"
@@ -127,7 +128,7 @@ type recordingNotifier struct {
 	got      []string
 }
 
-func (n *recordingNotifier) Notify(_ context.Context, as ...*alerts.Alert) (bool, error) {
+func (n *recordingNotifier) Notify(_ context.Context, as ...*alertmodel.Alert) (bool, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.calls++

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/keywatch/keywatch/alertmodel"
 	"github.com/keywatch/keywatch/store"
 	"github.com/keywatch/keywatch/store/memory"
 )
@@ -23,7 +24,7 @@ import (
 // to one incident; NotificationFrom(ctx, as) says which, and whether it
 // still fires.
 type Notifier interface {
-	Notify(ctx context.Context, as ...*Alert) (retry bool, err error)
+	Notify(ctx context.Context, as ...*alertmodel.Alert) (retry bool, err error)
 }
 
 // Incidents reads the open incidents sink keeps in st, oldest first.
@@ -47,16 +48,16 @@ func Incidents(ctx context.Context, st store.Store, sink string) ([]Incident, er
 // Silencer says whether an operator muted an alert: the id of the active
 // silence that matches it, or "".
 type Silencer interface {
-	Silencing(ctx context.Context, a *Alert) (string, error)
+	Silencing(ctx context.Context, a *alertmodel.Alert) (string, error)
 }
 
 // DeadLetter is an alert a sink gave up on.
 type DeadLetter struct {
-	Sink       string    `json:"sink"`
-	Alert      Alert     `json:"alert"`
-	Error      string    `json:"error"`
-	Deliveries int       `json:"deliveries"`
-	At         time.Time `json:"at"`
+	Sink       string           `json:"sink"`
+	Alert      alertmodel.Alert `json:"alert"`
+	Error      string           `json:"error"`
+	Deliveries int              `json:"deliveries"`
+	At         time.Time        `json:"at"`
 }
 
 // DeadLetterFunc takes an alert a sink gave up on (after MaxDeliver
@@ -72,7 +73,7 @@ type SinkOptions struct {
 	Backoff    []time.Duration // redelivery delays (default 1s, 5s, 30s, 2m, 5m)
 	Timeout    time.Duration   // bounds one Notify call (default 10s)
 
-	Route Route
+	Route alertmodel.Route
 	// GroupWait delays an incident's first notification so that more alerts
 	// of the same policy and wallet can join it (0: at once).
 	GroupWait time.Duration
@@ -258,9 +259,9 @@ func (m *SinkMetrics) notification(sink, outcome string, d time.Duration) {
 
 // Member is one alert of an incident.
 type Member struct {
-	Alert Alert `json:"alert"`
+	Alert alertmodel.Alert `json:"alert"`
 	// Sent is the status last delivered for it ("" when none was).
-	Sent Status `json:"sent,omitempty"`
+	Sent alertmodel.Status `json:"sent,omitempty"`
 	// Silenced is the silence that muted it at the last notification.
 	Silenced string `json:"silenced,omitempty"`
 }
@@ -283,7 +284,7 @@ type Incident struct {
 
 func (inc *Incident) allResolved() bool {
 	for _, m := range inc.Members {
-		if m.Alert.Status != Resolved {
+		if m.Alert.Status != alertmodel.Resolved {
 			return false
 		}
 	}
@@ -414,7 +415,7 @@ func (d *dispatcher) close(ctx context.Context, inc *Incident) error {
 // receive takes one message off the stream.
 func (d *dispatcher) receive(ctx context.Context, m jetstream.Msg) {
 	d.sync(ctx)
-	var a Alert
+	var a alertmodel.Alert
 	if err := json.Unmarshal(m.Data(), &a); err != nil || a.ID == "" {
 		if err == nil {
 			err = errors.New("it has no id")
@@ -426,7 +427,7 @@ func (d *dispatcher) receive(ctx context.Context, m jetstream.Msg) {
 			id = fmt.Sprintf("unreadable:%d", meta.Sequence.Stream)
 		}
 		d.log.Error("alert message is not a valid alert; dead-lettering it", "subject", m.Subject(), "message", id, "err", err)
-		d.deadLetter(ctx, m, Alert{ID: id, Policy: "unreadable", Reasons: []string{string(m.Data())}}, fmt.Errorf("not a valid alert: %w", err))
+		d.deadLetter(ctx, m, alertmodel.Alert{ID: id, Policy: "unreadable", Reasons: []string{string(m.Data())}}, fmt.Errorf("not a valid alert: %w", err))
 		return
 	}
 	if !d.o.Route.Match(&a) {
@@ -446,7 +447,7 @@ func (d *dispatcher) receive(ctx context.Context, m jetstream.Msg) {
 			_ = m.NakWithDelay(d.o.Backoff[0])
 			return
 		}
-		if a.Status == Resolved {
+		if a.Status == alertmodel.Resolved {
 			// Never sent as firing here (filtered, silenced or refused
 			// before): there is nothing to resolve.
 			d.o.Metrics.alert(d.o.Name, "unchanged", 1)
@@ -492,9 +493,9 @@ func (d *dispatcher) receive(ctx context.Context, m jetstream.Msg) {
 }
 
 // join returns the open incident of the alert's group, or opens one.
-func (d *dispatcher) join(a *Alert) string {
+func (d *dispatcher) join(a *alertmodel.Alert) string {
 	now := d.o.Now()
-	group := GroupKey(a)
+	group := alertmodel.GroupKey(a)
 	span := max(d.o.GroupWindow, d.o.GroupWait)
 	if id, ok := d.newest[group]; ok {
 		if inc, ok := d.incidents[id]; ok && now.Before(inc.Opened.Add(span)) && !inc.allResolved() {
@@ -552,10 +553,10 @@ func (d *dispatcher) evaluate(ctx context.Context, inc *Incident, fromTick bool)
 	hs := d.held[inc.ID]
 	unsent, sentFiring := false, false
 	for _, m := range inc.Members {
-		if m.Alert.Status == Firing && m.Sent != Firing {
+		if m.Alert.Status == alertmodel.Firing && m.Sent != alertmodel.Firing {
 			unsent = true
 		}
-		if m.Sent == Firing {
+		if m.Sent == alertmodel.Firing {
 			sentFiring = true
 		}
 	}
@@ -627,7 +628,7 @@ func (d *dispatcher) flush(ctx context.Context, inc *Incident, repeat bool) {
 	silenced := 0
 	for _, k := range inc.Order {
 		m := inc.Members[k]
-		if m.Alert.Status != Firing || m.Sent == Firing || m.Silenced != "" || d.o.Silencer == nil {
+		if m.Alert.Status != alertmodel.Firing || m.Sent == alertmodel.Firing || m.Silenced != "" || d.o.Silencer == nil {
 			continue
 		}
 		id, err := d.o.Silencer.Silencing(ctx, &m.Alert)
@@ -643,11 +644,11 @@ func (d *dispatcher) flush(ctx context.Context, inc *Incident, repeat bool) {
 		}
 	}
 	d.o.Metrics.alert(d.o.Name, "silenced", silenced)
-	var send []*Alert
+	var send []*alertmodel.Alert
 	worth := repeat
 	for _, k := range inc.Order {
 		m := inc.Members[k]
-		if m.Silenced != "" && m.Sent != Firing {
+		if m.Silenced != "" && m.Sent != alertmodel.Firing {
 			continue
 		}
 		if m.Alert.Status != m.Sent {
@@ -656,11 +657,11 @@ func (d *dispatcher) flush(ctx context.Context, inc *Incident, repeat bool) {
 		a := m.Alert
 		send = append(send, &a)
 	}
-	status := Firing
+	status := alertmodel.Firing
 	if inc.allResolved() {
-		status = Resolved
+		status = alertmodel.Resolved
 	}
-	if !worth || (status == Firing && !anyFiring(send)) {
+	if !worth || (status == alertmodel.Firing && !anyFiring(send)) {
 		d.settle(ctx, inc, hs)
 		return
 	}
@@ -682,7 +683,7 @@ func (d *dispatcher) flush(ctx context.Context, inc *Incident, repeat bool) {
 		now := d.o.Now()
 		for _, k := range inc.Order {
 			m := inc.Members[k]
-			if m.Silenced != "" && m.Sent != Firing {
+			if m.Silenced != "" && m.Sent != alertmodel.Firing {
 				continue
 			}
 			m.Sent = m.Alert.Status
@@ -690,7 +691,7 @@ func (d *dispatcher) flush(ctx context.Context, inc *Incident, repeat bool) {
 		inc.Notified, inc.LastSent, inc.RepeatFailures, inc.RetryAt = true, now, 0, time.Time{}
 		d.log.Debug("notified", "incident", inc.ID, "status", status, "alerts", len(send), "repeat", repeat, "took", took)
 		var serr error
-		if status == Resolved {
+		if status == alertmodel.Resolved {
 			serr = d.close(ctx, inc)
 		} else {
 			serr = d.save(ctx, inc)
@@ -761,20 +762,20 @@ func (d *dispatcher) flush(ctx context.Context, inc *Incident, repeat bool) {
 	}
 }
 
-func anyFiring(as []*Alert) bool {
+func anyFiring(as []*alertmodel.Alert) bool {
 	for _, a := range as {
-		if a.Status == Firing {
+		if a.Status == alertmodel.Firing {
 			return true
 		}
 	}
 	return false
 }
 
-func (inc *Incident) memberAlert(key string) Alert {
+func (inc *Incident) memberAlert(key string) alertmodel.Alert {
 	if m, ok := inc.Members[key]; ok {
 		return m.Alert
 	}
-	return Alert{ID: key}
+	return alertmodel.Alert{ID: key}
 }
 
 // drop removes a member that was dead-lettered and never delivered.
@@ -793,7 +794,7 @@ func (d *dispatcher) drop(inc *Incident, key string) {
 	}
 }
 
-func (d *dispatcher) deadLetter(ctx context.Context, m jetstream.Msg, a Alert, cause error) {
+func (d *dispatcher) deadLetter(ctx context.Context, m jetstream.Msg, a alertmodel.Alert, cause error) {
 	attempts := 1
 	if meta, err := m.Metadata(); err == nil {
 		attempts = int(meta.NumDelivered)

@@ -20,7 +20,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/keywatch/keywatch/alerts"
+	"github.com/keywatch/keywatch/alertmodel"
 	"github.com/keywatch/keywatch/chains"
 	"github.com/keywatch/keywatch/hops"
 	"github.com/keywatch/keywatch/intents"
@@ -77,7 +77,7 @@ func New(opts Options) *Replay {
 	r.hops = hops.New(r.st)
 	r.intents = intents.New(r.st, r.clock.now)
 	enc := json.NewEncoder(opts.Out)
-	notify := func(_ context.Context, as ...alerts.Alert) error {
+	notify := func(_ context.Context, as ...alertmodel.Alert) error {
 		for _, a := range as {
 			if err := enc.Encode(a); err != nil {
 				return fmt.Errorf("write alert: %w", err)
@@ -174,7 +174,7 @@ func (r *Replay) block(ctx context.Context, src watchers.Source, n uint64) error
 		return err
 	}
 	b, err := src.BlockAt(ctx, n)
-	if errors.Is(err, watchers.ErrNoBlock) {
+	if errors.Is(err, chains.ErrNoBlock) {
 		return fmt.Errorf("block %d: the node has no such block (its head is lower)", n)
 	}
 	if err != nil {

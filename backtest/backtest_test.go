@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/keywatch/keywatch/alerts"
+	"github.com/keywatch/keywatch/alertmodel"
 	"github.com/keywatch/keywatch/backtest"
 	"github.com/keywatch/keywatch/contracts"
 	"github.com/keywatch/keywatch/daemon"
@@ -99,7 +99,7 @@ func TestReplayFollowsAHopInTheSameBlock(t *testing.T) {
 
 // replay runs the blocks 1 to head of sim through a backtest with the
 // forwarding policy and returns the alerts it printed.
-func replay(t *testing.T, sim *simchain.Chain, head uint64) ([]alerts.Alert, backtest.Summary) {
+func replay(t *testing.T, sim *simchain.Chain, head uint64) ([]alertmodel.Alert, backtest.Summary) {
 	t.Helper()
 	ctx := context.Background()
 	root, _ := filepath.Abs("..")
@@ -135,12 +135,12 @@ policies:
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got []alerts.Alert
+	var got []alertmodel.Alert
 	for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
 		if line == "" {
 			continue
 		}
-		var a alerts.Alert
+		var a alertmodel.Alert
 		if err := json.Unmarshal([]byte(line), &a); err != nil {
 			t.Fatalf("%v: %s", err, line)
 		}

@@ -30,7 +30,7 @@ const (
 	KindTransfer Kind = "transfer" // value moved
 	KindApproval Kind = "approval" // ERC-20 approve / setApprovalForAll
 	KindAdmin    Kind = "admin"    // Upgraded, AdminChanged, OwnershipTransferred, RoleGranted
-	KindSystem   Kind = "system"   // keywatch about itself (alerts.System): no chain movement
+	KindSystem   Kind = "system"   // keywatch about itself (alertmodel.System): no chain movement
 )
 
 // RoleFollowed is the wallet_role of events from addresses keywatch follows

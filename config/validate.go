@@ -15,9 +15,8 @@ import (
 	_ "time/tzdata" // owners' time zones resolve on machines without tzdata
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/keywatch/keywatch/alertmodel"
 	"gopkg.in/yaml.v3"
-
-	"github.com/keywatch/keywatch/alerts"
 )
 
 // Secret holds a credential read from the environment. It prints as
@@ -695,8 +694,8 @@ func (c *Config) validate(lookupEnv func(string) (string, bool)) Errors {
 			}
 		}
 		for j, pol := range m.Policies {
-			if !polNames[pol] && !slices.Contains(alerts.SystemKinds(), pol) {
-				add(fmt.Sprintf("%s.match.policies[%d]", p, j), "%sno policy named %q (policies, or keywatch's own: %s)", who, pol, strings.Join(alerts.SystemKinds(), ", "))
+			if !polNames[pol] && !slices.Contains(alertmodel.SystemKinds(), pol) {
+				add(fmt.Sprintf("%s.match.policies[%d]", p, j), "%sno policy named %q (policies, or keywatch's own: %s)", who, pol, strings.Join(alertmodel.SystemKinds(), ", "))
 			}
 		}
 	}

@@ -9,7 +9,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
-	"github.com/keywatch/keywatch/alerts"
+	"github.com/keywatch/keywatch/alertmodel"
 	"github.com/keywatch/keywatch/alerts/feed"
 	"github.com/keywatch/keywatch/api"
 	"github.com/keywatch/keywatch/audit"
@@ -60,8 +60,8 @@ func server(t *testing.T) (base, holdID string) {
 		Kind: chains.KindTransfer, Direction: chains.Out, Wallet: "dev-deployer", WalletRole: "employee-key", Owner: "kim@firm.example",
 		From: apitest.DevDeployer, To: apitest.Mixer, Counterparty: apitest.Mixer, Asset: "ETH", Amount: amount, USD: 3000,
 		Detail: map[string]string{"path": apitest.DevDeployer + " → " + apitest.Mixer}}
-	as := []alerts.Alert{{ID: alerts.AlertID(ev.ID, "mixer-counterparty"), Policy: "mixer-counterparty", Severity: alerts.Critical, Status: alerts.Firing,
-		Chain: "eth", Wallet: "dev-deployer", Event: ev, Actions: []alerts.Action{alerts.ActionPage, alerts.ActionHold},
+	as := []alertmodel.Alert{{ID: alertmodel.AlertID(ev.ID, "mixer-counterparty"), Policy: "mixer-counterparty", Severity: alertmodel.Critical, Status: alertmodel.Firing,
+		Chain: "eth", Wallet: "dev-deployer", Event: ev, Actions: []alertmodel.Action{alertmodel.ActionPage, alertmodel.ActionHold},
 		Reasons: []string{"counterparty " + apitest.Mixer + " is on list mixers (Tornado Cash 1 ETH pool; source tornadocash/tornado-cli; mixers.csv:6)"}}}
 	if err := hm.Apply(ctx, as); err != nil {
 		t.Fatal(err)

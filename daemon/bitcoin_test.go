@@ -17,7 +17,7 @@ import (
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/wire"
 
-	"github.com/keywatch/keywatch/alerts"
+	"github.com/keywatch/keywatch/alertmodel"
 	"github.com/keywatch/keywatch/chains/bitcoin"
 	"github.com/keywatch/keywatch/config"
 	"github.com/keywatch/keywatch/daemon"
@@ -182,7 +182,7 @@ func TestDaemonOnBtcdRegtest(t *testing.T) {
 	m, _ := findAlert(c, tx1, "sanctioned-counterparty", "pending", "firing")
 	a := m.Alert
 	regtestForm := bitcoin.AddressOf(script0, &chaincfg.RegressionNetParams)
-	if a.Event.Counterparty != regtestForm || a.Severity != alerts.Critical || a.Wallet != "btc-hot" || a.Event.Amount.String() != "2" {
+	if a.Event.Counterparty != regtestForm || a.Severity != alertmodel.Critical || a.Wallet != "btc-hot" || a.Event.Amount.String() != "2" {
 		t.Errorf("alert: counterparty %s severity %s wallet %s amount %s", a.Event.Counterparty, a.Severity, a.Wallet, a.Event.Amount)
 	}
 	if len(a.Reasons) == 0 || !strings.Contains(a.Reasons[0], "is on list sanctioned") || !strings.Contains(a.Reasons[0], regtestForm) {

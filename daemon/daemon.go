@@ -27,6 +27,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/keywatch/keywatch/alertmodel"
 	"github.com/keywatch/keywatch/alerts"
 	"github.com/keywatch/keywatch/alerts/embedded"
 	"github.com/keywatch/keywatch/alerts/feed"
@@ -364,7 +365,7 @@ func New(ctx context.Context, cfg *config.Config, set *policies.Set, opts Option
 // made first, so that the published alerts carry hold_id; then they are
 // published. An error leaves the event to be evaluated again (the watcher
 // does not advance), and holds are idempotent per event.
-func (d *Daemon) notify(ctx context.Context, as ...alerts.Alert) error {
+func (d *Daemon) notify(ctx context.Context, as ...alertmodel.Alert) error {
 	if err := d.Holds.Apply(ctx, as); err != nil {
 		return err
 	}
@@ -374,7 +375,7 @@ func (d *Daemon) notify(ctx context.Context, as ...alerts.Alert) error {
 // publish records alerts in the operators' feed and queues them for NATS.
 // Every alert keywatch raises goes through it, its own system alerts too, so
 // GET /v1/alerts and the console show what the pager sees.
-func (d *Daemon) publish(ctx context.Context, as ...alerts.Alert) error {
+func (d *Daemon) publish(ctx context.Context, as ...alertmodel.Alert) error {
 	if err := d.Feed.Record(ctx, as...); err != nil {
 		return err
 	}
@@ -736,7 +737,7 @@ func chainStates(cfg *config.Config, m *watchers.Metrics) []watchdog.Chain {
 
 // knownNames are the names silences may match.
 func knownNames(cfg *config.Config) silences.Known {
-	k := silences.Known{Chains: []string{"keywatch"}, Roles: config.WalletRoles(), Policies: alerts.SystemKinds()}
+	k := silences.Known{Chains: []string{"keywatch"}, Roles: config.WalletRoles(), Policies: alertmodel.SystemKinds()}
 	for _, ch := range cfg.Chains {
 		k.Chains = append(k.Chains, ch.Name)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/keywatch/keywatch/alertmodel"
 	"github.com/keywatch/keywatch/alerts"
 	"github.com/keywatch/keywatch/api"
 	"github.com/keywatch/keywatch/chains/ethereum"
@@ -185,7 +186,7 @@ func TestDaemonPagesAndSilencesThroughItsSinks(t *testing.T) {
 	testenv.WaitFor(t, 0, func() bool {
 		for _, b := range hook.all() {
 			for _, a := range b["alerts"].([]any) {
-				if a.(map[string]any)["policy"] == alerts.KindSilenceCreated {
+				if a.(map[string]any)["policy"] == alertmodel.KindSilenceCreated {
 					return true
 				}
 			}

@@ -13,7 +13,7 @@ import (
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/crypto"
 
-	"github.com/keywatch/keywatch/alerts"
+	"github.com/keywatch/keywatch/alertmodel"
 	"github.com/keywatch/keywatch/api"
 	"github.com/keywatch/keywatch/audit"
 	"github.com/keywatch/keywatch/chains/ethereum"
@@ -139,7 +139,7 @@ policies:
 		t.Fatalf("screen from a frozen key: %s", resp)
 	}
 
-	var feed struct{ Alerts []struct{ alerts.Alert } }
+	var feed struct{ Alerts []struct{ alertmodel.Alert } }
 	apitest.Do(t, base, "GET", "/v1/alerts", as("a"), nil).JSON(t, &feed)
 	if len(feed.Alerts) == 0 || feed.Alerts[0].HoldID != holdID {
 		t.Fatalf("alert feed: %+v", feed)

@@ -13,7 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/keywatch/keywatch/alerts"
+	"github.com/keywatch/keywatch/alertmodel"
 	"github.com/keywatch/keywatch/audit"
 	"github.com/keywatch/keywatch/config"
 	"github.com/keywatch/keywatch/policies"
@@ -332,7 +332,7 @@ func (d *Daemon) refreshLists(ctx context.Context, interval time.Duration) error
 func (d *Daemon) checkListAges(ctx context.Context) error {
 	now := d.opts.Now()
 	settings := d.refresh.current()
-	stale := map[string]alerts.Alert{}
+	stale := map[string]alertmodel.Alert{}
 	ls := d.Engine.Set().Input().Lists
 	for _, name := range ls.Names() {
 		maxAge := settings.MaxAgeOf(name)
@@ -353,7 +353,7 @@ func (d *Daemon) checkListAges(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("read stale-list alerts: %w", err)
 	}
-	var out []alerts.Alert
+	var out []alertmodel.Alert
 	ids := make([]string, 0, len(stale))
 	for id := range stale {
 		ids = append(ids, id)
@@ -378,7 +378,7 @@ func (d *Daemon) checkListAges(ctx context.Context) error {
 		if _, ok := stale[id]; ok {
 			continue
 		}
-		var a alerts.Alert
+		var a alertmodel.Alert
 		if err := json.Unmarshal(b, &a); err != nil {
 			return fmt.Errorf("stale-list alert %s is corrupt: %w", id, err)
 		}
@@ -397,12 +397,12 @@ func (d *Daemon) checkListAges(ctx context.Context) error {
 // staleListAlert is the system alert about one list file that is too old.
 // Its id names the list, the file and the file's date, so that a later
 // stale version of the same file is a new incident.
-func staleListAlert(list string, s lists.Stamp, maxAge time.Duration, now time.Time) alerts.Alert {
+func staleListAlert(list string, s lists.Stamp, maxAge time.Duration, now time.Time) alertmodel.Alert {
 	date := s.Date().UTC()
 	subject := fmt.Sprintf("%s:%s@%s", list, filepath.Base(s.Path), date.Format(time.RFC3339))
 	reasons := []string{fmt.Sprintf("list %s: file %s is dated %s (%s), %s old: older than the maximum age of %s",
 		list, s.Path, date.Format(time.RFC3339), s.DatedBy(), roundAge(now.Sub(date)), maxAge)}
-	return alerts.System(alerts.KindListStale, subject, alerts.High, "", reasons, now)
+	return alertmodel.System(alertmodel.KindListStale, subject, alertmodel.High, "", reasons, now)
 }
 
 func roundAge(d time.Duration) string {
@@ -417,7 +417,7 @@ func roundAge(d time.Duration) string {
 func (d *Daemon) raiseReloadFailed(ctx context.Context, trigger string, cause error, now time.Time) error {
 	problems := strings.Split(strings.TrimSpace(cause.Error()), "\n")
 	reasons := append([]string{fmt.Sprintf("reload of %s (%s) refused: the policies and lists loaded before stay in force", d.cfg.File(), trigger)}, problems...)
-	a := alerts.System(alerts.KindReloadFailed, now.UTC().Format(time.RFC3339), alerts.High, "", reasons, now)
+	a := alertmodel.System(alertmodel.KindReloadFailed, now.UTC().Format(time.RFC3339), alertmodel.High, "", reasons, now)
 	b, err := json.Marshal(a)
 	if err != nil {
 		return err
@@ -440,7 +440,7 @@ func (d *Daemon) resolveReloadFailed(ctx context.Context, now time.Time) error {
 	if err != nil {
 		return err
 	}
-	var a alerts.Alert
+	var a alertmodel.Alert
 	if err := json.Unmarshal(b, &a); err != nil {
 		return fmt.Errorf("reload-failed alert is corrupt: %w", err)
 	}

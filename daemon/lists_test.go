@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"github.com/keywatch/keywatch/alerts/feed"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -13,10 +12,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keywatch/keywatch/alertmodel"
+	"github.com/keywatch/keywatch/alerts/feed"
+
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
-	"github.com/keywatch/keywatch/alerts"
 	"github.com/keywatch/keywatch/chains"
 	"github.com/keywatch/keywatch/daemon"
 	"github.com/keywatch/keywatch/internal/testenv"
@@ -254,20 +255,20 @@ func TestListRefresh(t *testing.T) {
 
 	// A broken version (a truncated address): the list in force stays.
 	writeFile(t, list, "chain,address,label,source\nethereum,"+lazarus[:20]+",cut short,OFAC SDN\n", time.Time{})
-	testenv.WaitFor(t, 10*time.Second, func() bool { return len(ld.system(alerts.KindReloadFailed)) > 0 }, "a reload-failed alert")
+	testenv.WaitFor(t, 10*time.Second, func() bool { return len(ld.system(alertmodel.KindReloadFailed)) > 0 }, "a reload-failed alert")
 	if !ld.flags(t, lazarus) || !ld.flags(t, sinbad) {
 		t.Error("after a failed reload the previous list is no longer in force")
 	}
 	want := fmt.Sprintf(`%s:2: address: "%s" is not an EVM address (chain ethereum wants 0x and 40 hex digits)`, list, lazarus[:20])
-	if got := ld.system(alerts.KindReloadFailed); len(got) != 1 || !strings.HasPrefix(got[0], "firing: reload of "+path+" (file-change) refused") || !strings.Contains(got[0], want) {
+	if got := ld.system(alertmodel.KindReloadFailed); len(got) != 1 || !strings.HasPrefix(got[0], "firing: reload of "+path+" (file-change) refused") || !strings.Contains(got[0], want) {
 		t.Errorf("reload-failed alerts: %q\nwant one firing alert naming %s", got, want)
 	}
 	// Operators see it in the alert feed (GET /v1/alerts) as the pager does.
-	feed, err := ld.d.Feed.List(context.Background(), feed.Filter{Status: alerts.Firing})
+	feed, err := ld.d.Feed.List(context.Background(), feed.Filter{Status: alertmodel.Firing})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(feed) != 1 || feed[0].Policy != alerts.KindReloadFailed {
+	if len(feed) != 1 || feed[0].Policy != alertmodel.KindReloadFailed {
 		t.Errorf("alert feed: %+v, want the firing reload-failed alert", feed)
 	}
 	if !strings.Contains(ld.logs.String(), "reload refused; the policies and lists in force stay") {
@@ -288,8 +289,8 @@ func TestListRefresh(t *testing.T) {
 	// Fixed: loaded, and the incident resolved.
 	writeFile(t, list, "chain,address,label,source\nethereum,"+sinbad+",Tornado Cash (SDN 39796),OFAC SDN\n", time.Time{})
 	testenv.WaitFor(t, 10*time.Second, func() bool { return !ld.flags(t, lazarus) }, "the fixed list to be in force")
-	testenv.WaitFor(t, 10*time.Second, func() bool { return len(ld.system(alerts.KindReloadFailed)) == 2 }, "the reload-failed alert to be resolved")
-	if got := ld.system(alerts.KindReloadFailed); !strings.HasPrefix(got[1], "resolved:") || !strings.HasSuffix(got[1], "a later reload succeeded") {
+	testenv.WaitFor(t, 10*time.Second, func() bool { return len(ld.system(alertmodel.KindReloadFailed)) == 2 }, "the reload-failed alert to be resolved")
+	if got := ld.system(alertmodel.KindReloadFailed); !strings.HasPrefix(got[1], "resolved:") || !strings.HasSuffix(got[1], "a later reload succeeded") {
 		t.Errorf("reload-failed alerts: %q", got)
 	}
 	if !strings.Contains(ld.logs.String(), `msg="list loaded" trigger=file-change list=sanctioned entries=1 added=0 removed=1`) {
@@ -313,15 +314,15 @@ func TestListMaxAge(t *testing.T) {
 	path := listConfig(t, dir, ns.URL(), "  interval: 100ms\n  max_age: 720h\n  max_age_per_list: {sanctioned: 48h}\n")
 	ld := startListDaemon(t, path, clock)
 
-	testenv.WaitFor(t, 10*time.Second, func() bool { return len(ld.system(alerts.KindListStale)) > 0 }, "a list-stale alert")
-	got := ld.system(alerts.KindListStale)
+	testenv.WaitFor(t, 10*time.Second, func() bool { return len(ld.system(alertmodel.KindListStale)) > 0 }, "a list-stale alert")
+	got := ld.system(alertmodel.KindListStale)
 	want := "firing: list sanctioned: file " + list + " is dated 2025-11-19T00:00:00Z (published comment), 6.5 days old: older than the maximum age of 48h0m0s"
 	if len(got) != 1 || got[0] != want {
 		t.Errorf("list-stale alerts:\n got %q\nwant %q", got, want)
 	}
 	for _, m := range ld.c.All() {
-		if m.Alert.Policy == alerts.KindListStale {
-			if m.Subject != "keywatch.alert.high.keywatch" || m.Alert.Severity != alerts.High {
+		if m.Alert.Policy == alertmodel.KindListStale {
+			if m.Subject != "keywatch.alert.high.keywatch" || m.Alert.Severity != alertmodel.High {
 				t.Errorf("list-stale alert on %s with severity %s", m.Subject, m.Alert.Severity)
 			}
 		}
@@ -335,8 +336,8 @@ func TestListMaxAge(t *testing.T) {
 
 	// A new release: fresh, so the alert resolves.
 	writeFile(t, list, "# published: 2025-11-25T00:00:00Z\n"+body, now)
-	testenv.WaitFor(t, 10*time.Second, func() bool { return len(ld.system(alerts.KindListStale)) == 2 }, "the list-stale alert to be resolved")
-	if got := ld.system(alerts.KindListStale); !strings.HasPrefix(got[1], "resolved: ") {
+	testenv.WaitFor(t, 10*time.Second, func() bool { return len(ld.system(alertmodel.KindListStale)) == 2 }, "the list-stale alert to be resolved")
+	if got := ld.system(alertmodel.KindListStale); !strings.HasPrefix(got[1], "resolved: ") {
 		t.Errorf("list-stale alerts: %q", got)
 	}
 
@@ -347,8 +348,8 @@ func TestListMaxAge(t *testing.T) {
 	mu.Lock()
 	now = now.Add(50 * time.Hour)
 	mu.Unlock()
-	testenv.WaitFor(t, 10*time.Second, func() bool { return len(ld.system(alerts.KindListStale)) == 3 }, "a list-stale alert dated by the modification time")
-	if got := ld.system(alerts.KindListStale); !strings.Contains(got[2], "(modification time), 2.1 days old: older than the maximum age of 48h0m0s") {
+	testenv.WaitFor(t, 10*time.Second, func() bool { return len(ld.system(alertmodel.KindListStale)) == 3 }, "a list-stale alert dated by the modification time")
+	if got := ld.system(alertmodel.KindListStale); !strings.Contains(got[2], "(modification time), 2.1 days old: older than the maximum age of 48h0m0s") {
 		t.Errorf("list-stale alerts: %q", got)
 	}
 	for id, n := range ld.c.MsgIDCounts() {

@@ -14,7 +14,7 @@ import (
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
 
-	"github.com/keywatch/keywatch/alerts"
+	"github.com/keywatch/keywatch/alertmodel"
 	"github.com/keywatch/keywatch/chains/ethereum"
 	"github.com/keywatch/keywatch/config"
 	"github.com/keywatch/keywatch/contracts"
@@ -175,7 +175,7 @@ func TestReferenceCase(t *testing.T) {
 	last := pay(25_000_000_000)
 	wait(last, "unapproved-outflow") // w-1 is used: a third payment has no intent
 
-	get := func(tx common.Hash, policy string) alerts.Alert {
+	get := func(tx common.Hash, policy string) alertmodel.Alert {
 		t.Helper()
 		for _, m := range col.All() {
 			if strings.EqualFold(m.Alert.Event.Tx, tx.Hex()) && m.Alert.Policy == policy {
@@ -183,7 +183,7 @@ func TestReferenceCase(t *testing.T) {
 			}
 		}
 		t.Fatalf("no %s alert on %s", policy, tx.Hex())
-		return alerts.Alert{}
+		return alertmodel.Alert{}
 	}
 	lower := func(a common.Address) string { return strings.ToLower(a.Hex()) }
 
@@ -221,7 +221,7 @@ func TestReferenceCase(t *testing.T) {
 		"outflow of 900000 USDC (900,000.00 USD) from vault-proxy to " + lower(fresh) + " matches no approved withdrawal intent: no approved withdrawal is open for this wallet",
 		"the transaction was signed by dev-deployer (employee key of kim@firm.example) (" + lower(employee) + "), not by vault-proxy",
 	}
-	if strings.Join(a.Reasons, "\n") != strings.Join(want, "\n") || a.Severity != alerts.Critical {
+	if strings.Join(a.Reasons, "\n") != strings.Join(want, "\n") || a.Severity != alertmodel.Critical {
 		t.Errorf("unapproved-outflow reasons\n got %q\nwant %q", a.Reasons, want)
 	}
 	a = get(sweep, "vault-drained")
@@ -229,7 +229,7 @@ func TestReferenceCase(t *testing.T) {
 		t.Errorf("drain reasons %q", a.Reasons)
 	}
 	a = get(deposit, "funds-to-mixer")
-	if a.Wallet != "vault-proxy" || a.Severity != alerts.Critical || a.Event.WalletRole != "followed" || len(a.Reasons) != 4 {
+	if a.Wallet != "vault-proxy" || a.Severity != alertmodel.Critical || a.Event.WalletRole != "followed" || len(a.Reasons) != 4 {
 		t.Fatalf("forwarding alert: wallet %s severity %s role %s reasons %q", a.Wallet, a.Severity, a.Event.WalletRole, a.Reasons)
 	}
 	for i, want := range []string{

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/keywatch/keywatch/alertmodel"
 	"github.com/keywatch/keywatch/alerts"
 	"github.com/keywatch/keywatch/alerts/logsink"
 	"github.com/keywatch/keywatch/alerts/pagerduty"
@@ -17,7 +18,7 @@ type Sink struct {
 	Name     string
 	Kind     string
 	Notifier alerts.Notifier
-	Route    alerts.Route
+	Route    alertmodel.Route
 	Config   config.Sink
 }
 
@@ -36,10 +37,10 @@ func BuildSinks(cfg *config.Config, log *slog.Logger) ([]Sink, config.Errors) {
 	)
 	for i, s := range cfg.Alerts.Sinks {
 		p := fmt.Sprintf("alerts.sinks[%d]", i)
-		route := alerts.Route{Paging: s.IsPaging(), Chains: s.Match.Chains, Wallets: s.Match.Wallets,
+		route := alertmodel.Route{Paging: s.IsPaging(), Chains: s.Match.Chains, Wallets: s.Match.Wallets,
 			Roles: s.Match.Roles, Policies: s.Match.Policies}
 		if s.MinSeverity != "" {
-			sev, err := alerts.ParseSeverity(s.MinSeverity)
+			sev, err := alertmodel.ParseSeverity(s.MinSeverity)
 			if err != nil {
 				errs = append(errs, cfg.Errorf(p+".min_severity", "sink %q: %v", s.Name, err))
 			}

@@ -24,6 +24,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/keywatch/keywatch/alertmodel"
 	"github.com/keywatch/keywatch/alerts"
 	"github.com/keywatch/keywatch/chains/ethereum"
 	"github.com/keywatch/keywatch/config"
@@ -343,7 +344,7 @@ type printer struct {
 	cc   jetstream.ConsumeContext
 	out  *syncWriter
 	mu   sync.Mutex
-	seen []alerts.Alert
+	seen []alertmodel.Alert
 	wake chan struct{}
 }
 
@@ -370,7 +371,7 @@ func newPrinter(ctx context.Context, url string, stream jetstream.StreamConfig, 
 		return nil, fmt.Errorf("printer: %w", err)
 	}
 	p.cc, err = cons.Consume(func(m jetstream.Msg) {
-		var a alerts.Alert
+		var a alertmodel.Alert
 		if err := json.Unmarshal(m.Data(), &a); err != nil {
 			out.printf("   (unreadable alert on %s: %v)\n", m.Subject(), err)
 			return
@@ -384,7 +385,7 @@ func newPrinter(ctx context.Context, url string, stream jetstream.StreamConfig, 
 	return p, nil
 }
 
-func (p *printer) print(subject string, a *alerts.Alert) {
+func (p *printer) print(subject string, a *alertmodel.Alert) {
 	ev := a.Event
 	dir := "to"
 	if ev.Direction == "in" {
@@ -461,7 +462,7 @@ func short(h string) string {
 	return h[:10] + "…" + h[len(h)-4:]
 }
 
-func joinActions(as []alerts.Action) string {
+func joinActions(as []alertmodel.Action) string {
 	s := make([]string, len(as))
 	for i, a := range as {
 		s[i] = string(a)

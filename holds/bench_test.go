@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keywatch/keywatch/alerts"
+	"github.com/keywatch/keywatch/alertmodel"
 	"github.com/keywatch/keywatch/chains"
 	"github.com/keywatch/keywatch/holds"
 )
@@ -20,7 +20,7 @@ func BenchmarkListHeld(b *testing.B) {
 	f := setup(b)
 	ctx := context.Background()
 	apply := func(tx string) string {
-		as := []alerts.Alert{mixerAlert(tx, chains.StatusPending)}
+		as := []alertmodel.Alert{mixerAlert(tx, chains.StatusPending)}
 		if err := f.m.Apply(ctx, as); err != nil {
 			b.Fatal(err)
 		}

@@ -27,7 +27,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/keywatch/keywatch/alerts"
+	"github.com/keywatch/keywatch/alertmodel"
 	"github.com/keywatch/keywatch/audit"
 	"github.com/keywatch/keywatch/chains"
 	"github.com/keywatch/keywatch/config"
@@ -88,7 +88,7 @@ type Hold struct {
 	Reasons     []string `json:"reasons"`
 	// Alerts are the alerts behind the hold (latest state of each), with
 	// their events.
-	Alerts []alerts.Alert `json:"alerts"`
+	Alerts []alertmodel.Alert `json:"alerts"`
 	// Labels says which lists an address of the evidence is on.
 	Labels map[string][]string `json:"labels,omitempty"`
 	// Links maps a transaction hash to its block explorer page.
@@ -123,7 +123,7 @@ type Recorder interface {
 }
 
 // NotifyFunc publishes alerts (the outbox).
-type NotifyFunc func(ctx context.Context, as ...alerts.Alert) error
+type NotifyFunc func(ctx context.Context, as ...alertmodel.Alert) error
 
 // Labeler says which lists an address is on, as "list: label" strings.
 type Labeler func(chain, address string) []string
@@ -167,7 +167,7 @@ func New(o Options) *Manager {
 		o.SweepEvery = 5 * time.Second
 	}
 	if o.Notify == nil {
-		o.Notify = func(context.Context, ...alerts.Alert) error { return nil }
+		o.Notify = func(context.Context, ...alertmodel.Alert) error { return nil }
 	}
 	m := &Manager{o: o, log: o.Logger,
 		created: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "keywatch_holds_created_total", Help: "Holds created, by source (alert, screen)."}, []string{"source"}),
@@ -384,12 +384,12 @@ func (m *Manager) index(ctx context.Context, h *Hold) error {
 // then confirmed) updates the hold's evidence and creates nothing. A
 // resolved alert (a retracted event) updates the evidence of an existing
 // hold and never creates one.
-func (m *Manager) Apply(ctx context.Context, as []alerts.Alert) error {
+func (m *Manager) Apply(ctx context.Context, as []alertmodel.Alert) error {
 	byEvent := map[string][]int{}
 	var order []string
 	for i := range as {
 		a := &as[i]
-		if !a.Has(alerts.ActionHold) || a.Event.Kind == chains.KindSystem || a.Event.ID == "" {
+		if !a.Has(alertmodel.ActionHold) || a.Event.Kind == chains.KindSystem || a.Event.ID == "" {
 			continue
 		}
 		if _, ok := byEvent[a.Event.ID]; !ok {
@@ -399,7 +399,7 @@ func (m *Manager) Apply(ctx context.Context, as []alerts.Alert) error {
 	}
 	for _, evID := range order {
 		idx := byEvent[evID]
-		group := make([]alerts.Alert, len(idx))
+		group := make([]alertmodel.Alert, len(idx))
 		for j, i := range idx {
 			group[j] = as[i]
 		}
@@ -414,11 +414,11 @@ func (m *Manager) Apply(ctx context.Context, as []alerts.Alert) error {
 	return nil
 }
 
-func (m *Manager) holdForAlerts(ctx context.Context, eventID string, group []alerts.Alert) (string, error) {
+func (m *Manager) holdForAlerts(ctx context.Context, eventID string, group []alertmodel.Alert) (string, error) {
 	id := idFor(FromAlert, eventID)
 	firing := false
 	for _, a := range group {
-		if a.Status == alerts.Firing && a.Event.Status != chains.StatusRetracted {
+		if a.Status == alertmodel.Firing && a.Event.Status != chains.StatusRetracted {
 			firing = true
 		}
 	}
@@ -492,7 +492,7 @@ func (m *Manager) auditCreation(ctx context.Context, h *Hold, created bool) erro
 	return nil
 }
 
-func (m *Manager) newAlertHold(id string, a alerts.Alert, now time.Time) Hold {
+func (m *Manager) newAlertHold(id string, a alertmodel.Alert, now time.Time) Hold {
 	wallets, owners := m.involved(a.Wallet)
 	return Hold{
 		ID: id, Status: Held, Source: FromAlert,
@@ -523,7 +523,7 @@ func (m *Manager) involved(wallet string) (wallets, owners []string) {
 
 // addEvidence merges an alert (its latest state replaces an earlier one),
 // its reasons, the lists its addresses are on and its explorer link.
-func (m *Manager) addEvidence(h *Hold, a alerts.Alert) {
+func (m *Manager) addEvidence(h *Hold, a alertmodel.Alert) {
 	a.HoldID = h.ID
 	replaced := false
 	for i := range h.Alerts {
@@ -582,7 +582,7 @@ type ScreenHold struct {
 	RequestedBy string
 	Request     Request
 	Reasons     []string
-	Alerts      []alerts.Alert
+	Alerts      []alertmodel.Alert
 }
 
 // OpenScreen creates the hold for a screened withdrawal, or returns the one
@@ -837,7 +837,7 @@ func (m *Manager) close(ctx context.Context, h *Hold) error {
 
 // escalationResolved is the resolution of a decided hold's hold-expiring
 // alert, saying how it was decided.
-func (m *Manager) escalationResolved(h *Hold) alerts.Alert {
+func (m *Manager) escalationResolved(h *Hold) alertmodel.Alert {
 	why := fmt.Sprintf("hold %s is %s", h.ID, h.Status)
 	switch {
 	case h.Status == Approved:
@@ -847,7 +847,7 @@ func (m *Manager) escalationResolved(h *Hold) alerts.Alert {
 	case h.Status == Expired:
 		why = fmt.Sprintf("hold %s expired unreleased (see its hold-expired alert)", h.ID)
 	}
-	return alerts.System(alerts.KindHoldExpiring, h.ID, alerts.High, h.Chain, nil, *h.EscalatedAt).Resolved(why, m.o.Now())
+	return alertmodel.System(alertmodel.KindHoldExpiring, h.ID, alertmodel.High, h.Chain, nil, *h.EscalatedAt).Resolved(why, m.o.Now())
 }
 
 // Reject ends hold id: one rejection is enough. Nothing is released: the
@@ -1009,7 +1009,7 @@ func (m *Manager) escalate(ctx context.Context, h *Hold, now time.Time) error {
 	left := h.ExpiresAt.Sub(now).Round(time.Second)
 	reasons := append([]string{fmt.Sprintf("hold %s on %s expires in %s with %d of %d approvals: it will stay unreleased (%s)",
 		h.ID, h.Wallet, left, len(h.Approvals), h.ApprovalsRequired, freezeNote(h))}, h.Reasons...)
-	if err := m.o.Notify(ctx, alerts.System(alerts.KindHoldExpiring, h.ID, alerts.High, h.Chain, reasons, now)); err != nil {
+	if err := m.o.Notify(ctx, alertmodel.System(alertmodel.KindHoldExpiring, h.ID, alertmodel.High, h.Chain, reasons, now)); err != nil {
 		return fmt.Errorf("escalate hold %s: %w", h.ID, err)
 	}
 	marked, absent, err := m.mark(ctx, h, func(h *Hold) bool {
@@ -1118,7 +1118,7 @@ func (m *Manager) expire(ctx context.Context, h *Hold, now time.Time) error {
 func (m *Manager) announceExpiry(ctx context.Context, h *Hold, now time.Time) error {
 	reasons := append([]string{fmt.Sprintf("hold %s on %s expired unreleased with %d of %d approvals (%s)",
 		h.ID, h.Wallet, len(h.Approvals), h.ApprovalsRequired, freezeNote(h))}, h.Reasons...)
-	if err := m.o.Notify(ctx, alerts.System(alerts.KindHoldExpired, h.ID, alerts.High, h.Chain, reasons, now)); err != nil {
+	if err := m.o.Notify(ctx, alertmodel.System(alertmodel.KindHoldExpired, h.ID, alertmodel.High, h.Chain, reasons, now)); err != nil {
 		return fmt.Errorf("expire hold %s: %w", h.ID, err)
 	}
 	return m.close(ctx, h)

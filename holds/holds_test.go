@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keywatch/keywatch/alerts"
+	"github.com/keywatch/keywatch/alertmodel"
 	"github.com/keywatch/keywatch/api"
 	"github.com/keywatch/keywatch/audit"
 	"github.com/keywatch/keywatch/chains"
@@ -34,9 +34,9 @@ type fixture struct {
 	audit *audit.Log
 
 	mu       sync.Mutex
-	notified []alerts.Alert
+	notified []alertmodel.Alert
 	// onNotify, when set, sees each alert as it is published, outside mu.
-	onNotify func(alerts.Alert)
+	onNotify func(alertmodel.Alert)
 }
 
 func setup(t testing.TB) *fixture {
@@ -80,7 +80,7 @@ func (f *fixture) manager(st store.Store) *holds.Manager {
 func (f *fixture) managerWith(st store.Store, al *audit.Log) *holds.Manager {
 	return holds.New(holds.Options{
 		Store: st, Config: f.cfg, Intents: intents.New(st, f.clock.Now), Audit: al, Now: f.clock.Now,
-		Notify: func(_ context.Context, as ...alerts.Alert) error {
+		Notify: func(_ context.Context, as ...alertmodel.Alert) error {
 			f.mu.Lock()
 			f.notified = append(f.notified, as...)
 			hook := f.onNotify
@@ -113,9 +113,9 @@ func (f *fixture) policiesNotified() []string {
 
 // mixerAlert is what the engine raises when dev-deployer (kim's key) pays
 // the Tornado Cash pool.
-func mixerAlert(tx string, status chains.Status, actions ...alerts.Action) alerts.Alert {
+func mixerAlert(tx string, status chains.Status, actions ...alertmodel.Action) alertmodel.Alert {
 	if len(actions) == 0 {
-		actions = []alerts.Action{alerts.ActionPage, alerts.ActionHold}
+		actions = []alertmodel.Action{alertmodel.ActionPage, alertmodel.ActionHold}
 	}
 	ev := chains.Event{
 		ID: "eth:" + tx + ":native", Chain: "eth", Tx: tx, Block: 100, Status: status, Kind: chains.KindTransfer,
@@ -124,9 +124,9 @@ func mixerAlert(tx string, status chains.Status, actions ...alerts.Action) alert
 		Amount: chains.Amount{}, USD: 3000,
 	}
 	ev.Amount, _ = chains.ParseAmount("1")
-	return alerts.Alert{
-		ID: alerts.AlertID(ev.ID, "mixer-counterparty"), Policy: "mixer-counterparty", Severity: alerts.Critical,
-		Status: alerts.Firing, Chain: "eth", Wallet: "dev-deployer", Event: ev,
+	return alertmodel.Alert{
+		ID: alertmodel.AlertID(ev.ID, "mixer-counterparty"), Policy: "mixer-counterparty", Severity: alertmodel.Critical,
+		Status: alertmodel.Firing, Chain: "eth", Wallet: "dev-deployer", Event: ev,
 		Reasons: []string{"counterparty " + apitest.Mixer + " is on list mixers (Tornado Cash 1 ETH pool)"},
 		Actions: actions,
 	}
@@ -135,7 +135,7 @@ func mixerAlert(tx string, status chains.Status, actions ...alerts.Action) alert
 // hold raises the mixer alert through Apply and returns the hold id it got.
 func (f *fixture) hold(t *testing.T, tx string) string {
 	t.Helper()
-	as := []alerts.Alert{mixerAlert(tx, chains.StatusPending)}
+	as := []alertmodel.Alert{mixerAlert(tx, chains.StatusPending)}
 	if err := f.m.Apply(context.Background(), as); err != nil {
 		t.Fatal(err)
 	}
@@ -148,11 +148,11 @@ func (f *fixture) hold(t *testing.T, tx string) string {
 func TestAHoldAlertFreezesTheWalletAndItsOwnersOtherKeysOnce(t *testing.T) {
 	f := setup(t)
 	ctx := context.Background()
-	pending := []alerts.Alert{mixerAlert("0xabc", chains.StatusPending)}
+	pending := []alertmodel.Alert{mixerAlert("0xabc", chains.StatusPending)}
 	if err := f.m.Apply(ctx, pending); err != nil {
 		t.Fatal(err)
 	}
-	confirmed := []alerts.Alert{mixerAlert("0xabc", chains.StatusConfirmed)}
+	confirmed := []alertmodel.Alert{mixerAlert("0xabc", chains.StatusConfirmed)}
 	if err := f.m.Apply(ctx, confirmed); err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +161,7 @@ func TestAHoldAlertFreezesTheWalletAndItsOwnersOtherKeysOnce(t *testing.T) {
 		t.Fatalf("pending got hold %q, confirmed %q: want one hold for the event", id, confirmed[0].HoldID)
 	}
 	// An alert without the hold action holds nothing.
-	pageOnly := []alerts.Alert{mixerAlert("0xdef", chains.StatusPending, alerts.ActionPage)}
+	pageOnly := []alertmodel.Alert{mixerAlert("0xdef", chains.StatusPending, alertmodel.ActionPage)}
 	if err := f.m.Apply(ctx, pageOnly); err != nil || pageOnly[0].HoldID != "" {
 		t.Fatalf("page-only alert: hold %q, %v", pageOnly[0].HoldID, err)
 	}
@@ -273,15 +273,15 @@ func TestAHoldMadeDuringAStoreFailureIsStillAudited(t *testing.T) {
 	f := setup(t)
 	ctx := context.Background()
 	m := f.manager(&failingZAdd{Store: f.st})
-	as := []alerts.Alert{mixerAlert("0xabc", chains.StatusPending)}
+	as := []alertmodel.Alert{mixerAlert("0xabc", chains.StatusPending)}
 	if err := m.Apply(ctx, as); err == nil {
 		t.Fatal("Apply succeeded while the store failed")
 	}
-	as = []alerts.Alert{mixerAlert("0xabc", chains.StatusPending)}
+	as = []alertmodel.Alert{mixerAlert("0xabc", chains.StatusPending)}
 	if err := m.Apply(ctx, as); err != nil {
 		t.Fatal(err)
 	}
-	as = []alerts.Alert{mixerAlert("0xabc", chains.StatusConfirmed)}
+	as = []alertmodel.Alert{mixerAlert("0xabc", chains.StatusConfirmed)}
 	if err := m.Apply(ctx, as); err != nil {
 		t.Fatal(err)
 	}
@@ -570,7 +570,7 @@ func TestHoldsEscalateThenExpireUnreleased(t *testing.T) {
 	f.mu.Lock()
 	esc := f.notified[0]
 	f.mu.Unlock()
-	if esc.Severity != alerts.High || esc.Status != alerts.Firing || !strings.Contains(esc.Reasons[0], "expires in 9m0s with 1 of 2 approvals") {
+	if esc.Severity != alertmodel.High || esc.Status != alertmodel.Firing || !strings.Contains(esc.Reasons[0], "expires in 9m0s with 1 of 2 approvals") {
 		t.Fatalf("escalation alert: %+v", esc)
 	}
 	f.clock.Add(9 * time.Minute)
@@ -592,10 +592,10 @@ func TestHoldsEscalateThenExpireUnreleased(t *testing.T) {
 	f.mu.Lock()
 	expired, resolved := f.notified[1], f.notified[2]
 	f.mu.Unlock()
-	if expired.Status != alerts.Firing || !strings.Contains(expired.Reasons[0], "expired unreleased with 1 of 2 approvals") {
+	if expired.Status != alertmodel.Firing || !strings.Contains(expired.Reasons[0], "expired unreleased with 1 of 2 approvals") {
 		t.Fatalf("expiry alert: %+v", expired)
 	}
-	if resolved.ID != esc.ID || resolved.Status != alerts.Resolved || !strings.Contains(strings.Join(resolved.Reasons, "; "), "expired unreleased") {
+	if resolved.ID != esc.ID || resolved.Status != alertmodel.Resolved || !strings.Contains(strings.Join(resolved.Reasons, "; "), "expired unreleased") {
 		t.Fatalf("escalation after expiry: %+v, want %s resolved", resolved, esc.ID)
 	}
 	if ws := status(t, f, "dev-deployer"); !ws.Frozen {
@@ -638,9 +638,9 @@ func TestADecisionResolvesTheEscalation(t *testing.T) {
 				t.Fatal(r)
 			}
 			f.mu.Lock()
-			got := append([]alerts.Alert(nil), f.notified...)
+			got := append([]alertmodel.Alert(nil), f.notified...)
 			f.mu.Unlock()
-			if len(got) != 2 || got[0].Status != alerts.Firing || got[1].ID != got[0].ID || got[1].Status != alerts.Resolved {
+			if len(got) != 2 || got[0].Status != alertmodel.Firing || got[1].ID != got[0].ID || got[1].Status != alertmodel.Resolved {
 				t.Fatalf("notified %+v, want the hold-expiring alert, then its resolution", got)
 			}
 			if why := got[1].Reasons[len(got[1].Reasons)-1]; !strings.Contains(why, c.says) {
@@ -668,8 +668,8 @@ func TestTheExpiryAlertIsOnlyForAHoldThatExpired(t *testing.T) {
 	id := f.hold(t, "0xabc")
 	other := f.manager(openStore(t, f.redis.URL))
 	rejected := false
-	f.onNotify = func(a alerts.Alert) {
-		if a.Policy == alerts.KindHoldExpired && !rejected {
+	f.onNotify = func(a alertmodel.Alert) {
+		if a.Policy == alertmodel.KindHoldExpired && !rejected {
 			rejected = true
 			if _, err := other.Reject(ctx, id, "bob", "not ours"); err != nil {
 				var ce *holds.ClosedError

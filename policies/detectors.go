@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/keywatch/keywatch/alerts"
+	"github.com/keywatch/keywatch/alertmodel"
 	"github.com/keywatch/keywatch/chains"
 	"github.com/keywatch/keywatch/config"
 	"github.com/keywatch/keywatch/policies/lists"
@@ -131,7 +131,7 @@ func (d *threshold) Detect(_ context.Context, ev *chains.Event, _ *Input) (Findi
 	if d.usdOver != nil {
 		if ev.USD > *d.usdOver {
 			return Finding{Hit: true, Reasons: []string{fmt.Sprintf("%s of %s %s (%s USD) is over the threshold of %s USD",
-				movement(ev), ev.Amount, ev.Asset, alerts.USD(ev.USD), alerts.USD(*d.usdOver))}}, nil
+				movement(ev), ev.Amount, ev.Asset, alertmodel.USD(ev.USD), alertmodel.USD(*d.usdOver))}}, nil
 		}
 		return Finding{}, nil
 	}

@@ -12,7 +12,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/keywatch/keywatch/alerts"
+	"github.com/keywatch/keywatch/alertmodel"
 	"github.com/keywatch/keywatch/chains"
 	"github.com/keywatch/keywatch/hops"
 	"github.com/keywatch/keywatch/intents"
@@ -21,7 +21,7 @@ import (
 
 // NotifyFunc receives the alerts an evaluation produced. The daemon queues
 // them for publication; backtests print them.
-type NotifyFunc func(ctx context.Context, as ...alerts.Alert) error
+type NotifyFunc func(ctx context.Context, as ...alertmodel.Alert) error
 
 // Options are the engine's dependencies, given from outside so that tests
 // drive time and capture alerts.
@@ -140,7 +140,7 @@ func (e *Engine) Process(ctx context.Context, events []chains.Event) error {
 // Evaluate judges one event and returns its alerts without notifying.
 // Retracted events resolve the alerts their earlier states raised. The event
 // may be annotated (its intent field) on the way.
-func (e *Engine) Evaluate(ctx context.Context, ev *chains.Event) ([]alerts.Alert, error) {
+func (e *Engine) Evaluate(ctx context.Context, ev *chains.Event) ([]alertmodel.Alert, error) {
 	e.evaluated.WithLabelValues(ev.Chain, string(ev.Status)).Inc()
 	b := e.cur.Load()
 	if ev.Status == chains.StatusRetracted {
@@ -148,7 +148,7 @@ func (e *Engine) Evaluate(ctx context.Context, ev *chains.Event) ([]alerts.Alert
 	}
 	now := e.opts.Now().UTC()
 	var vars *ruleVars
-	var out []alerts.Alert
+	var out []alertmodel.Alert
 	for _, p := range b.set.Policies {
 		if !p.applies(ev) {
 			continue
@@ -185,11 +185,11 @@ func (e *Engine) Evaluate(ctx context.Context, ev *chains.Event) ([]alerts.Alert
 		if f.Wallet != "" {
 			wallet = f.Wallet
 		}
-		out = append(out, alerts.Alert{
-			ID:         alerts.AlertID(ev.ID, p.Name),
+		out = append(out, alertmodel.Alert{
+			ID:         alertmodel.AlertID(ev.ID, p.Name),
 			Policy:     p.Name,
 			Severity:   p.Severity,
-			Status:     alerts.Firing,
+			Status:     alertmodel.Firing,
 			Chain:      ev.Chain,
 			Wallet:     wallet,
 			Event:      *ev,
@@ -218,7 +218,7 @@ func (e *Engine) Evaluate(ctx context.Context, ev *chains.Event) ([]alerts.Alert
 
 // retract makes stateful detectors forget a retracted event and resolves
 // the alerts it raised.
-func (e *Engine) retract(ctx context.Context, b *bound, ev *chains.Event) ([]alerts.Alert, error) {
+func (e *Engine) retract(ctx context.Context, b *bound, ev *chains.Event) ([]alertmodel.Alert, error) {
 	for _, p := range b.set.Policies {
 		r, ok := p.Detector.(Retractor)
 		if !ok {
@@ -237,8 +237,8 @@ func firedKey(eventID string) string { return "alerts:event:" + eventID }
 // policy, so that a retraction resolves them and a later re-inclusion fires
 // them again as a new revision.
 type fired struct {
-	Alert    alerts.Alert `json:"alert"`
-	Resolved bool         `json:"resolved"`
+	Alert    alertmodel.Alert `json:"alert"`
+	Resolved bool             `json:"resolved"`
 }
 
 func (e *Engine) readFired(ctx context.Context, eventID string) (map[string]fired, error) {
@@ -268,7 +268,7 @@ func (e *Engine) writeFired(ctx context.Context, eventID string, byPolicy map[st
 }
 
 // remember records the alerts fired on an event and sets their revision.
-func (e *Engine) remember(ctx context.Context, eventID string, as []alerts.Alert) error {
+func (e *Engine) remember(ctx context.Context, eventID string, as []alertmodel.Alert) error {
 	if e.opts.Store == nil {
 		return nil
 	}
@@ -290,7 +290,7 @@ func (e *Engine) remember(ctx context.Context, eventID string, as []alerts.Alert
 	return e.writeFired(ctx, eventID, byPolicy)
 }
 
-func (e *Engine) resolveRetracted(ctx context.Context, ev *chains.Event) ([]alerts.Alert, error) {
+func (e *Engine) resolveRetracted(ctx context.Context, ev *chains.Event) ([]alertmodel.Alert, error) {
 	if e.opts.Store == nil {
 		return nil, nil
 	}
@@ -299,12 +299,12 @@ func (e *Engine) resolveRetracted(ctx context.Context, ev *chains.Event) ([]aler
 		return nil, err
 	}
 	now := e.opts.Now().UTC()
-	var out []alerts.Alert
+	var out []alertmodel.Alert
 	// Already-resolved alerts are returned again: a retry after a failed
 	// notify must not lose them, and the outbox drops true repeats by id.
 	for policy, f := range byPolicy {
 		a := f.Alert
-		a.Status = alerts.Resolved
+		a.Status = alertmodel.Resolved
 		a.Event = *ev
 		why := fmt.Sprintf("block %d (%s) left the chain", ev.Block, ev.BlockHash)
 		if r := ev.Detail[chains.DetailRetracted]; r != "" {

@@ -13,7 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/keywatch/keywatch/alerts"
+	"github.com/keywatch/keywatch/alertmodel"
 	"github.com/keywatch/keywatch/chains"
 	"github.com/keywatch/keywatch/config"
 	"github.com/keywatch/keywatch/intents"
@@ -220,7 +220,7 @@ func newEngine(set *policies.Set, st *memory.Store, notify policies.NotifyFunc) 
 }
 
 // fired summarises alerts as "policy: reason | reason".
-func fired(as []alerts.Alert) []string {
+func fired(as []alertmodel.Alert) []string {
 	out := make([]string, len(as))
 	for i, a := range as {
 		out[i] = a.Policy + ": " + strings.Join(a.Reasons, " | ")
@@ -228,7 +228,7 @@ func fired(as []alerts.Alert) []string {
 	return out
 }
 
-func checkFired(t *testing.T, got []alerts.Alert, want []string) {
+func checkFired(t *testing.T, got []alertmodel.Alert, want []string) {
 	t.Helper()
 	if g := fired(got); strings.Join(g, "\n") != strings.Join(want, "\n") {
 		t.Errorf("alerts:\n got: %s\nwant: %s", strings.Join(g, "\n      "), strings.Join(want, "\n      "))
@@ -419,12 +419,12 @@ func TestEngineEvaluatesInOrder(t *testing.T) {
 	})
 	want := []struct {
 		id       string
-		severity alerts.Severity
+		severity alertmodel.Severity
 		actions  string
 	}{
-		{"eth:0xabc:3:mixer-counterparty", alerts.Critical, "page,hold"},
-		{"eth:0xabc:3:big-outflow", alerts.High, "page"},
-		{"eth:0xabc:3:decoy-touched", alerts.Critical, "page,hold"},
+		{"eth:0xabc:3:mixer-counterparty", alertmodel.Critical, "page,hold"},
+		{"eth:0xabc:3:big-outflow", alertmodel.High, "page"},
+		{"eth:0xabc:3:decoy-touched", alertmodel.Critical, "page,hold"},
 	}
 	if len(as) != len(want) {
 		t.Fatalf("%d alerts, want %d", len(as), len(want))
@@ -438,7 +438,7 @@ func TestEngineEvaluatesInOrder(t *testing.T) {
 		if a.ID != w.id || a.Severity != w.severity || strings.Join(acts, ",") != w.actions {
 			t.Errorf("alert %d = %s %s %v, want %s %s %s", i, a.ID, a.Severity, acts, w.id, w.severity, w.actions)
 		}
-		if a.Status != alerts.Firing || a.Chain != "eth" || a.Wallet != "decoy" || a.Event.ID != ev.ID || a.Event.Status != chains.StatusConfirmed {
+		if a.Status != alertmodel.Firing || a.Chain != "eth" || a.Wallet != "decoy" || a.Event.ID != ev.ID || a.Event.Status != chains.StatusConfirmed {
 			t.Errorf("alert %d = status %s chain %s wallet %s event %s/%s", i, a.Status, a.Chain, a.Wallet, a.Event.ID, a.Event.Status)
 		}
 		if !a.ObservedAt.Equal(observedAt) || a.ObservedAt.Location() != time.UTC {
@@ -454,7 +454,7 @@ func TestEngineDefaultActionIsAlert(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(as) != 1 || len(as[0].Actions) != 1 || as[0].Actions[0] != alerts.ActionAlert || as[0].Severity != alerts.Info {
+	if len(as) != 1 || len(as[0].Actions) != 1 || as[0].Actions[0] != alertmodel.ActionAlert || as[0].Severity != alertmodel.Info {
 		t.Errorf("alerts = %+v, want one info alert with the action alert", as)
 	}
 }
@@ -532,7 +532,7 @@ func TestEngineResolvesRetractedEvents(t *testing.T) {
 			var ids []string
 			for _, a := range as {
 				ids = append(ids, a.ID)
-				if a.Status != alerts.Resolved {
+				if a.Status != alertmodel.Resolved {
 					t.Errorf("%s: status %s, want resolved", a.ID, a.Status)
 				}
 				if a.Event.Status != chains.StatusRetracted {
@@ -560,7 +560,7 @@ func TestEngineResolvesRetractedEvents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(as) != 2 || as[1].Policy != "sanctioned-counterparty" || as[1].Severity != alerts.Critical ||
+	if len(as) != 2 || as[1].Policy != "sanctioned-counterparty" || as[1].Severity != alertmodel.Critical ||
 		!strings.HasPrefix(as[1].Reasons[0], "counterparty "+lazarus+" is on list sanctioned (Lazarus Group (SDN 27307; DPRK3); source OFAC SDN; sanctioned.csv:3)") {
 		t.Errorf("resolved alerts = %v", fired(as))
 	}
@@ -597,7 +597,7 @@ func TestEngineFailsClosed(t *testing.T) {
 			set: func(t *testing.T) *policies.Set {
 				set := mustBuild(t, "policies:\n  - {name: decoy-touched, detector: honeytoken, severity: critical}\n")
 				set.Policies = append(set.Policies, &policies.Policy{
-					Name: "price-feed", Severity: alerts.High, Actions: []alerts.Action{alerts.ActionPage},
+					Name: "price-feed", Severity: alertmodel.High, Actions: []alertmodel.Action{alertmodel.ActionPage},
 					Detector: failing{errors.New("price feed unreachable")},
 				})
 				return set
@@ -674,7 +674,7 @@ func TestProcessNotifies(t *testing.T) {
 
 	var calls [][]string
 	down := true
-	notify := func(_ context.Context, as ...alerts.Alert) error {
+	notify := func(_ context.Context, as ...alertmodel.Alert) error {
 		var ids []string
 		for _, a := range as {
 			ids = append(ids, a.ID)

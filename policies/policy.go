@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/keywatch/keywatch/alerts"
+	"github.com/keywatch/keywatch/alertmodel"
 	"github.com/keywatch/keywatch/chains"
 	"github.com/keywatch/keywatch/config"
 	"github.com/keywatch/keywatch/hops"
@@ -75,8 +75,8 @@ func (in *Input) WalletAt(chain, addr string) (config.Wallet, bool) {
 // Policy is one built rule.
 type Policy struct {
 	Name     string
-	Severity alerts.Severity
-	Actions  []alerts.Action
+	Severity alertmodel.Severity
+	Actions  []alertmodel.Action
 	Detector Detector
 	// When, if set, must hold for the policy to fire.
 	When *Rule
@@ -248,7 +248,7 @@ func Build(cfg *config.Config, ls *lists.Set) (*Set, error) {
 	for i, pc := range cfg.Policies {
 		path := fmt.Sprintf("policies[%d]", i)
 		p := &Policy{Name: pc.Name}
-		sev, err := alerts.ParseSeverity(pc.Severity)
+		sev, err := alertmodel.ParseSeverity(pc.Severity)
 		if pc.Severity == "" {
 			b.errorf(path+".severity", "required: critical, high, medium, low or info")
 		} else if err != nil {
@@ -256,14 +256,14 @@ func Build(cfg *config.Config, ls *lists.Set) (*Set, error) {
 		}
 		p.Severity = sev
 		for j, a := range pc.Actions {
-			act, err := alerts.ParseAction(a)
+			act, err := alertmodel.ParseAction(a)
 			if err != nil {
 				b.errorf(fmt.Sprintf("%s.actions[%d]", path, j), "%v", err)
 			}
 			p.Actions = append(p.Actions, act)
 		}
 		if len(pc.Actions) == 0 {
-			p.Actions = []alerts.Action{alerts.ActionAlert}
+			p.Actions = []alertmodel.Action{alertmodel.ActionAlert}
 		}
 		if pc.When != "" {
 			if rules == nil {

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/keywatch/keywatch/alerts"
+	"github.com/keywatch/keywatch/alertmodel"
 	"github.com/keywatch/keywatch/chains"
 	"github.com/keywatch/keywatch/config"
 	"github.com/keywatch/keywatch/intents"
@@ -78,7 +78,7 @@ func (d *unapproved) Detect(ctx context.Context, ev *chains.Event, in *Input) (F
 	}
 	usd := ""
 	if ev.USD > 0 {
-		usd = " (" + alerts.USD(ev.USD) + " USD)"
+		usd = " (" + alertmodel.USD(ev.USD) + " USD)"
 	}
 	why := "no approved withdrawal is open for this wallet"
 	if open > 0 {

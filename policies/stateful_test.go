@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keywatch/keywatch/alerts"
+	"github.com/keywatch/keywatch/alertmodel"
 	"github.com/keywatch/keywatch/chains"
 	"github.com/keywatch/keywatch/hops"
 	"github.com/keywatch/keywatch/intents"
@@ -498,7 +498,7 @@ func TestForwardingAlertNamesTheWatchedWallet(t *testing.T) {
 		if e.wallet == "" {
 			continue
 		}
-		if len(as) != 1 || as[0].Wallet != "treasury-hot" || as[0].Event.Wallet != stranger || as[0].Event.WalletRole != chains.RoleFollowed || as[0].Severity != alerts.Critical {
+		if len(as) != 1 || as[0].Wallet != "treasury-hot" || as[0].Event.Wallet != stranger || as[0].Event.WalletRole != chains.RoleFollowed || as[0].Severity != alertmodel.Critical {
 			t.Errorf("alert %+v: want the watched wallet treasury-hot on a followed event", as)
 		}
 	}

@@ -9,7 +9,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/keywatch/keywatch/alerts"
+	"github.com/keywatch/keywatch/alertmodel"
 	"github.com/keywatch/keywatch/chains"
 	"github.com/keywatch/keywatch/config"
 	"github.com/keywatch/keywatch/store"
@@ -68,7 +68,7 @@ func (m measure) value(ev *chains.Event) (string, *big.Rat) {
 func (m measure) format(r *big.Rat) string {
 	if m.usd {
 		f, _ := r.Float64()
-		return alerts.USD(f) + " USD"
+		return alertmodel.USD(f) + " USD"
 	}
 	return ratString(r) + " " + m.asset
 }

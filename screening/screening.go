@@ -35,7 +35,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/keywatch/keywatch/alerts"
+	"github.com/keywatch/keywatch/alertmodel"
 	"github.com/keywatch/keywatch/api"
 	"github.com/keywatch/keywatch/audit"
 	"github.com/keywatch/keywatch/chains"
@@ -58,7 +58,7 @@ const (
 
 // Evaluator judges an event through the policies (*policies.Engine).
 type Evaluator interface {
-	Evaluate(ctx context.Context, ev *chains.Event) ([]alerts.Alert, error)
+	Evaluate(ctx context.Context, ev *chains.Event) ([]alertmodel.Alert, error)
 }
 
 // Recorder appends to the audit log.
@@ -270,7 +270,7 @@ func (s *Screener) decide(ctx context.Context, caller string, w *withdrawal) (An
 
 // judge applies the decision rules to the alerts the request raised and the
 // wallet's freeze.
-func (s *Screener) judge(w *withdrawal, fired []alerts.Alert, status holds.WalletStatus) Answer {
+func (s *Screener) judge(w *withdrawal, fired []alertmodel.Alert, status holds.WalletStatus) Answer {
 	ans := Answer{RequestID: w.RequestID, Decision: Allow, Reasons: []string{}}
 	denied, held := false, false
 	for _, a := range fired {
@@ -278,10 +278,10 @@ func (s *Screener) judge(w *withdrawal, fired []alerts.Alert, status holds.Walle
 		for _, r := range a.Reasons {
 			ans.Reasons = append(ans.Reasons, a.Policy+": "+r)
 		}
-		if a.Has(alerts.ActionHold) {
+		if a.Has(alertmodel.ActionHold) {
 			held = true
 		}
-		if a.Severity == alerts.Critical {
+		if a.Severity == alertmodel.Critical {
 			if lst, label, ok := s.onDenyList(w); ok {
 				if !denied {
 					ans.Reasons = append([]string{fmt.Sprintf("destination %s is on list %s (%s): payments to it are refused", w.To, lst, label)}, ans.Reasons...)

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keywatch/keywatch/alerts"
+	"github.com/keywatch/keywatch/alertmodel"
 	"github.com/keywatch/keywatch/api"
 	"github.com/keywatch/keywatch/audit"
 	"github.com/keywatch/keywatch/chains"
@@ -223,8 +223,8 @@ func TestAFrozenWalletAnswersHold(t *testing.T) {
 	// kim's dev-deployer paid the mixer on chain: her other key is frozen too.
 	ev := chains.Event{ID: "eth:0xabc:native", Chain: "eth", Tx: "0xabc", Status: chains.StatusPending, Kind: chains.KindTransfer,
 		Direction: chains.Out, Wallet: "dev-deployer", To: apitest.Mixer, Counterparty: apitest.Mixer, Asset: "ETH"}
-	as := []alerts.Alert{{ID: "eth:0xabc:native:mixer-counterparty", Policy: "mixer-counterparty", Severity: alerts.Critical,
-		Status: alerts.Firing, Chain: "eth", Wallet: "dev-deployer", Event: ev, Actions: []alerts.Action{alerts.ActionHold}}}
+	as := []alertmodel.Alert{{ID: "eth:0xabc:native:mixer-counterparty", Policy: "mixer-counterparty", Severity: alertmodel.Critical,
+		Status: alertmodel.Firing, Chain: "eth", Wallet: "dev-deployer", Event: ev, Actions: []alertmodel.Action{alertmodel.ActionHold}}}
 	if err := f.holds.Apply(ctx, as); err != nil {
 		t.Fatal(err)
 	}
@@ -462,7 +462,7 @@ func TestScreeningJudgesButLeavesDetectorStateAlone(t *testing.T) {
 	}
 }
 
-func policyNames(as []alerts.Alert) string {
+func policyNames(as []alertmodel.Alert) string {
 	var out []string
 	for _, a := range as {
 		out = append(out, a.Policy)
@@ -476,5 +476,5 @@ func buildPolicies(cfg *config.Config, ls *lists.Set) (*policies.Set, error) {
 
 func newEngine(set *policies.Set, st store.Store, in *intents.Registry, now func() time.Time) *policies.Engine {
 	return policies.New(set, policies.Options{Store: st, Intents: in, Now: now,
-		Notify: func(context.Context, ...alerts.Alert) error { return nil }})
+		Notify: func(context.Context, ...alertmodel.Alert) error { return nil }})
 }

@@ -14,9 +14,8 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/keywatch/keywatch/alertmodel"
 	"github.com/nats-io/nats.go/jetstream"
-
-	"github.com/keywatch/keywatch/alerts"
 )
 
 // StreamName keeps the last heartbeat of every instance.
@@ -40,7 +39,7 @@ func StreamConfig(prefix string) jetstream.StreamConfig {
 // Subject is where instance publishes its heartbeats (characters NATS
 // gives a meaning to are replaced by _).
 func Subject(prefix, instance string) string {
-	return prefix + ".heartbeat." + alerts.SubjectToken(instance)
+	return prefix + ".heartbeat." + alertmodel.SubjectToken(instance)
 }
 
 // Roles of heartbeat senders.

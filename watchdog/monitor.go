@@ -12,7 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/keywatch/keywatch/alerts"
+	"github.com/keywatch/keywatch/alertmodel"
 	"github.com/keywatch/keywatch/store"
 )
 
@@ -29,7 +29,7 @@ type MonitorOptions struct {
 	Expect []string
 	Now    func() time.Time
 	// Raise publishes alerts (the outbox, or the watchdog's direct path).
-	Raise func(ctx context.Context, as ...alerts.Alert) error
+	Raise func(ctx context.Context, as ...alertmodel.Alert) error
 	// Store keeps what was raised, so a restarted monitor resolves it
 	// (nil: memory).
 	Store  store.Store
@@ -48,7 +48,7 @@ type Monitor struct {
 	last    map[string]Heartbeat
 	retired map[string]Heartbeat
 	lastAny time.Time // when any heartbeat last arrived
-	firing  map[string]alerts.Alert
+	firing  map[string]alertmodel.Alert
 }
 
 // NewMonitor makes a monitor.
@@ -65,7 +65,7 @@ func NewMonitor(o MonitorOptions) *Monitor {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Monitor{o: o, started: o.Now(), last: map[string]Heartbeat{}, retired: map[string]Heartbeat{}, firing: map[string]alerts.Alert{}}
+	return &Monitor{o: o, started: o.Now(), last: map[string]Heartbeat{}, retired: map[string]Heartbeat{}, firing: map[string]alertmodel.Alert{}}
 }
 
 const firingKey = "watchdog:firing"
@@ -181,7 +181,7 @@ func (m *Monitor) Load(ctx context.Context) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for k, b := range all {
-		var a alerts.Alert
+		var a alertmodel.Alert
 		if json.Unmarshal(b, &a) == nil {
 			m.firing[k] = a
 		}
@@ -190,14 +190,14 @@ func (m *Monitor) Load(ctx context.Context) {
 
 // Check judges the heartbeats at the clock's time, raises what began and
 // resolves what ended. It returns the alerts it published.
-func (m *Monitor) Check(ctx context.Context) []alerts.Alert {
+func (m *Monitor) Check(ctx context.Context) []alertmodel.Alert {
 	m.mu.Lock()
 	now := m.o.Now()
 	want, unknown := m.conditions(now)
-	var out []alerts.Alert
+	var out []alertmodel.Alert
 	type change struct {
 		key   string
-		alert alerts.Alert
+		alert alertmodel.Alert
 		end   bool
 	}
 	var changes []change
@@ -239,7 +239,7 @@ func (m *Monitor) Check(ctx context.Context) []alerts.Alert {
 	return out
 }
 
-func (m *Monitor) persist(ctx context.Context, key string, a alerts.Alert, end bool) {
+func (m *Monitor) persist(ctx context.Context, key string, a alertmodel.Alert, end bool) {
 	if m.o.Store == nil {
 		return
 	}
@@ -264,8 +264,8 @@ func ago(now, t time.Time) string { return now.Sub(t).Round(time.Second).String(
 // conditions are the alerts that should be firing at now, by key; unknown
 // reports keys that cannot be judged now (the chains of a silent instance).
 // m.mu is held.
-func (m *Monitor) conditions(now time.Time) (map[string]alerts.Alert, func(string) bool) {
-	want := map[string]alerts.Alert{}
+func (m *Monitor) conditions(now time.Time) (map[string]alertmodel.Alert, func(string) bool) {
+	want := map[string]alertmodel.Alert{}
 	silent := map[string]bool{}
 	names := map[string]bool{}
 	for name := range m.last {
@@ -286,12 +286,12 @@ func (m *Monitor) conditions(now time.Time) (map[string]alerts.Alert, func(strin
 		switch {
 		case name == m.o.Self:
 		case !seen && graceOver:
-			want["heartbeat/"+name] = alerts.System(alerts.KindHeartbeatLost, name+"@never", alerts.Critical, "", []string{
+			want["heartbeat/"+name] = alertmodel.System(alertmodel.KindHeartbeatLost, name+"@never", alertmodel.Critical, "", []string{
 				fmt.Sprintf("instance %s is expected (alerts.heartbeat.expect) but has sent no heartbeat since %s started watching at %s", name, m.o.Self, stamp(m.started)),
 			}, now)
 		case seen && now.Sub(hb.SentAt) > m.o.Timeout:
 			silent[name] = true
-			want["heartbeat/"+name] = alerts.System(alerts.KindHeartbeatLost, name+"@"+stamp(hb.SentAt), alerts.Critical, "", []string{
+			want["heartbeat/"+name] = alertmodel.System(alertmodel.KindHeartbeatLost, name+"@"+stamp(hb.SentAt), alertmodel.Critical, "", []string{
 				fmt.Sprintf("%s %s has sent no heartbeat since %s (%s ago; timeout %s): it stopped, lost its network or was stopped", what, name, stamp(hb.SentAt), ago(now, hb.SentAt), m.o.Timeout),
 				fmt.Sprintf("noticed by %s", m.o.Self),
 			}, now)
@@ -308,7 +308,7 @@ func (m *Monitor) conditions(now time.Time) (map[string]alerts.Alert, func(strin
 		if since.IsZero() {
 			since = m.started
 		}
-		want["blind/"+m.o.Self] = alerts.System(alerts.KindHeartbeatLost, m.o.Self+"/all@"+stamp(since), alerts.Critical, "", []string{
+		want["blind/"+m.o.Self] = alertmodel.System(alertmodel.KindHeartbeatLost, m.o.Self+"/all@"+stamp(since), alertmodel.Critical, "", []string{
 			fmt.Sprintf("%s has received no heartbeat from any instance, itself included, since %s (%s ago): NATS is unreachable or every instance stopped", m.o.Self, stamp(since), ago(now, since)),
 		}, now)
 	}
@@ -322,7 +322,7 @@ func (m *Monitor) conditions(now time.Time) (map[string]alerts.Alert, func(strin
 	return want, unknown
 }
 
-func (m *Monitor) chainConditions(want map[string]alerts.Alert, name string, hb Heartbeat, ch Chain, now time.Time) {
+func (m *Monitor) chainConditions(want map[string]alertmodel.Alert, name string, hb Heartbeat, ch Chain, now time.Time) {
 	if ch.Standby {
 		return // the instance that follows the chain reports on it
 	}
@@ -345,7 +345,7 @@ func (m *Monitor) chainConditions(want map[string]alerts.Alert, name string, hb 
 		} else if ch.LastOKAt.IsZero() {
 			what = "has not answered since the instance started at " + stamp(lastOK)
 		}
-		want["unreachable/"+name+"/"+ch.Chain] = alerts.System(alerts.KindNodeUnreachable, name+"/"+ch.Chain+"@"+stamp(lastOK), alerts.Critical, ch.Chain, []string{
+		want["unreachable/"+name+"/"+ch.Chain] = alertmodel.System(alertmodel.KindNodeUnreachable, name+"/"+ch.Chain+"@"+stamp(lastOK), alertmodel.Critical, ch.Chain, []string{
 			fmt.Sprintf("the %s node of instance %s %s (%s ago; unreachable_after %s): nothing on this chain is watched", ch.Chain, name, what, ago(now, lastOK), unreachableAfter),
 		}, now)
 		return // a stale head is the same blindness: one page
@@ -356,11 +356,11 @@ func (m *Monitor) chainConditions(want map[string]alerts.Alert, name string, hb 
 	headAt, doneAt := or(ch.HeadAdvancedAt), or(ch.ProcessedAt)
 	switch {
 	case now.Sub(headAt) > staleAfter:
-		want["stale/"+name+"/"+ch.Chain] = alerts.System(alerts.KindChainStale, name+"/"+ch.Chain+"@"+stamp(headAt), alerts.Critical, ch.Chain, []string{
+		want["stale/"+name+"/"+ch.Chain] = alertmodel.System(alertmodel.KindChainStale, name+"/"+ch.Chain+"@"+stamp(headAt), alertmodel.Critical, ch.Chain, []string{
 			fmt.Sprintf("the head of %s seen by instance %s has stayed at block %d since %s (%s; stale_after %s): the node is stuck or cut off", ch.Chain, name, ch.Head, stamp(headAt), ago(now, headAt), staleAfter),
 		}, now)
 	case ch.Lag > 0 && now.Sub(doneAt) > staleAfter:
-		want["stale/"+name+"/"+ch.Chain] = alerts.System(alerts.KindChainStale, name+"/"+ch.Chain+"@"+stamp(doneAt), alerts.Critical, ch.Chain, []string{
+		want["stale/"+name+"/"+ch.Chain] = alertmodel.System(alertmodel.KindChainStale, name+"/"+ch.Chain+"@"+stamp(doneAt), alertmodel.Critical, ch.Chain, []string{
 			fmt.Sprintf("instance %s has processed %s only up to block %d, %d behind the head, since %s (%s; stale_after %s): events are not being judged", name, ch.Chain, ch.Processed, ch.Lag, stamp(doneAt), ago(now, doneAt), staleAfter),
 		}, now)
 	}

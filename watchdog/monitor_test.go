@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keywatch/keywatch/alerts"
+	"github.com/keywatch/keywatch/alertmodel"
 	"github.com/keywatch/keywatch/store/memory"
 	"github.com/keywatch/keywatch/watchdog"
 )
@@ -31,10 +31,10 @@ var t0 = time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
 type raised struct {
 	mu  sync.Mutex
 	got []string
-	all []alerts.Alert
+	all []alertmodel.Alert
 }
 
-func (r *raised) Raise(_ context.Context, as ...alerts.Alert) error {
+func (r *raised) Raise(_ context.Context, as ...alertmodel.Alert) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, a := range as {
@@ -95,7 +95,7 @@ func TestASilentInstancePagesAndIsResolvedWhenItReturns(t *testing.T) {
 	id := "system:heartbeat-lost:keywatch-2@" + lastB.Format(time.RFC3339)
 	expectLines(t, r, "firing "+id)
 	a := r.all[0]
-	if a.Severity != alerts.Critical || !a.Has(alerts.ActionPage) || a.Chain != "keywatch" ||
+	if a.Severity != alertmodel.Critical || !a.Has(alertmodel.ActionPage) || a.Chain != "keywatch" ||
 		a.Reasons[0] != "instance keywatch-2 has sent no heartbeat since 2026-11-29T12:00:30Z (35s ago; timeout 30s): it stopped, lost its network or was stopped" {
 		t.Fatalf("alert %+v", a)
 	}
@@ -186,7 +186,7 @@ func TestChains(t *testing.T) {
 			if strings.Join(got, "\n") != tc.want {
 				t.Fatalf("raised:\n%s\nwant:\n%s", strings.Join(got, "\n"), tc.want)
 			}
-			if tc.want != "" && (r.all[0].Chain != "eth" || r.all[0].Severity != alerts.Critical) {
+			if tc.want != "" && (r.all[0].Chain != "eth" || r.all[0].Severity != alertmodel.Critical) {
 				t.Fatalf("alert %+v", r.all[0])
 			}
 		})

@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/keywatch/keywatch/alertmodel"
 	"github.com/keywatch/keywatch/alerts"
 	"github.com/keywatch/keywatch/internal/testenv"
 	"github.com/keywatch/keywatch/store/memory"
@@ -23,7 +24,7 @@ type pager struct {
 	got []string
 }
 
-func (p *pager) Notify(_ context.Context, as ...*alerts.Alert) (bool, error) {
+func (p *pager) Notify(_ context.Context, as ...*alertmodel.Alert) (bool, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for _, a := range as {
@@ -84,7 +85,7 @@ func (e *natsEnv) beat(t *testing.T, instance, role string) (stop func()) {
 	return stop
 }
 
-func (e *natsEnv) monitor(t *testing.T, self string, raise func(context.Context, ...alerts.Alert) error) *watchdog.Monitor {
+func (e *natsEnv) monitor(t *testing.T, self string, raise func(context.Context, ...alertmodel.Alert) error) *watchdog.Monitor {
 	m := watchdog.NewMonitor(watchdog.MonitorOptions{JS: e.js, Prefix: "keywatch", Self: self, Timeout: 30 * time.Second,
 		Now: e.c.Now, Raise: raise, Store: memory.New(), Every: 10 * time.Millisecond, Logger: e.log})
 	go func() { _ = m.Run(t.Context()) }()
@@ -102,7 +103,7 @@ func TestAStoppedInstancePagesThroughAnother(t *testing.T) {
 	p := &pager{}
 	go func() {
 		_ = alerts.RunSink(t.Context(), e.js, p, alerts.SinkOptions{Name: "pager", Stream: stream, Prefix: "keywatch",
-			Route: alerts.Route{Paging: true, MinSeverity: alerts.High}, Store: st})
+			Route: alertmodel.Route{Paging: true, MinSeverity: alertmodel.High}, Store: st})
 	}()
 
 	e.beat(t, "keywatch-1", watchdog.RoleInstance)
@@ -128,7 +129,7 @@ func TestTheWatchdogPagesDirectlyWhenNoInstanceIsLeft(t *testing.T) {
 	p := &pager{}
 	stream := alerts.StreamConfig("keywatch", time.Hour, time.Hour)
 	relay := &watchdog.Relay{JS: e.js, Stream: stream, Prefix: "keywatch", Logger: e.log,
-		Sinks: []watchdog.Sink{{Name: "pager", Notifier: p, Route: alerts.Route{Paging: true}}}}
+		Sinks: []watchdog.Sink{{Name: "pager", Notifier: p, Route: alertmodel.Route{Paging: true}}}}
 	e.beat(t, "watchdog-a", watchdog.RoleWatchdog)
 	stop := e.beat(t, "keywatch-1", watchdog.RoleInstance)
 	m := e.monitor(t, "watchdog-a", relay.Raise)
@@ -170,7 +171,7 @@ func TestTheWatchdogPagesWhenNATSGoesAway(t *testing.T) {
 	e := newNATSEnv(t)
 	p := &pager{}
 	relay := &watchdog.Relay{JS: e.js, Stream: alerts.StreamConfig("keywatch", time.Hour, time.Hour), Prefix: "keywatch", Logger: e.log,
-		Sinks: []watchdog.Sink{{Name: "pager", Notifier: p, Route: alerts.Route{Paging: true}}}}
+		Sinks: []watchdog.Sink{{Name: "pager", Notifier: p, Route: alertmodel.Route{Paging: true}}}}
 	e.beat(t, "watchdog-a", watchdog.RoleWatchdog)
 	e.beat(t, "keywatch-1", watchdog.RoleInstance)
 	m := e.monitor(t, "watchdog-a", relay.Raise)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/keywatch/keywatch/alertmodel"
 	"github.com/keywatch/keywatch/alerts"
 )
 
@@ -17,7 +18,7 @@ import (
 type Sink struct {
 	Name     string
 	Notifier alerts.Notifier
-	Route    alerts.Route
+	Route    alertmodel.Route
 	Timeout  time.Duration
 }
 
@@ -43,7 +44,7 @@ type Relay struct {
 
 // Raise publishes and, when needed, delivers as directly. Direct deliveries
 // run in the background, one per sink, retried until ctx ends.
-func (r *Relay) Raise(ctx context.Context, as ...alerts.Alert) error {
+func (r *Relay) Raise(ctx context.Context, as ...alertmodel.Alert) error {
 	log := r.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -57,7 +58,7 @@ func (r *Relay) Raise(ctx context.Context, as ...alerts.Alert) error {
 		if err := r.publish(ctx, a); err != nil {
 			log.Warn("cannot publish on the alert stream; paging the sinks directly", "alert", a.ID, "err", err)
 			if !direct {
-				r.direct(ctx, []alerts.Alert{a}, log)
+				r.direct(ctx, []alertmodel.Alert{a}, log)
 			}
 		}
 	}
@@ -65,7 +66,7 @@ func (r *Relay) Raise(ctx context.Context, as ...alerts.Alert) error {
 }
 
 // direct starts one delivery per sink and alert not sent directly before.
-func (r *Relay) direct(ctx context.Context, as []alerts.Alert, log *slog.Logger) {
+func (r *Relay) direct(ctx context.Context, as []alertmodel.Alert, log *slog.Logger) {
 	for _, a := range as {
 		for _, s := range r.Sinks {
 			if !s.Route.Match(&a) {
@@ -94,7 +95,7 @@ func (r *Relay) direct(ctx context.Context, as []alerts.Alert, log *slog.Logger)
 // Wait waits for direct deliveries in flight.
 func (r *Relay) Wait() { r.wg.Wait() }
 
-func (r *Relay) publish(ctx context.Context, a alerts.Alert) error {
+func (r *Relay) publish(ctx context.Context, a alertmodel.Alert) error {
 	pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
 	if _, err := r.JS.CreateOrUpdateStream(pctx, r.Stream); err != nil {
@@ -108,7 +109,7 @@ func (r *Relay) publish(ctx context.Context, a alerts.Alert) error {
 	return err
 }
 
-func (r *Relay) deliver(ctx context.Context, s Sink, a alerts.Alert, log *slog.Logger) {
+func (r *Relay) deliver(ctx context.Context, s Sink, a alertmodel.Alert, log *slog.Logger) {
 	backoff := r.Backoff
 	if len(backoff) == 0 {
 		backoff = []time.Duration{time.Second, 5 * time.Second, 30 * time.Second, 2 * time.Minute, 5 * time.Minute}
@@ -117,7 +118,7 @@ func (r *Relay) deliver(ctx context.Context, s Sink, a alerts.Alert, log *slog.L
 	if timeout <= 0 {
 		timeout = 10 * time.Second
 	}
-	note := alerts.NotificationOf([]*alerts.Alert{&a})
+	note := alerts.NotificationOf([]*alertmodel.Alert{&a})
 	note.Sink = s.Name
 	for attempt := 0; ; attempt++ {
 		nctx, cancel := context.WithTimeout(alerts.WithNotification(ctx, note), timeout)

@@ -23,28 +23,16 @@ import (
 	"github.com/keywatch/keywatch/store"
 )
 
-// Block is the part of a block header the follower needs.
-type Block struct {
-	Number uint64    `json:"number"`
-	Hash   string    `json:"hash"`
-	Parent string    `json:"parent"`
-	Time   time.Time `json:"time"`
-}
-
 // Source reads one chain.
 type Source interface {
 	// Head returns the number of the newest block the node knows.
 	Head(ctx context.Context) (uint64, error)
 	// BlockAt returns the header of the canonical block at height n.
-	BlockAt(ctx context.Context, n uint64) (Block, error)
+	BlockAt(ctx context.Context, n uint64) (chains.Block, error)
 	// Events decodes the watched movements in block b (identified by hash,
 	// so a reorg between calls cannot mix two branches).
-	Events(ctx context.Context, b Block) ([]chains.Event, error)
+	Events(ctx context.Context, b chains.Block) ([]chains.Event, error)
 }
-
-// ErrNoBlock is returned by Source.BlockAt when the node has no block at
-// that height (its chain is shorter).
-var ErrNoBlock = errors.New("no block at that height")
 
 // HeadNotifier is implemented by sources that can push new heads (WebSocket
 // subscriptions). The channel is closed when the subscription ends.
@@ -57,13 +45,7 @@ type HeadNotifier interface {
 // block left the chain, after its events were retracted. It must be
 // idempotent: after a crash the same block may be rewound again.
 type Rewinder interface {
-	Rewound(ctx context.Context, b Block) error
-}
-
-// PendingTx is an unconfirmed transaction that moves watched funds.
-type PendingTx struct {
-	Tx     string
-	Events []chains.Event
+	Rewound(ctx context.Context, b chains.Block) error
 }
 
 // PendingSource is implemented by chains with a mempool (Bitcoin). After each
@@ -74,7 +56,7 @@ type PendingTx struct {
 // transactions were delivered is kept in the store, so a restart delivers
 // nothing twice and still retracts what left the mempool meanwhile.
 type PendingSource interface {
-	Pending(ctx context.Context) ([]PendingTx, error)
+	Pending(ctx context.Context) ([]chains.PendingTx, error)
 	// Dropped says why a transaction left the mempool unmined, for the
 	// retraction's evidence.
 	Dropped(ctx context.Context, tx string) string
@@ -88,7 +70,7 @@ type PendingSource interface {
 // (nil when nothing it decodes with changed). Complete asks until nothing
 // new comes.
 type Rescanner interface {
-	Rescan(ctx context.Context, b Block, known []chains.Event) ([]chains.Event, error)
+	Rescan(ctx context.Context, b chains.Block, known []chains.Event) ([]chains.Event, error)
 }
 
 // maxRescans bounds the passes over one block; each can add one hop.
@@ -97,7 +79,7 @@ const maxRescans = 16
 // Complete delivers what the delivery of block b's events made visible in
 // the same block (see Rescanner) and returns every event of the block. The
 // events of a pass are delivered before the next pass is asked for.
-func Complete(ctx context.Context, src Source, b Block, events []chains.Event, deliver func(context.Context, []chains.Event) error) ([]chains.Event, error) {
+func Complete(ctx context.Context, src Source, b chains.Block, events []chains.Event, deliver func(context.Context, []chains.Event) error) ([]chains.Event, error) {
 	rs, ok := src.(Rescanner)
 	if !ok || len(events) == 0 {
 		return events, nil
@@ -190,7 +172,7 @@ func New(src Source, opts Options) (*Follower, error) {
 
 // record is a processed block as the checkpoint remembers it.
 type record struct {
-	Block
+	chains.Block
 	Confirmed bool           `json:"confirmed"`
 	Events    []chains.Event `json:"events,omitempty"`
 }
@@ -527,7 +509,7 @@ func (f *Follower) pending(ctx context.Context, ps PendingSource, c *checkpoint)
 func (f *Follower) checkTip(ctx context.Context, c *checkpoint) error {
 	for tip := c.tip(); tip != nil; tip = c.tip() {
 		b, err := f.src.BlockAt(ctx, tip.Number)
-		if errors.Is(err, ErrNoBlock) {
+		if errors.Is(err, chains.ErrNoBlock) {
 			// The node's chain is now shorter than ours: our tip is gone.
 		} else if err != nil {
 			return fmt.Errorf("recheck block %d: %w", tip.Number, err)
@@ -575,7 +557,7 @@ func (f *Follower) rewind(ctx context.Context, c *checkpoint) error {
 
 // process decodes block b and delivers its events: as pending when the block
 // is shallower than the confirmation depth, as confirmed otherwise.
-func (f *Follower) process(ctx context.Context, c *checkpoint, b Block, head uint64) error {
+func (f *Follower) process(ctx context.Context, c *checkpoint, b chains.Block, head uint64) error {
 	events, err := f.src.Events(ctx, b)
 	if err != nil {
 		return fmt.Errorf("decode block %d: %w", b.Number, err)

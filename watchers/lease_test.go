@@ -27,13 +27,13 @@ func (b behind) Head(ctx context.Context) (uint64, error) {
 	return h - 1, nil
 }
 
-func (b behind) BlockAt(ctx context.Context, n uint64) (watchers.Block, error) {
+func (b behind) BlockAt(ctx context.Context, n uint64) (chains.Block, error) {
 	h, err := b.Head(ctx)
 	if err != nil {
-		return watchers.Block{}, err
+		return chains.Block{}, err
 	}
 	if n > h {
-		return watchers.Block{}, watchers.ErrNoBlock
+		return chains.Block{}, chains.ErrNoBlock
 	}
 	return b.Source.BlockAt(ctx, n)
 }

@@ -15,14 +15,14 @@ import (
 	"sync"
 	"time"
 
-	"github.com/keywatch/keywatch/alerts"
+	"github.com/keywatch/keywatch/alertmodel"
 	"github.com/keywatch/keywatch/store"
 )
 
 // Entry is an alert in the feed: its latest published state, and who
 // resolved it when an operator did.
 type Entry struct {
-	alerts.Alert
+	alertmodel.Alert
 	FirstSeen  time.Time `json:"first_seen"`
 	UpdatedAt  time.Time `json:"updated_at"`
 	ResolvedBy string    `json:"resolved_by,omitempty"`
@@ -38,7 +38,7 @@ type Recorder interface {
 type Options struct {
 	Store store.Store
 	// Notify publishes an operator's resolution (the outbox).
-	Notify func(ctx context.Context, as ...alerts.Alert) error
+	Notify func(ctx context.Context, as ...alertmodel.Alert) error
 	Audit  Recorder
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -79,7 +79,7 @@ var ErrNotFound = errors.New("no such alert")
 var ErrResolved = errors.New("alert is resolved already")
 
 // Record stores the latest state of alerts about to be published.
-func (f *Feed) Record(ctx context.Context, as ...alerts.Alert) error {
+func (f *Feed) Record(ctx context.Context, as ...alertmodel.Alert) error {
 	now := f.o.Now().UTC()
 	for _, a := range as {
 		err := f.o.Store.Update(ctx, recordKey(a.ID), func(old []byte, found bool) ([]byte, error) {
@@ -131,9 +131,9 @@ func (f *Feed) trim(ctx context.Context, now time.Time) {
 
 // Filter narrows List.
 type Filter struct {
-	Status alerts.Status // "" for all
-	Since  time.Time     // only alerts updated after
-	Limit  int           // default 100
+	Status alertmodel.Status // "" for all
+	Since  time.Time         // only alerts updated after
+	Limit  int               // default 100
 }
 
 // List returns alerts, the most recently updated first.
@@ -195,7 +195,7 @@ func (f *Feed) Resolve(ctx context.Context, id, by, comment string) (Entry, erro
 		if err := json.Unmarshal(old, &e); err != nil {
 			return nil, fmt.Errorf("record %s is corrupt: %w", id, err)
 		}
-		if e.Status == alerts.Resolved {
+		if e.Status == alertmodel.Resolved {
 			return nil, ErrResolved
 		}
 		reason := "resolved by " + by
@@ -233,7 +233,7 @@ func (f *Feed) Resolve(ctx context.Context, id, by, comment string) (Entry, erro
 	return e, nil
 }
 
-func (f *Feed) publish(ctx context.Context, a alerts.Alert) error {
+func (f *Feed) publish(ctx context.Context, a alertmodel.Alert) error {
 	if f.o.Notify == nil {
 		return nil
 	}

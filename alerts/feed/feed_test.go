@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keywatch/keywatch/alerts"
+	"github.com/keywatch/keywatch/alertmodel"
 	"github.com/keywatch/keywatch/alerts/feed"
 	"github.com/keywatch/keywatch/api"
 	"github.com/keywatch/keywatch/audit"
@@ -32,8 +32,8 @@ func TestFeedListsAlertsAndOperatorsResolveThem(t *testing.T) {
 	clock := apitest.NewClock()
 	lg := audit.New(st, audit.Options{Now: clock.Now})
 	var mu sync.Mutex
-	var published []alerts.Alert
-	fd := feed.New(feed.Options{Store: st, Audit: lg, Now: clock.Now, Notify: func(_ context.Context, as ...alerts.Alert) error {
+	var published []alertmodel.Alert
+	fd := feed.New(feed.Options{Store: st, Audit: lg, Now: clock.Now, Notify: func(_ context.Context, as ...alertmodel.Alert) error {
 		mu.Lock()
 		defer mu.Unlock()
 		published = append(published, as...)
@@ -49,7 +49,7 @@ func TestFeedListsAlertsAndOperatorsResolveThem(t *testing.T) {
 	defer hs.Close()
 
 	ev := chains.Event{ID: "eth:0xabc:native", Chain: "eth", Tx: "0xabc", Status: chains.StatusPending}
-	a := alerts.Alert{ID: "eth:0xabc:native:big-outflow", Policy: "big-outflow", Severity: alerts.High, Status: alerts.Firing,
+	a := alertmodel.Alert{ID: "eth:0xabc:native:big-outflow", Policy: "big-outflow", Severity: alertmodel.High, Status: alertmodel.Firing,
 		Chain: "eth", Wallet: "treasury-hot", Event: ev, Reasons: []string{"outflow of 60 ETH"}}
 	if err := fd.Record(ctx, a); err != nil {
 		t.Fatal(err)
@@ -88,11 +88,11 @@ func TestFeedListsAlertsAndOperatorsResolveThem(t *testing.T) {
 	var e feed.Entry
 	r := apitest.Do(t, hs.URL, "POST", path, "olga", map[string]string{"comment": "treasury confirmed the payment"})
 	r.JSON(t, &e)
-	if r.Code != 200 || e.Status != alerts.Resolved || e.ResolvedBy != "olga" {
+	if r.Code != 200 || e.Status != alertmodel.Resolved || e.ResolvedBy != "olga" {
 		t.Fatalf("resolve: %s", r)
 	}
 	mu.Lock()
-	if len(published) != 1 || published[0].Status != alerts.Resolved || published[0].MsgID() != a.ID+":confirmed:resolved" ||
+	if len(published) != 1 || published[0].Status != alertmodel.Resolved || published[0].MsgID() != a.ID+":confirmed:resolved" ||
 		!strings.Contains(strings.Join(published[0].Reasons, " "), "resolved by olga: treasury confirmed the payment") {
 		t.Fatalf("published %+v", published)
 	}
@@ -124,7 +124,7 @@ func TestAResolutionThatCouldNotBePublishedIsPublishedOnRetry(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			var published []alerts.Alert
+			var published []alertmodel.Alert
 			notifyDown, auditDown := c.notifyDown, c.auditDown
 			fd := feed.New(feed.Options{Store: memory.New(),
 				Audit: recorderFunc(func() error {
@@ -133,14 +133,14 @@ func TestAResolutionThatCouldNotBePublishedIsPublishedOnRetry(t *testing.T) {
 					}
 					return nil
 				}),
-				Notify: func(_ context.Context, as ...alerts.Alert) error {
+				Notify: func(_ context.Context, as ...alertmodel.Alert) error {
 					if notifyDown {
 						return errors.New("store unreachable")
 					}
 					published = append(published, as...)
 					return nil
 				}})
-			a := alerts.Alert{ID: "eth:0xabc:native:big-outflow", Policy: "big-outflow", Severity: alerts.High, Status: alerts.Firing,
+			a := alertmodel.Alert{ID: "eth:0xabc:native:big-outflow", Policy: "big-outflow", Severity: alertmodel.High, Status: alertmodel.Firing,
 				Chain: "eth", Wallet: "treasury-hot", Event: chains.Event{ID: "eth:0xabc:native", Chain: "eth", Status: chains.StatusConfirmed}}
 			if err := fd.Record(ctx, a); err != nil {
 				t.Fatal(err)

@@ -8,7 +8,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/keywatch/keywatch/alerts"
+	"github.com/keywatch/keywatch/alertmodel"
 	"github.com/keywatch/keywatch/api"
 )
 
@@ -23,9 +23,9 @@ func (f *Feed) Register(s *api.Server) {
 
 func (f *Feed) serveList(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	fl := Filter{Status: alerts.Status(q.Get("status"))}
+	fl := Filter{Status: alertmodel.Status(q.Get("status"))}
 	switch fl.Status {
-	case "", alerts.Firing, alerts.Resolved:
+	case "", alertmodel.Firing, alertmodel.Resolved:
 	default:
 		api.WriteError(w, http.StatusBadRequest, "status", "want firing or resolved")
 		return

@@ -6,7 +6,7 @@ import (
 	"context"
 	"log/slog"
 
-	"github.com/keywatch/keywatch/alerts"
+	"github.com/keywatch/keywatch/alertmodel"
 	"github.com/keywatch/keywatch/alerts/internal/sinkcfg"
 	"github.com/keywatch/keywatch/config"
 )
@@ -18,13 +18,13 @@ type Sink struct{ log *slog.Logger }
 func New(log *slog.Logger) *Sink { return &Sink{log: log} }
 
 // Notify logs each alert: critical and high at error level, the rest at warn.
-func (s *Sink) Notify(ctx context.Context, as ...*alerts.Alert) (bool, error) {
+func (s *Sink) Notify(ctx context.Context, as ...*alertmodel.Alert) (bool, error) {
 	for _, a := range as {
 		level := slog.LevelWarn
-		if a.Severity.AtLeast(alerts.High) {
+		if a.Severity.AtLeast(alertmodel.High) {
 			level = slog.LevelError
 		}
-		if a.Status == alerts.Resolved {
+		if a.Status == alertmodel.Resolved {
 			level = slog.LevelInfo
 		}
 		s.log.Log(ctx, level, "alert",

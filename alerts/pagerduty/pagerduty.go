@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/keywatch/keywatch/alertmodel"
 	"github.com/keywatch/keywatch/alerts"
 	"github.com/keywatch/keywatch/chains"
 )
@@ -56,13 +57,13 @@ type Link struct {
 }
 
 // Severity maps keywatch's severities to PagerDuty's.
-func Severity(s alerts.Severity) string {
+func Severity(s alertmodel.Severity) string {
 	switch s {
-	case alerts.Critical:
+	case alertmodel.Critical:
 		return "critical"
-	case alerts.High:
+	case alertmodel.High:
 		return "error"
-	case alerts.Medium:
+	case alertmodel.Medium:
 		return "warning"
 	}
 	return "info"
@@ -83,15 +84,15 @@ const maxBody = 500 << 10
 
 // BuildEvent makes the event for one notification: a trigger while the
 // incident fires, a resolve when it has resolved.
-func (n *Notifier) BuildEvent(note alerts.Notification, as []*alerts.Alert) Event {
+func (n *Notifier) BuildEvent(note alerts.Notification, as []*alertmodel.Alert) Event {
 	ev := Event{RoutingKey: n.cfg.RoutingKey.Reveal(), DedupKey: DedupKey(note.Incident), EventAction: "trigger"}
-	if note.Status == alerts.Resolved {
+	if note.Status == alertmodel.Resolved {
 		ev.EventAction = "resolve"
 		return ev
 	}
-	var firing []*alerts.Alert
+	var firing []*alertmodel.Alert
 	for _, a := range as {
-		if a.Status == alerts.Firing {
+		if a.Status == alertmodel.Firing {
 			firing = append(firing, a)
 		}
 	}
@@ -99,9 +100,9 @@ func (n *Notifier) BuildEvent(note alerts.Notification, as []*alerts.Alert) Even
 		firing = as
 	}
 	first := firing[0]
-	summary := alerts.Headline(first)
+	summary := alertmodel.Headline(first)
 	if len(firing) > 1 {
-		summary = fmt.Sprintf("%d alerts: %s on %s (first: %s)", len(firing), first.Policy, alerts.Subject(first), alerts.Headline(first))
+		summary = fmt.Sprintf("%d alerts: %s on %s (first: %s)", len(firing), first.Policy, alertmodel.Subject(first), alertmodel.Headline(first))
 	}
 	if note.Repeat {
 		summary = "still firing: " + summary
@@ -112,9 +113,9 @@ func (n *Notifier) BuildEvent(note alerts.Notification, as []*alerts.Alert) Even
 	}
 	ev.Client = "keywatch"
 	ev.Payload = &Payload{
-		Summary:   alerts.Truncate(summary, 1024),
+		Summary:   alertmodel.Truncate(summary, 1024),
 		Source:    source,
-		Severity:  Severity(alerts.Highest(firing)),
+		Severity:  Severity(alertmodel.Highest(firing)),
 		Timestamp: first.ObservedAt.UTC().Format(time.RFC3339Nano),
 		Component: first.Wallet,
 		Group:     first.Chain,
@@ -127,7 +128,7 @@ func (n *Notifier) BuildEvent(note alerts.Notification, as []*alerts.Alert) Even
 	}
 	seen := map[string]bool{}
 	for _, a := range as {
-		href := alerts.TxLink(n.cfg.Explorers, a)
+		href := alertmodel.TxLink(n.cfg.Explorers, a)
 		if href == "" || seen[href] || len(ev.Links) == 10 {
 			continue
 		}
@@ -147,7 +148,7 @@ func txText(e *chains.Event) string {
 
 // Notify sends one event. 202 is success; 400 (an event PagerDuty will
 // never accept) is not retried; 429, 5xx and network errors are.
-func (n *Notifier) Notify(ctx context.Context, as ...*alerts.Alert) (bool, error) {
+func (n *Notifier) Notify(ctx context.Context, as ...*alertmodel.Alert) (bool, error) {
 	if len(as) == 0 {
 		return false, nil
 	}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keywatch/keywatch/alertmodel"
 	"github.com/keywatch/keywatch/alerts"
 	"github.com/keywatch/keywatch/alerts/internal/alerttest"
 	"github.com/keywatch/keywatch/alerts/pagerduty"
@@ -203,14 +204,14 @@ func TestTriggerIsTheDocumentedEvent(t *testing.T) {
 
 func TestSeverityMapping(t *testing.T) {
 	cases := []struct {
-		in   alerts.Severity
+		in   alertmodel.Severity
 		want string
 	}{
-		{alerts.Critical, "critical"},
-		{alerts.High, "error"},
-		{alerts.Medium, "warning"},
-		{alerts.Low, "info"},
-		{alerts.Info, "info"},
+		{alertmodel.Critical, "critical"},
+		{alertmodel.High, "error"},
+		{alertmodel.Medium, "warning"},
+		{alertmodel.Low, "info"},
+		{alertmodel.Info, "info"},
 	}
 	pd := newFakePagerDuty(t)
 	n := notifier(pd)
@@ -296,7 +297,7 @@ func TestA400IsNotRetriedButDeadLettered(t *testing.T) {
 		t.Fatalf("outbox %v %v, want the dead-letter alert", q, err)
 	}
 	raised := q[0].Alert
-	if raised.Policy != alerts.KindDeadLettered || raised.Severity != alerts.Critical || !raised.Has(alerts.ActionPage) ||
+	if raised.Policy != alertmodel.KindDeadLettered || raised.Severity != alertmodel.Critical || !raised.Has(alertmodel.ActionPage) ||
 		!strings.Contains(raised.Reasons[0], "sink pager could not deliver alert "+a.ID) {
 		t.Fatalf("dead-letter alert %+v", raised)
 	}
@@ -362,13 +363,13 @@ func TestLongIncidentIDsAreHashedToFit(t *testing.T) {
 // were left out, and still names the incident.
 func TestAHugeIncidentFitsOneEvent(t *testing.T) {
 	pd := newFakePagerDuty(t)
-	var as []*alerts.Alert
+	var as []*alertmodel.Alert
 	for i := range 3000 {
 		a := alerttest.Alert(fmt.Sprintf("0x%064x", i), chains.StatusPending)
 		as = append(as, &a)
 	}
 	incident := as[0].ID
-	ctx := alerts.WithNotification(t.Context(), alerts.Notification{Sink: "pager", Incident: incident, Status: alerts.Firing})
+	ctx := alerts.WithNotification(t.Context(), alerts.Notification{Sink: "pager", Incident: incident, Status: alertmodel.Firing})
 	if _, err := notifier(pd).Notify(ctx, as...); err != nil {
 		t.Fatal(err)
 	}

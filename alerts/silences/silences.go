@@ -20,7 +20,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/keywatch/keywatch/alerts"
+	"github.com/keywatch/keywatch/alertmodel"
 	"github.com/keywatch/keywatch/store"
 )
 
@@ -46,7 +46,7 @@ func (m Matchers) String() string {
 }
 
 // Matches reports whether the matchers select alert a.
-func (m Matchers) Matches(a *alerts.Alert) bool {
+func (m Matchers) Matches(a *alertmodel.Alert) bool {
 	return (m.Chain == "" || m.Chain == a.Chain) &&
 		(m.Wallet == "" || m.Wallet == a.Wallet) &&
 		(m.Role == "" || m.Role == a.Event.WalletRole) &&
@@ -93,7 +93,7 @@ type Options struct {
 	Auditor     Auditor
 	// Announce publishes the alert that says a silence is in force, and its
 	// resolution when the silence ends (the outbox's Enqueue).
-	Announce func(ctx context.Context, as ...alerts.Alert) error
+	Announce func(ctx context.Context, as ...alertmodel.Alert) error
 	Known    Known
 	Logger   *slog.Logger
 }
@@ -225,7 +225,7 @@ func (s *Silences) check(m Matchers) error {
 			return &FieldError{c.field, fmt.Sprintf("%q is not known (one of %s)", c.v, strings.Join(c.known, ", "))}
 		}
 	}
-	if m.Policy == alerts.KindSilenceCreated {
+	if m.Policy == alertmodel.KindSilenceCreated {
 		return &FieldError{"matchers.policy", "the announcements of silences cannot be silenced"}
 	}
 	return nil
@@ -349,8 +349,8 @@ func (s *Silences) Expire(ctx context.Context, actor, id string) (Silence, error
 
 // Silencing returns the id of an active silence that mutes a, or "".
 // Announcements of silences are never muted.
-func (s *Silences) Silencing(ctx context.Context, a *alerts.Alert) (string, error) {
-	if a.Policy == alerts.KindSilenceCreated {
+func (s *Silences) Silencing(ctx context.Context, a *alertmodel.Alert) (string, error) {
+	if a.Policy == alertmodel.KindSilenceCreated {
 		return "", nil
 	}
 	s.mu.Lock()
@@ -430,10 +430,10 @@ func (s *Silences) announceEnds(ctx context.Context) {
 
 // announcement is the alert that says a silence is in force: medium, for
 // every sink that takes it, never a page.
-func announcement(sil Silence) alerts.Alert {
+func announcement(sil Silence) alertmodel.Alert {
 	reason := fmt.Sprintf("%s silenced alerts matching %s until %s: %s",
 		sil.CreatedBy, sil.Matchers, sil.EndsAt.UTC().Format("2006-01-02 15:04 UTC"), sil.Comment)
-	a := alerts.System(alerts.KindSilenceCreated, sil.ID, alerts.Medium, sil.Matchers.Chain, []string{reason}, sil.CreatedAt)
-	a.Actions = []alerts.Action{alerts.ActionAlert}
+	a := alertmodel.System(alertmodel.KindSilenceCreated, sil.ID, alertmodel.Medium, sil.Matchers.Chain, []string{reason}, sil.CreatedAt)
+	a.Actions = []alertmodel.Action{alertmodel.ActionAlert}
 	return a
 }

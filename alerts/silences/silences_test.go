@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keywatch/keywatch/alertmodel"
 	"github.com/keywatch/keywatch/alerts"
 	"github.com/keywatch/keywatch/alerts/internal/alerttest"
 	"github.com/keywatch/keywatch/alerts/silences"
@@ -57,7 +58,7 @@ func newFixture(t *testing.T, clock *alerttest.Clock, outbox *alerts.Outbox) *fi
 	f.sil = silences.New(silences.Options{
 		Store: memory.New(), Now: f.clock.Now, MaxDuration: 24 * time.Hour, Auditor: f.audit, Announce: f.outbox.Enqueue,
 		Known: silences.Known{Chains: []string{"eth"}, Wallets: []string{"treasury-hot", "dev-deployer"},
-			Roles: config.WalletRoles(), Policies: append([]string{"mixer-counterparty"}, alerts.SystemKinds()...)},
+			Roles: config.WalletRoles(), Policies: append([]string{"mixer-counterparty"}, alertmodel.SystemKinds()...)},
 	})
 	auth, err := api.NewAuthenticator([]config.Token{
 		{Name: "olga", SHA256: api.HashToken("olga-token"), Roles: []string{"operator"}},
@@ -141,8 +142,8 @@ func TestRolesAndLifecycle(t *testing.T) {
 	}
 	// The silence was announced while in force, and its end too.
 	q, _ := f.outbox.Pending(t.Context())
-	if len(q) != 2 || q[0].Alert.Policy != alerts.KindSilenceCreated || q[0].Alert.Status != alerts.Firing ||
-		q[1].Alert.Status != alerts.Resolved || q[0].Alert.Has(alerts.ActionPage) ||
+	if len(q) != 2 || q[0].Alert.Policy != alertmodel.KindSilenceCreated || q[0].Alert.Status != alertmodel.Firing ||
+		q[1].Alert.Status != alertmodel.Resolved || q[0].Alert.Has(alertmodel.ActionPage) ||
 		!strings.Contains(q[0].Alert.Reasons[0], "olga silenced alerts matching wallet=treasury-hot policy=mixer-counterparty until 2026-11-29 14:00 UTC: rebalancing") ||
 		!strings.Contains(q[1].Alert.Reasons[1], "expired early by olga") {
 		t.Fatalf("announcements %+v", q)
@@ -194,7 +195,7 @@ type recorder struct {
 	got []string
 }
 
-func (r *recorder) Notify(_ context.Context, as ...*alerts.Alert) (bool, error) {
+func (r *recorder) Notify(_ context.Context, as ...*alertmodel.Alert) (bool, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, a := range as {

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/keywatch/keywatch/alertmodel"
 	"github.com/keywatch/keywatch/alerts"
 )
 
@@ -62,28 +63,28 @@ const (
 )
 
 // BuildMessage lays out one notification.
-func (n *Notifier) BuildMessage(note alerts.Notification, as []*alerts.Alert) Message {
+func (n *Notifier) BuildMessage(note alerts.Notification, as []*alertmodel.Alert) Message {
 	first := as[0]
 	for _, a := range as {
-		if a.Status == alerts.Firing {
+		if a.Status == alertmodel.Firing {
 			first = a
 			break
 		}
 	}
-	sev := alerts.Highest(as)
-	title := fmt.Sprintf("%s %s on %s", strings.ToUpper(string(sev)), first.Policy, alerts.Subject(first))
+	sev := alertmodel.Highest(as)
+	title := fmt.Sprintf("%s %s on %s", strings.ToUpper(string(sev)), first.Policy, alertmodel.Subject(first))
 	if len(as) > 1 {
-		title = fmt.Sprintf("%s: %d alerts · %s on %s", strings.ToUpper(string(sev)), len(as), first.Policy, alerts.Subject(first))
+		title = fmt.Sprintf("%s: %d alerts · %s on %s", strings.ToUpper(string(sev)), len(as), first.Policy, alertmodel.Subject(first))
 	}
 	icon := severityIcon(sev)
 	switch {
-	case note.Status == alerts.Resolved:
+	case note.Status == alertmodel.Resolved:
 		icon, title = ":white_check_mark:", "Resolved: "+title
 	case note.Repeat:
 		title = "Still firing: " + title
 	}
-	m := Message{Text: alerts.Truncate(fallback(note, as), maxFallbackText)}
-	m.Blocks = append(m.Blocks, Block{Type: "header", Text: &Text{Type: "plain_text", Text: alerts.Truncate(icon+" "+title, maxHeader), Emoji: true}})
+	m := Message{Text: alertmodel.Truncate(fallback(note, as), maxFallbackText)}
+	m.Blocks = append(m.Blocks, Block{Type: "header", Text: &Text{Type: "plain_text", Text: alertmodel.Truncate(icon+" "+title, maxHeader), Emoji: true}})
 	for i, a := range as {
 		if i == maxAlertsShown {
 			m.Blocks = append(m.Blocks, Block{Type: "context", Elements: []Element{{Type: "mrkdwn",
@@ -98,21 +99,21 @@ func (n *Notifier) BuildMessage(note alerts.Notification, as []*alerts.Alert) Me
 	return m
 }
 
-func fallback(note alerts.Notification, as []*alerts.Alert) string {
-	s := alerts.Headline(as[0])
+func fallback(note alerts.Notification, as []*alertmodel.Alert) string {
+	s := alertmodel.Headline(as[0])
 	if len(as) > 1 {
 		s = fmt.Sprintf("%d alerts, first: %s", len(as), s)
 	}
-	if note.Status == alerts.Resolved {
+	if note.Status == alertmodel.Resolved {
 		s = "resolved: " + s
 	}
 	return s
 }
 
-func (n *Notifier) alertBlocks(a *alerts.Alert) []Block {
+func (n *Notifier) alertBlocks(a *alertmodel.Alert) []Block {
 	e := &a.Event
 	field := func(name, value string) Text {
-		return Text{Type: "mrkdwn", Text: alerts.Truncate("*"+name+"*\n"+value, maxFieldText)}
+		return Text{Type: "mrkdwn", Text: alertmodel.Truncate("*"+name+"*\n"+value, maxFieldText)}
 	}
 	status := string(a.Status)
 	if e.Status != "" {
@@ -128,7 +129,7 @@ func (n *Notifier) alertBlocks(a *alerts.Alert) []Block {
 	} else {
 		fields = append(fields, field("Chain", escape(a.Chain)))
 	}
-	if mv := alerts.Movement(e); mv != "" {
+	if mv := alertmodel.Movement(e); mv != "" {
 		fields = append(fields, field("Amount", escape(mv)))
 	}
 	if e.Counterparty != "" {
@@ -144,24 +145,24 @@ func (n *Notifier) alertBlocks(a *alerts.Alert) []Block {
 		for _, r := range a.Reasons {
 			b.WriteString("\n• " + escape(r))
 		}
-		blocks = append(blocks, Block{Type: "section", Text: &Text{Type: "mrkdwn", Text: alerts.Truncate(b.String(), maxSectionText)}})
+		blocks = append(blocks, Block{Type: "section", Text: &Text{Type: "mrkdwn", Text: alertmodel.Truncate(b.String(), maxSectionText)}})
 	}
-	if link := alerts.TxLink(n.cfg.Explorers, a); link != "" && len(link) <= 3000 {
+	if link := alertmodel.TxLink(n.cfg.Explorers, a); link != "" && len(link) <= 3000 {
 		blocks = append(blocks, Block{Type: "actions", Elements: []Element{{Type: "button",
-			Text: &Text{Type: "plain_text", Text: alerts.Truncate("View transaction on "+a.Event.Chain, maxButtonText)}, URL: link}}})
+			Text: &Text{Type: "plain_text", Text: alertmodel.Truncate("View transaction on "+a.Event.Chain, maxButtonText)}, URL: link}}})
 	}
 	ctx := fmt.Sprintf("alert `%s` · observed %s", escape(a.ID), a.ObservedAt.UTC().Format("2006-01-02 15:04:05 UTC"))
 	blocks = append(blocks, Block{Type: "context", Elements: []Element{{Type: "mrkdwn", Text: ctx}}})
 	return blocks
 }
 
-func severityIcon(s alerts.Severity) string {
+func severityIcon(s alertmodel.Severity) string {
 	switch s {
-	case alerts.Critical:
+	case alertmodel.Critical:
 		return ":rotating_light:"
-	case alerts.High:
+	case alertmodel.High:
 		return ":red_circle:"
-	case alerts.Medium:
+	case alertmodel.Medium:
 		return ":large_orange_circle:"
 	}
 	return ":large_blue_circle:"
@@ -175,7 +176,7 @@ func escape(s string) string {
 // Notify posts one message. Slack answers 200 "ok"; 429 (rate limited) and
 // 5xx are retried, other refusals (invalid_blocks, channel_not_found,
 // no_service…) are not.
-func (n *Notifier) Notify(ctx context.Context, as ...*alerts.Alert) (bool, error) {
+func (n *Notifier) Notify(ctx context.Context, as ...*alertmodel.Alert) (bool, error) {
 	if len(as) == 0 {
 		return false, nil
 	}

@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keywatch/keywatch/alerts"
+	"github.com/keywatch/keywatch/alertmodel"
 	"github.com/keywatch/keywatch/alerts/internal/alerttest"
 	"github.com/keywatch/keywatch/alerts/slack"
 	"github.com/keywatch/keywatch/chains"
@@ -262,7 +262,7 @@ func TestGroupedAlertsAreOneMessage(t *testing.T) {
 func TestNotifyWithoutTheDispatcher(t *testing.T) {
 	sl := newFakeSlack(t)
 	a := alerttest.Alert("0xabc", chains.StatusConfirmed)
-	a.Severity = alerts.Medium
+	a.Severity = alertmodel.Medium
 	if _, err := notifier(sl).Notify(t.Context(), &a); err != nil {
 		t.Fatal(err)
 	}

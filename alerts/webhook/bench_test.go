@@ -15,6 +15,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/keywatch/keywatch/alertmodel"
 	"github.com/keywatch/keywatch/alerts"
 	"github.com/keywatch/keywatch/alerts/internal/alerttest"
 	"github.com/keywatch/keywatch/alerts/webhook"
@@ -56,7 +57,7 @@ func (r *arrivals) arrived(ids ...string) {
 // noop is a sink that only notes the arrival.
 type noop struct{ r *arrivals }
 
-func (n noop) Notify(_ context.Context, as ...*alerts.Alert) (bool, error) {
+func (n noop) Notify(_ context.Context, as ...*alertmodel.Alert) (bool, error) {
 	ids := make([]string, len(as))
 	for i, a := range as {
 		ids[i] = a.ID
@@ -92,7 +93,7 @@ func benchSink(b *testing.B, kind string) {
 			b.Fatal(err)
 		}
 		cc, err := cons.Consume(func(m jetstream.Msg) {
-			var a alerts.Alert
+			var a alertmodel.Alert
 			if err := json.Unmarshal(m.Data(), &a); err == nil {
 				rec.arrived(a.ID)
 			}
@@ -128,7 +129,7 @@ func benchSink(b *testing.B, kind string) {
 	// Distinct wallets: each alert is its own incident, as in a burst of
 	// thefts from many wallets (grouping would merge them).
 	bodies := make([][]byte, b.N)
-	as := make([]alerts.Alert, b.N)
+	as := make([]alertmodel.Alert, b.N)
 	for i := range as {
 		a := alerttest.Alert(fmt.Sprintf("0x%064x", i), chains.StatusPending)
 		a.Wallet = fmt.Sprintf("wallet-%d", i)

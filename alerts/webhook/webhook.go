@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keywatch/keywatch/alertmodel"
 	"github.com/keywatch/keywatch/alerts"
 )
 
@@ -31,7 +32,7 @@ type Payload struct {
 	Status   string `json:"status"`    // firing | resolved (the incident's)
 	Repeat   bool   `json:"repeat"`    // sent again after repeat_interval
 	// Alerts are in the shape of the alert stream (the specification's).
-	Alerts []*alerts.Alert `json:"alerts"`
+	Alerts []*alertmodel.Alert `json:"alerts"`
 }
 
 // Notifier posts signed incidents.
@@ -60,7 +61,7 @@ func Sign(secret []byte, ts string, body []byte) string {
 // Notify posts one incident. 2xx is success; 408, 429, 5xx, timeouts and
 // network errors are retried; other answers (and redirects, which are not
 // followed) are refusals.
-func (n *Notifier) Notify(ctx context.Context, as ...*alerts.Alert) (bool, error) {
+func (n *Notifier) Notify(ctx context.Context, as ...*alertmodel.Alert) (bool, error) {
 	if len(as) == 0 {
 		return false, nil
 	}

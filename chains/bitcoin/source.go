@@ -18,7 +18,6 @@ import (
 
 	"github.com/keywatch/keywatch/chains"
 	"github.com/keywatch/keywatch/store"
-	"github.com/keywatch/keywatch/watchers"
 )
 
 // Node is the part of a node client the watcher uses; *Client satisfies it.
@@ -74,7 +73,7 @@ type Options struct {
 	Now           func() time.Time
 }
 
-// Source reads one Bitcoin chain for a watchers.Follower: blocks (with
+// Source reads one Bitcoin chain for a follower (package watchers): blocks (with
 // reorgs undone through the undo data of the watched outputs) and the
 // mempool. It is used from the follower's goroutine only, apart from the
 // notifications it forwards.
@@ -105,14 +104,6 @@ type goneEntry struct {
 	spends []wire.OutPoint
 	at     time.Time
 }
-
-var (
-	_ watchers.Source        = (*Source)(nil)
-	_ watchers.HeadNotifier  = (*Source)(nil)
-	_ watchers.Rewinder      = (*Source)(nil)
-	_ watchers.PendingSource = (*Source)(nil)
-	_ watchers.Resetter      = (*Source)(nil)
-)
 
 // NewSource checks the wallets (a malformed address or key, or one for
 // another network, is an error naming the wallet) and makes a Source.
@@ -213,26 +204,26 @@ func (s *Source) Head(ctx context.Context) (uint64, error) {
 }
 
 // BlockAt returns the header of the best chain's block at height n.
-func (s *Source) BlockAt(ctx context.Context, n uint64) (watchers.Block, error) {
+func (s *Source) BlockAt(ctx context.Context, n uint64) (chains.Block, error) {
 	hash, err := s.node.BlockHash(ctx, int64(n))
 	if errors.Is(err, ErrNoBlock) {
-		return watchers.Block{}, watchers.ErrNoBlock
+		return chains.Block{}, chains.ErrNoBlock
 	}
 	if err != nil {
-		return watchers.Block{}, err
+		return chains.Block{}, err
 	}
 	h, err := s.node.BlockHeader(ctx, hash)
 	if err != nil {
-		return watchers.Block{}, err
+		return chains.Block{}, err
 	}
-	return watchers.Block{Number: n, Hash: hash.String(), Parent: h.PrevBlock.String(), Time: h.Timestamp.UTC()}, nil
+	return chains.Block{Number: n, Hash: hash.String(), Parent: h.PrevBlock.String(), Time: h.Timestamp.UTC()}, nil
 }
 
 // Events applies block b to the watched outputs and returns its events. The
 // outputs are first brought to b's parent: blocks of another branch are
 // undone, and missing blocks (the first time: from the wallets' birthday)
 // are applied without events.
-func (s *Source) Events(ctx context.Context, b watchers.Block) ([]chains.Event, error) {
+func (s *Source) Events(ctx context.Context, b chains.Block) ([]chains.Event, error) {
 	if b.Number == 0 {
 		return nil, nil // the genesis block's output cannot be spent
 	}
@@ -270,7 +261,7 @@ func (s *Source) Events(ctx context.Context, b watchers.Block) ([]chains.Event, 
 }
 
 // Rewound undoes block b, which left the chain.
-func (s *Source) Rewound(ctx context.Context, b watchers.Block) error {
+func (s *Source) Rewound(ctx context.Context, b chains.Block) error {
 	if err := s.load(ctx); err != nil {
 		return err
 	}
@@ -289,7 +280,7 @@ func (s *Source) Rewound(ctx context.Context, b watchers.Block) error {
 const saveEvery = 100
 
 // reach brings the watched outputs to b's parent.
-func (s *Source) reach(ctx context.Context, b watchers.Block) error {
+func (s *Source) reach(ctx context.Context, b chains.Block) error {
 	parent := b.Number - 1
 	if s.set.Hash == "" {
 		from := b.Number
@@ -390,7 +381,7 @@ func (s *Source) reach(ctx context.Context, b watchers.Block) error {
 // undoOrJump undoes the tip block; when the undo data ran out (a reorg
 // deeper than reorg_depth) it says so and takes b's parent as the tip, the
 // watched outputs as they are. It reports whether the caller should go on.
-func (s *Source) undoOrJump(b watchers.Block) bool {
+func (s *Source) undoOrJump(b chains.Block) bool {
 	if s.set.undo() {
 		s.dirty = true
 		return true
@@ -737,7 +728,7 @@ func (s *Source) refreshFilter(ctx context.Context) error {
 // their events. New mempool transactions are decoded once, parents before
 // children, against the watched outputs and the watched outputs of
 // unconfirmed parents.
-func (s *Source) Pending(ctx context.Context) ([]watchers.PendingTx, error) {
+func (s *Source) Pending(ctx context.Context) ([]chains.PendingTx, error) {
 	if err := s.load(ctx); err != nil {
 		return nil, err
 	}
@@ -822,9 +813,9 @@ func (s *Source) Pending(ctx context.Context) ([]watchers.PendingTx, error) {
 		}
 		return a.id.String() < b.id.String()
 	})
-	out := make([]watchers.PendingTx, len(moving))
+	out := make([]chains.PendingTx, len(moving))
 	for i, p := range moving {
-		out[i] = watchers.PendingTx{Tx: p.id.String(), Events: p.e.res.events}
+		out[i] = chains.PendingTx{Tx: p.id.String(), Events: p.e.res.events}
 	}
 	return out, nil
 }

@@ -15,7 +15,6 @@ import (
 	"github.com/keywatch/keywatch/chains"
 	kwe "github.com/keywatch/keywatch/chains/ethereum"
 	"github.com/keywatch/keywatch/internal/testenv"
-	"github.com/keywatch/keywatch/watchers"
 )
 
 func TestRecordedNode(t *testing.T) {
@@ -106,7 +105,7 @@ func TestRecordedNode(t *testing.T) {
 	if len(evs) != 1 || evs[0].Amount.String() != "1.53021962" || evs[0].Direction != chains.Out {
 		t.Errorf("events %+v", evs)
 	}
-	if _, err := src.BlockAt(ctx, 483921); err != watchers.ErrNoBlock {
+	if _, err := src.BlockAt(ctx, 483921); err != chains.ErrNoBlock {
 		t.Errorf("BlockAt of a block not recorded: %v", err)
 	}
 

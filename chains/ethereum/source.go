@@ -25,7 +25,6 @@ import (
 	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/keywatch/keywatch/chains"
-	"github.com/keywatch/keywatch/watchers"
 )
 
 // Client is the part of an Ethereum JSON-RPC client the watcher uses. Both
@@ -143,26 +142,21 @@ func NewSource(client Client, opts Options) *Source {
 	return s
 }
 
-var (
-	_ watchers.Source    = (*Source)(nil)
-	_ watchers.Rescanner = (*Source)(nil)
-)
-
 // Head returns the node's newest block number.
 func (s *Source) Head(ctx context.Context) (uint64, error) {
 	return s.client.BlockNumber(ctx)
 }
 
 // BlockAt returns the canonical header at height n.
-func (s *Source) BlockAt(ctx context.Context, n uint64) (watchers.Block, error) {
+func (s *Source) BlockAt(ctx context.Context, n uint64) (chains.Block, error) {
 	h, err := s.client.HeaderByNumber(ctx, new(big.Int).SetUint64(n))
 	if errors.Is(err, ethereum.NotFound) {
-		return watchers.Block{}, watchers.ErrNoBlock
+		return chains.Block{}, chains.ErrNoBlock
 	}
 	if err != nil {
-		return watchers.Block{}, err
+		return chains.Block{}, err
 	}
-	return watchers.Block{Number: h.Number.Uint64(), Hash: h.Hash().Hex(), Parent: h.ParentHash.Hex(), Time: time.Unix(int64(h.Time), 0).UTC()}, nil
+	return chains.Block{Number: h.Number.Uint64(), Hash: h.Hash().Hex(), Parent: h.ParentHash.Hex(), Time: time.Unix(int64(h.Time), 0).UTC()}, nil
 }
 
 // SubscribeHeads pushes new head numbers when the client can subscribe.
@@ -201,7 +195,7 @@ func (s *Source) SubscribeHeads(ctx context.Context) (<-chan uint64, error) {
 }
 
 // Events decodes the block with hash b.Hash.
-func (s *Source) Events(ctx context.Context, b watchers.Block) ([]chains.Event, error) {
+func (s *Source) Events(ctx context.Context, b chains.Block) ([]chains.Event, error) {
 	hash := common.HexToHash(b.Hash)
 	block, err := s.client.BlockByHash(ctx, hash)
 	if err != nil {
@@ -271,7 +265,7 @@ func chunks(hs []common.Hash, n int) [][]common.Hash {
 // followed since b was decoded add: a fresh address paid by a watched wallet
 // that passes the funds on in the same block. Nil when the followed set did
 // not change.
-func (s *Source) Rescan(ctx context.Context, b watchers.Block, known []chains.Event) ([]chains.Event, error) {
+func (s *Source) Rescan(ctx context.Context, b chains.Block, known []chains.Event) ([]chains.Event, error) {
 	if s.opts.Followed == nil {
 		return nil, nil
 	}

@@ -16,7 +16,6 @@ import (
 	kwe "github.com/keywatch/keywatch/chains/ethereum"
 	"github.com/keywatch/keywatch/contracts"
 	"github.com/keywatch/keywatch/internal/simchain"
-	"github.com/keywatch/keywatch/watchers"
 )
 
 // countingClient counts the RPC calls the source makes.
@@ -56,7 +55,7 @@ func lower(a common.Address) string { return strings.ToLower(a.Hex()) }
 func blockEvents(t *testing.T, src *kwe.Source, c *simchain.Chain, r *types.Receipt) []chains.Event {
 	t.Helper()
 	ctx := context.Background()
-	b := must[watchers.Block](t)(src.BlockAt(ctx, r.BlockNumber.Uint64()))
+	b := must[chains.Block](t)(src.BlockAt(ctx, r.BlockNumber.Uint64()))
 	return must[[]chains.Event](t)(src.Events(ctx, b))
 }
 
@@ -197,7 +196,7 @@ func TestSourceReportsMissingBlock(t *testing.T) {
 	c := simchain.New(map[string]int64{"hot": 1}, nil)
 	defer c.Close()
 	src := kwe.NewSource(c.Client, kwe.Options{Chain: "eth"})
-	if _, err := src.BlockAt(context.Background(), 1000); err != watchers.ErrNoBlock {
+	if _, err := src.BlockAt(context.Background(), 1000); err != chains.ErrNoBlock {
 		t.Fatalf("BlockAt beyond the head: got %v, want ErrNoBlock", err)
 	}
 }

@@ -12,7 +12,7 @@ import (
 
 	"github.com/btcsuite/btcd/wire"
 
-	"github.com/keywatch/keywatch/alerts"
+	"github.com/keywatch/keywatch/alertmodel"
 	"github.com/keywatch/keywatch/internal/testenv"
 )
 
@@ -49,7 +49,7 @@ policies:
 }
 
 // btcBrief is what a reader checks in a Bitcoin alert.
-func btcBrief(a alerts.Alert) string {
+func btcBrief(a alertmodel.Alert) string {
 	e := a.Event
 	s := fmt.Sprintf("%s %s %s %s block %d %s", a.Policy, e.ID, e.Direction, e.Amount, e.Block, e.Counterparty)
 	if e.Detail["sender"] != "" {

@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/keywatch/keywatch/alertmodel"
 	"github.com/keywatch/keywatch/alerts"
 	"github.com/keywatch/keywatch/chains/bitcoin"
 	"github.com/keywatch/keywatch/internal/regtest"
@@ -170,7 +171,7 @@ policies:
 			if a.Policy != "funds-to-sanctioned" {
 				continue
 			}
-			if a.Wallet != "btc-hot" || a.Severity != alerts.Critical || a.Event.Wallet != f2.Address {
+			if a.Wallet != "btc-hot" || a.Severity != alertmodel.Critical || a.Event.Wallet != f2.Address {
 				t.Errorf("forwarding alert: wallet %s severity %s event wallet %s", a.Wallet, a.Severity, a.Event.Wallet)
 			}
 			all := strings.Join(a.Reasons, "\n")

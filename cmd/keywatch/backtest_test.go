@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/keywatch/keywatch/alertmodel"
 	"github.com/keywatch/keywatch/alerts"
 	"github.com/keywatch/keywatch/contracts"
 	"github.com/keywatch/keywatch/internal/simchain"
@@ -22,14 +23,14 @@ import (
 )
 
 // alertLines parses the JSON lines a backtest prints.
-func alertLines(t *testing.T, out string) []alerts.Alert {
+func alertLines(t *testing.T, out string) []alertmodel.Alert {
 	t.Helper()
-	var as []alerts.Alert
+	var as []alertmodel.Alert
 	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
 		if line == "" {
 			continue
 		}
-		var a alerts.Alert
+		var a alertmodel.Alert
 		if err := json.Unmarshal([]byte(line), &a); err != nil {
 			t.Fatalf("output line is not an alert: %v\n%s", err, line)
 		}
@@ -40,11 +41,11 @@ func alertLines(t *testing.T, out string) []alerts.Alert {
 
 // brief is what a reader checks first in an alert: policy, event, amount,
 // status and time.
-func brief(a alerts.Alert) string {
+func brief(a alertmodel.Alert) string {
 	return fmt.Sprintf("%s %s %s %s %s %s %s", a.Policy, a.Severity, a.Event.ID, a.Event.Amount, a.Event.Asset, a.Event.Status, a.ObservedAt.Format(time.RFC3339))
 }
 
-func briefs(as []alerts.Alert) string {
+func briefs(as []alertmodel.Alert) string {
 	s := make([]string, len(as))
 	for i, a := range as {
 		s[i] = brief(a)

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keywatch/keywatch/alerts"
+	"github.com/keywatch/keywatch/alertmodel"
 	"github.com/keywatch/keywatch/api"
 	"github.com/keywatch/keywatch/audit"
 	"github.com/keywatch/keywatch/audit/anchor"
@@ -46,8 +46,8 @@ func apiServer(t *testing.T) (base, cfgPath, holdID string, st store.Store) {
 	hs := httptest.NewServer(srv)
 	t.Cleanup(hs.Close)
 	amount, _ := chains.ParseAmount("1")
-	as := []alerts.Alert{{ID: "eth:0xabc:native:mixer-counterparty", Policy: "mixer-counterparty", Severity: alerts.Critical,
-		Status: alerts.Firing, Chain: "eth", Wallet: "dev-deployer", Actions: []alerts.Action{alerts.ActionHold},
+	as := []alertmodel.Alert{{ID: "eth:0xabc:native:mixer-counterparty", Policy: "mixer-counterparty", Severity: alertmodel.Critical,
+		Status: alertmodel.Firing, Chain: "eth", Wallet: "dev-deployer", Actions: []alertmodel.Action{alertmodel.ActionHold},
 		Reasons: []string{"counterparty " + apitest.Mixer + " is on list mixers (Tornado Cash 1 ETH pool)"},
 		Event: chains.Event{ID: "eth:0xabc:native", Chain: "eth", Tx: "0xabc", Status: chains.StatusPending, Kind: chains.KindTransfer,
 			Direction: chains.Out, Wallet: "dev-deployer", From: apitest.DevDeployer, To: apitest.Mixer, Counterparty: apitest.Mixer, Asset: "ETH", Amount: amount}}}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/keywatch/keywatch/alertmodel"
 	"github.com/keywatch/keywatch/alerts"
 	"github.com/keywatch/keywatch/internal/testenv"
 	"github.com/keywatch/keywatch/watchdog"
@@ -57,8 +58,8 @@ func TestWatchdogPagesWhenTheInstanceStops(t *testing.T) {
 			return
 		}
 		var p struct {
-			Status string         `json:"status"`
-			Alerts []alerts.Alert `json:"alerts"`
+			Status string             `json:"status"`
+			Alerts []alertmodel.Alert `json:"alerts"`
 		}
 		_ = json.Unmarshal(body, &p)
 		mu.Lock()

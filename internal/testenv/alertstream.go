@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/keywatch/keywatch/alertmodel"
 	"github.com/keywatch/keywatch/alerts"
 )
 
@@ -24,7 +25,7 @@ type AlertStream struct {
 type StreamedAlert struct {
 	Subject string
 	MsgID   string // the Nats-Msg-Id header
-	Alert   alerts.Alert
+	Alert   alertmodel.Alert
 }
 
 // ReadAlerts subscribes to the alert stream on the NATS server at url,
@@ -47,7 +48,7 @@ func ReadAlerts(t testing.TB, url string) *AlertStream {
 	}, "the alert stream to exist")
 	s := &AlertStream{}
 	cc, err := cons.Consume(func(m jetstream.Msg) {
-		var a alerts.Alert
+		var a alertmodel.Alert
 		if err := json.Unmarshal(m.Data(), &a); err != nil {
 			t.Errorf("alert on %s is not JSON: %v", m.Subject(), err)
 			return

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/keywatch/keywatch/alerts"
+	"github.com/keywatch/keywatch/alertmodel"
 	"github.com/keywatch/keywatch/chains"
 	"github.com/keywatch/keywatch/intents"
 	"github.com/keywatch/keywatch/policies"
@@ -17,7 +17,7 @@ import (
 
 // Got is an alert a case raised, with the (1-based) event that raised it.
 type Got struct {
-	Alert alerts.Alert
+	Alert alertmodel.Alert
 	Event int
 }
 
@@ -100,7 +100,7 @@ func runCase(ctx context.Context, set *policies.Set, fromFiles []intents.Intent,
 		Intents:  reg,
 		Balances: byChain,
 		Now:      clock,
-		Notify: func(_ context.Context, as ...alerts.Alert) error {
+		Notify: func(_ context.Context, as ...alertmodel.Alert) error {
 			for _, a := range as {
 				res.Got = append(res.Got, Got{Alert: a, Event: current})
 			}

@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/keywatch/keywatch/alertmodel"
 	"github.com/keywatch/keywatch/alerts"
 	"github.com/keywatch/keywatch/chains"
 	"github.com/keywatch/keywatch/internal/testenv"
@@ -69,7 +70,7 @@ func New(t testing.TB) *Harness {
 }
 
 // Publish puts alerts on the stream, in order.
-func (h *Harness) Publish(as ...alerts.Alert) {
+func (h *Harness) Publish(as ...alertmodel.Alert) {
 	h.T.Helper()
 	if err := h.Outbox.Enqueue(h.Ctx, as...); err != nil {
 		h.T.Fatal(err)
@@ -128,11 +129,11 @@ func (h *Harness) DeadLetters() []alerts.DeadLetter {
 }
 
 // Published reads every alert in the alert stream.
-func (h *Harness) Published() []alerts.Alert {
+func (h *Harness) Published() []alertmodel.Alert {
 	h.T.Helper()
-	var out []alerts.Alert
+	var out []alertmodel.Alert
 	for _, m := range h.StreamMessages(alerts.StreamName) {
-		var a alerts.Alert
+		var a alertmodel.Alert
 		if err := json.Unmarshal(m.Data, &a); err != nil {
 			h.T.Fatal(err)
 		}
@@ -191,20 +192,20 @@ const Mixer = "0x47ce0c6ed5b0ce3d3a51fdb1c52dc66a7c3c2936"
 
 // Alert is a critical mixer-counterparty alert on wallet treasury-hot for
 // transaction tx, in the given event status (retracted resolves it).
-func Alert(tx string, status chains.Status) alerts.Alert {
-	a := alerts.Alert{
-		ID: "eth:" + tx + ":3:mixer-counterparty", Policy: "mixer-counterparty", Severity: alerts.Critical,
-		Status: alerts.Firing, Chain: "eth", Wallet: "treasury-hot",
+func Alert(tx string, status chains.Status) alertmodel.Alert {
+	a := alertmodel.Alert{
+		ID: "eth:" + tx + ":3:mixer-counterparty", Policy: "mixer-counterparty", Severity: alertmodel.Critical,
+		Status: alertmodel.Firing, Chain: "eth", Wallet: "treasury-hot",
 		Event: chains.Event{ID: "eth:" + tx + ":3", Chain: "eth", Tx: tx, Block: 19431837, Status: status, Kind: chains.KindTransfer,
 			Direction: chains.Out, Wallet: "treasury-hot", WalletRole: "hot", From: "0x1111111111111111111111111111111111111111",
 			To: Mixer, Counterparty: Mixer, Asset: "ETH", Amount: chains.NewAmount(big.NewInt(1e18), 18), USD: 3000,
 			Time: time.Date(2026, 11, 29, 11, 59, 48, 0, time.UTC)},
 		Reasons:    []string{"counterparty 0x47ce…2936 is on list mixers (Tornado Cash 1 ETH pool)"},
-		Actions:    []alerts.Action{alerts.ActionPage, alerts.ActionHold},
+		Actions:    []alertmodel.Action{alertmodel.ActionPage, alertmodel.ActionHold},
 		ObservedAt: time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC),
 	}
 	if status == chains.StatusRetracted {
-		a.Status = alerts.Resolved
+		a.Status = alertmodel.Resolved
 	}
 	return a
 }

@@ -1,8 +1,11 @@
-// Package alerts carries what the policy engine concludes to the people who
-// must act: the Alert shape of the product specification, its publication on
-// NATS JetStream through a durable outbox, and the sinks that consume the
-// stream.
-package alerts
+// Package alertmodel is the alert of the product specification: what a
+// policy concludes about an event (Alert), its severities, the actions it
+// asks for, its ids and message ids, the alerts keywatch raises about
+// itself, and the routing labels a sink is chosen by. It is a leaf: it
+// imports nothing of keywatch but the event model (package chains), so the
+// policy engine, holds and screening can speak of alerts without pulling in
+// their delivery (package alerts: outbox, JetStream, sinks).
+package alertmodel
 
 import (
 	"fmt"
@@ -24,18 +27,34 @@ const (
 	Info     Severity = "info"
 )
 
-var severityRank = map[Severity]int{Info: 1, Low: 2, Medium: 3, High: 4, Critical: 5}
+// rank orders the severities from info (1) to critical (5); 0 is no
+// severity.
+func (s Severity) rank() int {
+	switch s {
+	case Info:
+		return 1
+	case Low:
+		return 2
+	case Medium:
+		return 3
+	case High:
+		return 4
+	case Critical:
+		return 5
+	}
+	return 0
+}
 
 // ParseSeverity accepts critical, high, medium, low or info.
 func ParseSeverity(s string) (Severity, error) {
-	if _, ok := severityRank[Severity(s)]; !ok {
+	if Severity(s).rank() == 0 {
 		return "", fmt.Errorf("unknown severity %q (want critical, high, medium, low or info)", s)
 	}
 	return Severity(s), nil
 }
 
 // AtLeast reports whether s is as severe as min or more.
-func (s Severity) AtLeast(min Severity) bool { return severityRank[s] >= severityRank[min] }
+func (s Severity) AtLeast(min Severity) bool { return s.rank() >= min.rank() }
 
 // Status of an alert.
 type Status string

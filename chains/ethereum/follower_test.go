@@ -1,0 +1,13 @@
+package ethereum_test
+
+import (
+	"github.com/keywatch/keywatch/chains/ethereum"
+	"github.com/keywatch/keywatch/watchers"
+)
+
+// The source is what a watchers.Follower reads; the chain package itself
+// does not import watchers (the model flows one way).
+var (
+	_ watchers.Source    = (*ethereum.Source)(nil)
+	_ watchers.Rescanner = (*ethereum.Source)(nil)
+)
