@@ -150,7 +150,7 @@ func (n *recordingNotifier) snapshot() (int, []string) {
 func TestSinkRetriesAndResumesWhereItStopped(t *testing.T) {
 	h := alerttest.New(t)
 	n := &recordingNotifier{failures: 2, retry: true}
-	opts := alerts.SinkOptions{Name: "test", Stream: h.Stream, Prefix: alerttest.Prefix, Backoff: []time.Duration{10 * time.Millisecond}, Logger: h.Log}
+	opts := alerts.SinkOptions{Name: "test", Stream: h.Stream, Prefix: alerttest.Prefix, Store: h.Store, Backoff: []time.Duration{10 * time.Millisecond}, Logger: h.Log}
 	ctx, cancel := context.WithCancel(h.Ctx)
 	done := make(chan error, 1)
 	go func() { done <- alerts.RunSink(ctx, h.JS, n, opts) }()
@@ -182,7 +182,7 @@ func TestSinkDoesNotRetryARefusal(t *testing.T) {
 	n := &recordingNotifier{failures: 1, retry: false}
 	ctx, cancel := context.WithCancel(h.Ctx)
 	defer cancel()
-	go alerts.RunSink(ctx, h.JS, n, alerts.SinkOptions{Name: "refuse", Stream: h.Stream, Prefix: alerttest.Prefix, Backoff: []time.Duration{10 * time.Millisecond}, Logger: h.Log})
+	go alerts.RunSink(ctx, h.JS, n, alerts.SinkOptions{Name: "refuse", Stream: h.Stream, Prefix: alerttest.Prefix, Store: h.Store, Backoff: []time.Duration{10 * time.Millisecond}, Logger: h.Log})
 	h.Publish(alerttest.Alert("0x001", chains.StatusPending), alerttest.Alert("0x002", chains.StatusPending))
 	alerttest.WaitFor(t, func() bool { _, got := n.snapshot(); return len(got) == 1 }, "the second alert")
 	calls, got := n.snapshot()

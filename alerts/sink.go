@@ -15,7 +15,6 @@ import (
 
 	"github.com/keywatch/keywatch/alertmodel"
 	"github.com/keywatch/keywatch/store"
-	"github.com/keywatch/keywatch/store/memory"
 )
 
 // Notifier delivers alerts to one destination. retry says whether a failure
@@ -85,7 +84,7 @@ type SinkOptions struct {
 	RepeatInterval time.Duration
 
 	Silencer   Silencer       // nil: nothing is muted
-	Store      store.Store    // incident state, shared by instances (nil: memory)
+	Store      store.Store    // incident state, shared by instances (required)
 	DeadLetter DeadLetterFunc // nil: logged only
 	Now        func() time.Time
 	Tick       time.Duration // how often incidents are checked for due updates (default 1s)
@@ -105,9 +104,6 @@ func (o *SinkOptions) defaults() {
 	}
 	if o.Timeout <= 0 {
 		o.Timeout = 10 * time.Second
-	}
-	if o.Store == nil {
-		o.Store = memory.New()
 	}
 	if o.Now == nil {
 		o.Now = time.Now
@@ -152,6 +148,9 @@ const sinkPriorityGroup = "sink"
 // stopped and sends nothing twice; an alert is acknowledged only after the
 // Notifier accepted it (or it was dead-lettered).
 func RunSink(ctx context.Context, js jetstream.JetStream, n Notifier, o SinkOptions) error {
+	if o.Store == nil {
+		return fmt.Errorf("sink %s: no store for its incidents", o.Name)
+	}
 	o.defaults()
 	log := o.Logger.With("sink", o.Name)
 	var cons jetstream.Consumer

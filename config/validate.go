@@ -78,7 +78,7 @@ var (
 	hoursRe     = regexp.MustCompile(`^(?:(\S+)\s+)?(\d{2}):(\d{2})-(\d{2}):(\d{2})\s+(\S+)$`)
 	walletRoles = []string{"hot", "warm", "cold", "employee-key", "contract", "honeytoken"}
 	// bitcoinNetworks and bitcoinScripts are what chains/bitcoin knows; it
-	// checks addresses and keys against the network (see bitcoin.CheckConfig).
+	// checks addresses and keys against the network (see daemon.CheckBitcoin).
 	bitcoinNetworks = []string{"mainnet", "testnet", "regtest", "signet", "simnet"}
 	bitcoinScripts  = []string{"p2pkh", "p2sh-p2wpkh", "p2wpkh", "p2tr"}
 	tokenRoles      = []string{"viewer", "operator", "approver", "admin", "service"}

@@ -18,7 +18,7 @@ import (
 	"github.com/btcsuite/btcd/wire"
 
 	"github.com/keywatch/keywatch/alertmodel"
-	"github.com/keywatch/keywatch/chains/bitcoin"
+	"github.com/keywatch/keywatch/chains/bitcoin/btcaddr"
 	"github.com/keywatch/keywatch/config"
 	"github.com/keywatch/keywatch/daemon"
 	"github.com/keywatch/keywatch/internal/regtest"
@@ -181,7 +181,7 @@ func TestDaemonOnBtcdRegtest(t *testing.T) {
 	testenv.WaitFor(t, 0, func() bool { _, ok := findAlert(c, tx1, "sanctioned-counterparty", "pending", "firing"); return ok }, "pending sanctions alert")
 	m, _ := findAlert(c, tx1, "sanctioned-counterparty", "pending", "firing")
 	a := m.Alert
-	regtestForm := bitcoin.AddressOf(script0, &chaincfg.RegressionNetParams)
+	regtestForm := btcaddr.AddressOf(script0, &chaincfg.RegressionNetParams)
 	if a.Event.Counterparty != regtestForm || a.Severity != alertmodel.Critical || a.Wallet != "btc-hot" || a.Event.Amount.String() != "2" {
 		t.Errorf("alert: counterparty %s severity %s wallet %s amount %s", a.Event.Counterparty, a.Severity, a.Wallet, a.Event.Amount)
 	}

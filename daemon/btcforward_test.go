@@ -15,7 +15,7 @@ import (
 
 	"github.com/keywatch/keywatch/alertmodel"
 	"github.com/keywatch/keywatch/chains"
-	"github.com/keywatch/keywatch/chains/bitcoin"
+	"github.com/keywatch/keywatch/chains/bitcoin/btcaddr"
 	"github.com/keywatch/keywatch/hops"
 	"github.com/keywatch/keywatch/internal/regtest"
 	"github.com/keywatch/keywatch/internal/testenv"
@@ -172,7 +172,7 @@ func TestBitcoinForwardingOnBtcdRegtest(t *testing.T) {
 
 	m, _ := findAlert(c, hop3, "funds-to-sanctioned", "confirmed", "firing")
 	a := m.Alert
-	listed := bitcoin.AddressOf(script0, &chaincfg.RegressionNetParams)
+	listed := btcaddr.AddressOf(script0, &chaincfg.RegressionNetParams)
 	if a.Wallet != "btc-hot" || a.Severity != alertmodel.Critical || a.Event.WalletRole != chains.RoleFollowed ||
 		a.Event.Wallet != f2.Address || a.Event.Counterparty != listed || a.Event.Amount.String() != "2.4" || m.Subject != "keywatch.alert.critical.btc" {
 		t.Errorf("alert: wallet %s severity %s event wallet %s (%s) counterparty %s amount %s subject %s",

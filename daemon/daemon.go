@@ -165,7 +165,7 @@ func build(cfg *config.Config, withSinks bool) (*policies.Set, error) {
 		}
 		errs = append(errs, ie...)
 	}
-	errs = append(errs, bitcoin.CheckConfig(cfg)...)
+	errs = append(errs, CheckBitcoin(cfg)...)
 	if withSinks {
 		errs = append(errs, checkSinks(cfg)...)
 	}
@@ -592,7 +592,7 @@ func (d *Daemon) watchOptions(ch config.Chain, m *watchers.Metrics) watchers.Opt
 
 // btcFollower builds the watcher of a bitcoin chain.
 func (d *Daemon) btcFollower(ch config.Chain, node bitcoin.Node, m *watchers.Metrics) (*watchers.Follower, error) {
-	_, opts, err := bitcoin.FromConfig(d.cfg, ch)
+	_, opts, err := BitcoinNode(d.cfg, ch)
 	if err != nil {
 		return nil, err
 	}
@@ -610,7 +610,7 @@ func (d *Daemon) dialBTC(ctx context.Context, ch config.Chain) (bitcoin.Node, er
 	if d.opts.BTCDial != nil {
 		return d.opts.BTCDial(ctx, ch)
 	}
-	cc, _, err := bitcoin.FromConfig(d.cfg, ch)
+	cc, _, err := BitcoinNode(d.cfg, ch)
 	if err != nil {
 		return nil, err
 	}

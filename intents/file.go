@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/keywatch/keywatch/chains"
-	"github.com/keywatch/keywatch/chains/bitcoin"
+	"github.com/keywatch/keywatch/chains/bitcoin/btcaddr"
 	"github.com/keywatch/keywatch/config"
 )
 
@@ -158,13 +158,13 @@ func Destination(to string, ch config.Chain) (string, error) {
 	if ch.Kind != "bitcoin" {
 		return to, config.CheckEVMAddress(to)
 	}
-	net, err := bitcoin.Network(ch.Network)
+	net, err := btcaddr.Network(ch.Network)
 	if err != nil {
 		return to, err
 	}
-	script, err := bitcoin.ParseAddress(to, net)
+	script, err := btcaddr.ParseAddress(to, net)
 	if err != nil {
 		return to, err
 	}
-	return bitcoin.AddressOf(script, net), nil
+	return btcaddr.AddressOf(script, net), nil
 }

@@ -14,8 +14,6 @@ import (
 
 	"github.com/keywatch/keywatch/alertmodel"
 	"github.com/keywatch/keywatch/chains"
-	"github.com/keywatch/keywatch/hops"
-	"github.com/keywatch/keywatch/intents"
 	"github.com/keywatch/keywatch/store"
 )
 
@@ -32,10 +30,12 @@ type Options struct {
 	Store  store.Store
 	Notify NotifyFunc
 	// Intents are the approved withdrawals unapproved-outflow reconciles
-	// against (default: a registry over Store).
-	Intents *intents.Registry
-	// Hops are the addresses forwarding follows (default: over Store).
-	Hops *hops.Registry
+	// against (an *intents.Registry over Store). Without them that
+	// detector cannot decide, and so fires.
+	Intents Intents
+	// Hops are the addresses forwarding follows (a *hops.Registry over
+	// Store). Without them forwarding follows nothing.
+	Hops Hops
 	// Balances read wallet balances from each chain's node, by chain name,
 	// for the drain detector.
 	Balances   map[string]BalanceReader
@@ -75,14 +75,6 @@ func New(set *Set, opts Options) *Engine {
 	}
 	if opts.Registerer != nil {
 		opts.Registerer.MustRegister(e.evaluated, e.fired, e.failures)
-	}
-	if opts.Store != nil {
-		if opts.Intents == nil {
-			e.opts.Intents = intents.New(opts.Store, opts.Now)
-		}
-		if opts.Hops == nil {
-			e.opts.Hops = hops.New(opts.Store)
-		}
 	}
 	e.Reload(set)
 	return e

@@ -16,6 +16,7 @@ import (
 	"github.com/keywatch/keywatch/alertmodel"
 	"github.com/keywatch/keywatch/chains"
 	"github.com/keywatch/keywatch/config"
+	"github.com/keywatch/keywatch/hops"
 	"github.com/keywatch/keywatch/intents"
 	"github.com/keywatch/keywatch/internal/testenv"
 	"github.com/keywatch/keywatch/policies"
@@ -214,7 +215,7 @@ func newEngine(set *policies.Set, st *memory.Store, notify policies.NotifyFunc) 
 		Notify: notify,
 	}
 	if st != nil {
-		opts.Store = st
+		opts.Store, opts.Intents, opts.Hops = st, intents.New(st, opts.Now), hops.New(st)
 	}
 	return policies.New(set, opts)
 }
@@ -870,7 +871,7 @@ func BenchmarkEvaluateDefaultPolicies(b *testing.B) {
 	st := memory.New()
 	b.Cleanup(func() { st.Close() })
 	clock := func() time.Time { return observedAt }
-	e := policies.New(set, policies.Options{Store: st, Now: clock,
+	e := policies.New(set, policies.Options{Store: st, Now: clock, Intents: intents.New(st, clock), Hops: hops.New(st),
 		Balances: map[string]policies.BalanceReader{"eth": balances{held: map[string]string{"treasury-hot": "10000000"}}}})
 	ctx := context.Background()
 	a, _ := chains.ParseAmount("1000")

@@ -14,8 +14,6 @@ import (
 	"github.com/keywatch/keywatch/alertmodel"
 	"github.com/keywatch/keywatch/chains"
 	"github.com/keywatch/keywatch/config"
-	"github.com/keywatch/keywatch/hops"
-	"github.com/keywatch/keywatch/intents"
 	"github.com/keywatch/keywatch/policies/lists"
 	"github.com/keywatch/keywatch/store"
 )
@@ -57,8 +55,8 @@ type Input struct {
 	Chains  map[string]config.Chain
 
 	Store    store.Store
-	Intents  *intents.Registry
-	Hops     *hops.Registry
+	Intents  Intents
+	Hops     Hops
 	Balances map[string]BalanceReader // by chain name
 	Now      func() time.Time
 

@@ -36,7 +36,7 @@ func newHarness(t *testing.T, section string, opts ...func(*policies.Options)) *
 	st := memory.New()
 	t.Cleanup(func() { st.Close() })
 	clock := func() time.Time { return observedAt }
-	o := policies.Options{Store: st, Now: clock}
+	o := policies.Options{Store: st, Now: clock, Intents: intents.New(st, clock), Hops: hops.New(st)}
 	for _, f := range opts {
 		f(&o)
 	}

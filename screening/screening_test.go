@@ -12,7 +12,7 @@ import (
 	"github.com/keywatch/keywatch/api"
 	"github.com/keywatch/keywatch/audit"
 	"github.com/keywatch/keywatch/chains"
-	"github.com/keywatch/keywatch/chains/bitcoin"
+	"github.com/keywatch/keywatch/chains/bitcoin/btcaddr"
 	"github.com/keywatch/keywatch/config"
 	"github.com/keywatch/keywatch/holds"
 	"github.com/keywatch/keywatch/intents"
@@ -193,15 +193,15 @@ func TestBitcoinWithdrawals(t *testing.T) {
 func TestABitcoinDestinationIsRegisteredAsTheChainWritesIt(t *testing.T) {
 	f := setup(t)
 	const fresh = "bcrt1q6rz28mcfaxtmd6v789l9rrlrusdprr9pz3cppk"
-	script, err := bitcoin.ScriptOf(fresh)
+	script, err := btcaddr.ScriptOf(fresh)
 	if err != nil {
 		t.Fatal(err)
 	}
-	mainnet, err := bitcoin.Network("mainnet")
+	mainnet, err := btcaddr.Network("mainnet")
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i, to := range []string{strings.ToUpper(fresh), bitcoin.AddressOf(script, mainnet)} {
+	for i, to := range []string{strings.ToUpper(fresh), btcaddr.AddressOf(script, mainnet)} {
 		r := req(fmt.Sprintf("wd-btc-form-%d", i), "btc-hot", to, "BTC", "0.1")
 		r["chain"] = "btc"
 		if a := f.screen(t, r); a.Decision != screening.Allow {

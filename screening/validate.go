@@ -11,7 +11,7 @@ import (
 
 	"github.com/keywatch/keywatch/api"
 	"github.com/keywatch/keywatch/chains"
-	"github.com/keywatch/keywatch/chains/bitcoin"
+	"github.com/keywatch/keywatch/chains/bitcoin/btcaddr"
 	"github.com/keywatch/keywatch/config"
 )
 
@@ -55,14 +55,14 @@ func (s *Screener) validate(r Request) (*withdrawal, error) {
 	switch ch.Kind {
 	case "bitcoin":
 		// Any network's form of the address: lists match by output script.
-		script, err := bitcoin.ScriptOf(to)
+		script, err := btcaddr.ScriptOf(to)
 		if err != nil || strings.HasPrefix(to, "script:") {
 			return nil, api.BadField("to", "%q is not a Bitcoin address", to)
 		}
 		// The approved intent names it as the chain's watcher writes
 		// outputs, so that the outflow reconciles against it.
-		if net, err := bitcoin.Network(ch.Network); err == nil {
-			to = bitcoin.AddressOf(script, net)
+		if net, err := btcaddr.Network(ch.Network); err == nil {
+			to = btcaddr.AddressOf(script, net)
 		}
 	default:
 		if err := config.CheckEVMAddress(to); err != nil {

@@ -19,7 +19,6 @@ import (
 	"github.com/btcsuite/btcd/wire"
 
 	"github.com/keywatch/keywatch/chains"
-	"github.com/keywatch/keywatch/config"
 )
 
 // ClientConfig says how to reach a chain's node.
@@ -27,9 +26,11 @@ type ClientConfig struct {
 	// URLs are tried in order, the next on failure. ws(s)://host:port is btcd
 	// with WebSocket notifications; http(s)://host:port is HTTP POST mode
 	// (Bitcoin Core, or btcd without notifications), polled.
-	URLs     []string
-	User     string
-	Password config.Secret
+	URLs []string
+	User string
+	// Password is the RPC password: handed to the node's client, never
+	// logged (ClientConfig has no String form that shows it).
+	Password string
 	// CookiePath, instead of User and Password, is Bitcoin Core's cookie
 	// file ("user:password"). It is read when a connection is made, and
 	// again when the node rewrote it (each start of Bitcoin Core does).
@@ -166,7 +167,7 @@ func (c *Client) dial(ctx context.Context, idx int) (*conn, error) {
 		Host:                 host,
 		Endpoint:             "ws",
 		User:                 c.cfg.User,
-		Pass:                 c.cfg.Password.Reveal(),
+		Pass:                 c.cfg.Password,
 		CookiePath:           c.cfg.CookiePath,
 		DisableTLS:           !tls,
 		Certificates:         c.cfg.Cert,
@@ -239,7 +240,7 @@ func (c *Client) dial(ctx context.Context, idx int) (*conn, error) {
 // scrub keeps the password out of an error text.
 func (c *Client) scrub(err error) string {
 	msg := err.Error()
-	if p := c.cfg.Password.Reveal(); p != "" {
+	if p := c.cfg.Password; p != "" {
 		msg = strings.ReplaceAll(msg, p, "[redacted]")
 	}
 	return msg
@@ -407,4 +408,14 @@ func (c *Client) LoadTxFilter(ctx context.Context, reload bool, addrs []btcutil.
 		return struct{}{}, r.LoadTxFilter(reload, addrs, ops)
 	})
 	return err
+}
+
+// String describes the configuration without its credentials, so that a
+// ClientConfig printed by mistake leaks no password.
+func (c ClientConfig) String() string {
+	urls := make([]string, len(c.URLs))
+	for i, u := range c.URLs {
+		urls[i] = chains.RedactNodeURL(u)
+	}
+	return fmt.Sprintf("bitcoin node %s (user %q)", strings.Join(urls, ", "), c.User)
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/btcsuite/btcd/wire"
 
 	"github.com/keywatch/keywatch/chains"
+	"github.com/keywatch/keywatch/chains/bitcoin/btcaddr"
 )
 
 // Decimals of a bitcoin amount (satoshi).
@@ -138,7 +139,7 @@ func (d *decoder) decodeTx(tx *wire.MsgTx, meta txMeta, lookup lookupFunc, sende
 	}
 	from := func() string {
 		if spenderAddr == "" {
-			spenderAddr = AddressOf(spenderScript, d.watch.net)
+			spenderAddr = btcaddr.AddressOf(spenderScript, d.watch.net)
 		}
 		return spenderAddr
 	}
@@ -174,7 +175,7 @@ func (d *decoder) decodeTx(tx *wire.MsgTx, meta txMeta, lookup lookupFunc, sende
 				continue
 			}
 			ev := d.event(id(), vout, meta, o, chains.In, h.wallet.Name, h.wallet.Role, h.wallet.Owner)
-			ev.To = AddressOf(o.PkScript, d.watch.net)
+			ev.To = btcaddr.AddressOf(o.PkScript, d.watch.net)
 			switch {
 			case spender != nil:
 				ev.From = from()
@@ -187,7 +188,7 @@ func (d *decoder) decodeTx(tx *wire.MsgTx, meta txMeta, lookup lookupFunc, sende
 				ev.Detail["sender"] = "coinbase (newly mined coins)"
 			default:
 				if script, ok := sender(tx.TxIn[0].PreviousOutPoint); ok {
-					ev.From = AddressOf(script, d.watch.net)
+					ev.From = btcaddr.AddressOf(script, d.watch.net)
 					ev.Detail["script"] = scriptHex(script)
 				} else {
 					ev.Detail["sender"] = d.unknownSender
@@ -219,7 +220,7 @@ func (d *decoder) decodeTx(tx *wire.MsgTx, meta txMeta, lookup lookupFunc, sende
 				ev = d.event(id(), vout, meta, o, chains.Out, fol.Wallet, chains.RoleFollowed, "")
 				ev.From = fol.Wallet
 			}
-			ev.To = AddressOf(o.PkScript, d.watch.net)
+			ev.To = btcaddr.AddressOf(o.PkScript, d.watch.net)
 			ev.Counterparty = ev.To
 			ev.Detail["script"] = scriptHex(o.PkScript)
 			r.events = append(r.events, ev)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/keywatch/keywatch/chains/bitcoin/btcaddr"
 )
 
 // refreshFollowed reads the addresses forwarding follows at time at (a
@@ -28,7 +30,7 @@ func (s *Source) refreshFollowed(ctx context.Context, at time.Time) error {
 	}
 	m := make(map[string]string, len(addrs))
 	for _, a := range addrs {
-		script, err := ScriptOf(a)
+		script, err := btcaddr.ScriptOf(a)
 		if err != nil {
 			s.log.Warn("followed address is not a Bitcoin address; not followed", "address", a, "err", err)
 			continue

@@ -12,39 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
-	"strings"
-
-	"github.com/btcsuite/btcd/chaincfg"
 )
-
-// networks are the networks keywatch knows, by their configuration name.
-var networks = map[string]*chaincfg.Params{
-	"mainnet": &chaincfg.MainNetParams,
-	"testnet": &chaincfg.TestNet3Params,
-	"regtest": &chaincfg.RegressionNetParams,
-	"simnet":  &chaincfg.SimNetParams,
-	"signet":  &chaincfg.SigNetParams,
-}
-
-// Networks lists the network names a bitcoin chain may be configured with.
-func Networks() []string {
-	out := make([]string, 0, len(networks))
-	for n := range networks {
-		out = append(out, n)
-	}
-	sort.Strings(out)
-	return out
-}
-
-// Network returns the parameters of a network by its configuration name.
-func Network(name string) (*chaincfg.Params, error) {
-	p, ok := networks[name]
-	if !ok {
-		return nil, fmt.Errorf("unknown network %q (want one of %s)", name, strings.Join(Networks(), ", "))
-	}
-	return p, nil
-}
 
 // networkOfNode maps the chain name a node reports (getblockchaininfo's
 // "chain": btcd says mainnet, testnet3, regtest, simnet, signet; Bitcoin Core
@@ -59,10 +27,6 @@ func networkOfNode(chain string) string {
 		return chain
 	}
 }
-
-// isTestNetwork reports whether addresses and keys of the network use the
-// test prefixes (tpub, tb1, m/n/2).
-func isTestNetwork(p *chaincfg.Params) bool { return p.Net != chaincfg.MainNetParams.Net }
 
 // networkReader is implemented by *Client.
 type networkReader interface {

@@ -23,6 +23,7 @@ import (
 	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/wire"
+	"github.com/keywatch/keywatch/chains/bitcoin/btcaddr"
 )
 
 // Recorded is a Bitcoin node played back from raw blocks read from files,
@@ -401,9 +402,9 @@ func allZero(b []byte) bool {
 
 // magicNetwork names the network whose message magic m is.
 func magicNetwork(m uint32) (string, bool) {
-	for _, name := range addressNetworks {
-		if uint32(networks[name].Net) == m {
-			return networks[name].Name, true
+	for _, name := range btcaddr.Networks() {
+		if p, _ := btcaddr.Network(name); uint32(p.Net) == m {
+			return p.Name, true
 		}
 	}
 	return "", false

@@ -17,7 +17,7 @@ import (
 
 	"github.com/keywatch/keywatch/chains"
 	"github.com/keywatch/keywatch/chains/bitcoin"
-	"github.com/keywatch/keywatch/config"
+	"github.com/keywatch/keywatch/chains/bitcoin/btcaddr"
 	"github.com/keywatch/keywatch/internal/regtest"
 	"github.com/keywatch/keywatch/internal/testenv"
 	"github.com/keywatch/keywatch/store"
@@ -146,7 +146,7 @@ func startWatcher(t *testing.T, node *regtest.Node, st store.Store, rec *recorde
 		o.reorgDepth = 12
 	}
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	client, err := bitcoin.NewClient(bitcoin.ClientConfig{URLs: []string{o.url}, User: regtest.User, Password: config.NewSecret(regtest.Password), Cert: node.Cert, Timeout: 5 * time.Second, Logger: log})
+	client, err := bitcoin.NewClient(bitcoin.ClientConfig{URLs: []string{o.url}, User: regtest.User, Password: regtest.Password, Cert: node.Cert, Timeout: 5 * time.Second, Logger: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -297,7 +297,7 @@ func TestMempoolFirstOutflowWithChange(t *testing.T) {
 		{"asset", out.Asset, "BTC"},
 		{"usd", fmt.Sprint(out.USD), "30000"},
 		{"from", out.From, hot.Address},
-		{"counterparty", out.Counterparty, bitcoin.AddressOf(scriptOf(t, sanctioned), &chaincfg.RegressionNetParams)},
+		{"counterparty", out.Counterparty, btcaddr.AddressOf(scriptOf(t, sanctioned), &chaincfg.RegressionNetParams)},
 		{"script", out.Detail["script"], wantScript},
 		{"fee", out.Detail["fee"], "0.00002"},
 		{"rbf", out.Detail["rbf"], "true"},

@@ -14,7 +14,6 @@ import (
 
 	"github.com/keywatch/keywatch/chains"
 	"github.com/keywatch/keywatch/chains/bitcoin"
-	"github.com/keywatch/keywatch/config"
 	"github.com/keywatch/keywatch/internal/regtest"
 	"github.com/keywatch/keywatch/internal/testenv"
 	"github.com/keywatch/keywatch/store/memory"
@@ -429,7 +428,7 @@ func TestBadWalletsAndWrongNetwork(t *testing.T) {
 	}
 
 	node := testenv.Btcd(t)
-	client, err := bitcoin.NewClient(bitcoin.ClientConfig{URLs: []string{node.WSURL}, User: regtest.User, Password: config.NewSecret(regtest.Password), Cert: node.Cert})
+	client, err := bitcoin.NewClient(bitcoin.ClientConfig{URLs: []string{node.WSURL}, User: regtest.User, Password: regtest.Password, Cert: node.Cert})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -443,7 +442,7 @@ func TestBadWalletsAndWrongNetwork(t *testing.T) {
 		t.Errorf("mainnet chain on a regtest node: %v", err)
 	}
 
-	bad, err := bitcoin.NewClient(bitcoin.ClientConfig{URLs: []string{node.WSURL}, User: regtest.User, Password: config.NewSecret("wrong password"), Cert: node.Cert, Timeout: 5 * time.Second})
+	bad, err := bitcoin.NewClient(bitcoin.ClientConfig{URLs: []string{node.WSURL}, User: regtest.User, Password: "wrong password", Cert: node.Cert, Timeout: 5 * time.Second})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,7 @@ import (
 	"github.com/btcsuite/btcd/btcutil"
 	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/btcsuite/btcd/txscript"
+	"github.com/keywatch/keywatch/chains/bitcoin/btcaddr"
 )
 
 // Wallet is a watched Bitcoin wallet: one address, or an account-level
@@ -74,6 +75,21 @@ func newWatchSet(net *chaincfg.Params, ws []Wallet) (*watchSet, error) {
 	return s, nil
 }
 
+// CheckWallets judges wallets as a chain on network net would watch them,
+// in order, and returns one error per wallet that cannot be watched (a
+// malformed address, one of another network, a private key, a script that
+// an earlier wallet already watches), by the wallet's index in ws.
+func CheckWallets(net *chaincfg.Params, ws []Wallet) map[int]error {
+	set := &watchSet{net: net, scripts: map[string]holder{}, byName: map[string]*wallet{}}
+	errs := map[int]error{}
+	for i, w := range ws {
+		if err := set.add(w); err != nil {
+			errs[i] = err
+		}
+	}
+	return errs
+}
+
 // add parses a wallet and watches its scripts (for an xpub, the first
 // gap-limit addresses of each branch).
 func (s *watchSet) add(w Wallet) error {
@@ -102,14 +118,14 @@ func (s *watchSet) add(w Wallet) error {
 		}
 		return nil
 	default:
-		script, err := ParseAddress(w.Address, s.net)
+		script, err := btcaddr.ParseAddress(w.Address, s.net)
 		if err != nil {
 			return fmt.Errorf("wallet %s: address: %w", w.Name, err)
 		}
 		if h, dup := s.scripts[string(script)]; dup {
 			return fmt.Errorf("wallet %s: address %s pays to the same script as wallet %s", w.Name, w.Address, h.wallet.Name)
 		}
-		wl.address = AddressOf(script, s.net)
+		wl.address = btcaddr.AddressOf(script, s.net)
 		s.scripts[string(script)] = holder{wallet: wl}
 		s.byName[w.Name] = wl
 		s.wallets = append(s.wallets, wl)

@@ -15,6 +15,7 @@ import (
 	"github.com/btcsuite/btcd/chaincfg"
 	"github.com/btcsuite/btcd/chaincfg/chainhash"
 	"github.com/btcsuite/btcd/txscript"
+	"github.com/keywatch/keywatch/chains/bitcoin/btcaddr"
 )
 
 // ScriptType is how a derived key is paid to.
@@ -124,9 +125,9 @@ func ParseAccountKey(s, script string, p *chaincfg.Params) (*Account, error) {
 	switch {
 	case v.simnet && p.Net != chaincfg.SimNetParams.Net:
 		return nil, fmt.Errorf("%s is a simnet key, but the chain's network is %s", v.prefix, p.Name)
-	case v.test && !isTestNetwork(p):
+	case v.test && !btcaddr.IsTestNetwork(p):
 		return nil, fmt.Errorf("%s is a test-network key, but the chain's network is %s (mainnet keys start with xpub, ypub or zpub)", v.prefix, p.Name)
-	case !v.test && !v.simnet && isTestNetwork(p):
+	case !v.test && !v.simnet && btcaddr.IsTestNetwork(p):
 		return nil, fmt.Errorf("%s is a mainnet key, but the chain's network is %s (test-network keys start with tpub, upub or vpub)", v.prefix, p.Name)
 	}
 	if keyData[0] != 0x02 && keyData[0] != 0x03 {

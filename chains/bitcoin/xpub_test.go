@@ -14,6 +14,7 @@ import (
 	"github.com/btcsuite/btcd/chaincfg"
 
 	"github.com/keywatch/keywatch/chains/bitcoin"
+	"github.com/keywatch/keywatch/chains/bitcoin/btcaddr"
 	"github.com/keywatch/keywatch/internal/testenv"
 )
 
@@ -93,7 +94,7 @@ func TestAccountDerivationMatchesBIPVectors(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if got := bitcoin.AddressOf(script, c.net); got != ch.Address {
+				if got := btcaddr.AddressOf(script, c.net); got != ch.Address {
 					t.Errorf("%s: derived %s, BIP vector says %s", ch.Path, got, ch.Address)
 				}
 			}

@@ -9,6 +9,7 @@ import (
 	"github.com/keywatch/keywatch/backtest"
 	"github.com/keywatch/keywatch/chains/bitcoin"
 	"github.com/keywatch/keywatch/config"
+	"github.com/keywatch/keywatch/daemon"
 	"github.com/keywatch/keywatch/watchers"
 )
 
@@ -21,7 +22,7 @@ const senderNotRecorded = "unknown: the spent output is not in the recorded bloc
 // done releases what it opened; code is the exit code when it failed.
 func bitcoinReplay(ctx context.Context, cfg *config.Config, ch config.Chain, replay *backtest.Replay, files []string,
 	from, to blockFlag, log *slog.Logger, stderr io.Writer) (src watchers.Source, rng backtest.Range, done func(), code int) {
-	opts, err := bitcoin.WatchOptions(cfg, ch)
+	opts, err := daemon.BitcoinWatch(cfg, ch)
 	if err != nil {
 		fmt.Fprintln(stderr, "keywatch backtest:", err)
 		return nil, rng, nil, 1
@@ -51,7 +52,7 @@ func bitcoinReplay(ctx context.Context, cfg *config.Config, ch config.Chain, rep
 			fmt.Fprintln(stderr, "keywatch backtest: -from N is required when replaying from the node")
 			return nil, rng, nil, 2
 		}
-		cc, _, err := bitcoin.FromConfig(cfg, ch)
+		cc, _, err := daemon.BitcoinNode(cfg, ch)
 		if err != nil {
 			fmt.Fprintln(stderr, "keywatch backtest:", err)
 			return nil, rng, nil, 1

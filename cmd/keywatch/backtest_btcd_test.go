@@ -21,7 +21,7 @@ import (
 
 	"github.com/keywatch/keywatch/alertmodel"
 	"github.com/keywatch/keywatch/alerts"
-	"github.com/keywatch/keywatch/chains/bitcoin"
+	"github.com/keywatch/keywatch/chains/bitcoin/btcaddr"
 	"github.com/keywatch/keywatch/internal/regtest"
 	"github.com/keywatch/keywatch/internal/testenv"
 )
@@ -154,7 +154,7 @@ policies:
 		"sanctioned-counterparty " + id(tx5, 0),
 		"funds-to-sanctioned " + id(tx6, 0),
 	}
-	listed := bitcoin.AddressOf(script1, &chaincfg.RegressionNetParams)
+	listed := btcaddr.AddressOf(script1, &chaincfg.RegressionNetParams)
 	wantReasons := []string{
 		"funds that left btc-hot reached " + listed + ", on list sanctioned (",
 		"listed as " + targets[1],

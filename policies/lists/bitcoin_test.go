@@ -8,7 +8,7 @@ import (
 
 	"github.com/btcsuite/btcd/chaincfg"
 
-	"github.com/keywatch/keywatch/chains/bitcoin"
+	"github.com/keywatch/keywatch/chains/bitcoin/btcaddr"
 	"github.com/keywatch/keywatch/internal/testenv"
 	"github.com/keywatch/keywatch/policies/lists"
 )
@@ -34,11 +34,11 @@ func TestRealOFACXBTListMatchesRegtestPayments(t *testing.T) {
 			continue
 		}
 		n++
-		script, err := bitcoin.ScriptOf(e.Address)
+		script, err := btcaddr.ScriptOf(e.Address)
 		if err != nil {
 			t.Fatalf("%s:%d: %v", path, e.Line, err)
 		}
-		regtest := bitcoin.AddressOf(script, &chaincfg.RegressionNetParams)
+		regtest := btcaddr.AddressOf(script, &chaincfg.RegressionNetParams)
 		if regtest == e.Address && strings.HasPrefix(e.Address, "bc1") {
 			t.Fatalf("%s rendered for regtest is unchanged", e.Address)
 		}
@@ -83,16 +83,16 @@ func TestBitcoinListEntries(t *testing.T) {
 	l, _ := set.Get("watch")
 	for _, line := range strings.Split(body, "\n")[1:] {
 		addr := strings.Fields(line)[0]
-		script, _ := bitcoin.ScriptOf(addr)
+		script, _ := btcaddr.ScriptOf(addr)
 		for _, net := range []*chaincfg.Params{&chaincfg.MainNetParams, &chaincfg.TestNet3Params, &chaincfg.RegressionNetParams} {
-			form := bitcoin.AddressOf(script, net)
+			form := btcaddr.AddressOf(script, net)
 			if _, ok := l.Lookup(lists.Bitcoin, form); !ok {
 				t.Errorf("%s written for %s (%s) is not found", addr, net.Name, form)
 			}
 		}
 	}
-	p2sh, _ := bitcoin.ScriptOf("31t4nEpcwyQJT1VuXdAoQZTT5givRDPsNP")
-	e, _ := l.Lookup(lists.Bitcoin, bitcoin.AddressOf(p2sh, &chaincfg.RegressionNetParams))
+	p2sh, _ := btcaddr.ScriptOf("31t4nEpcwyQJT1VuXdAoQZTT5givRDPsNP")
+	e, _ := l.Lookup(lists.Bitcoin, btcaddr.AddressOf(p2sh, &chaincfg.RegressionNetParams))
 	if got, want := e.Evidence(), "Blender.io (P2SH); listed as 31t4nEpcwyQJT1VuXdAoQZTT5givRDPsNP; btc.txt:3"; got != want {
 		t.Errorf("evidence %q, want %q", got, want)
 	}

@@ -19,7 +19,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/keywatch/keywatch/chains/bitcoin"
+	"github.com/keywatch/keywatch/chains/bitcoin/btcaddr"
 	"github.com/keywatch/keywatch/config"
 )
 
@@ -152,7 +152,7 @@ func Key(f Family, addr string) string {
 	case EVM:
 		a = strings.ToLower(a)
 	case Bitcoin:
-		if script, err := bitcoin.ScriptOf(a); err == nil {
+		if script, err := btcaddr.ScriptOf(a); err == nil {
 			return string(f) + ":" + hex.EncodeToString(script)
 		}
 		if bech32Re.MatchString(a) {
@@ -487,7 +487,7 @@ func Classify(addr, chain string) (Family, error) {
 	}
 	if form == Bitcoin {
 		// The form looks right; the checksum says whether it is an address.
-		if _, err := bitcoin.ScriptOf(addr); err != nil {
+		if _, err := btcaddr.ScriptOf(addr); err != nil {
 			return "", fmt.Errorf("%q is not a valid Bitcoin address (%s): a typo?", addr, cause(err))
 		}
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/keywatch/keywatch/alertmodel"
 	"github.com/keywatch/keywatch/chains"
+	"github.com/keywatch/keywatch/hops"
 	"github.com/keywatch/keywatch/intents"
 	"github.com/keywatch/keywatch/policies"
 	"github.com/keywatch/keywatch/store/memory"
@@ -98,6 +99,7 @@ func runCase(ctx context.Context, set *policies.Set, fromFiles []intents.Intent,
 	engine := policies.New(set, policies.Options{
 		Store:    st,
 		Intents:  reg,
+		Hops:     hops.New(st),
 		Balances: byChain,
 		Now:      clock,
 		Notify: func(_ context.Context, as ...alertmodel.Alert) error {

@@ -1,4 +1,9 @@
-package bitcoin
+// Package btcaddr reads and writes Bitcoin addresses and names the networks
+// keywatch knows: an address (base58 or bech32/bech32m) to its output script
+// and back, and the network parameters of a configuration name. It is a leaf
+// without a node client, so intents, lists and screening can judge Bitcoin
+// addresses without pulling in package bitcoin.
+package btcaddr
 
 import (
 	"encoding/hex"
@@ -43,7 +48,7 @@ func ParseAddress(s string, p *chaincfg.Params) ([]byte, error) {
 		return txscript.PayToAddrScript(addr)
 	}
 	for _, name := range addressNetworks {
-		other := networks[name]
+		other, _ := Network(name)
 		if other == p || (other.Bech32HRPSegwit == p.Bech32HRPSegwit && other.PubKeyHashAddrID == p.PubKeyHashAddrID) {
 			continue
 		}
@@ -76,7 +81,7 @@ func ScriptOf(s string) ([]byte, error) {
 	}
 	var firstErr error
 	for _, name := range addressNetworks {
-		p := networks[name]
+		p, _ := Network(name)
 		addr, err := btcutil.DecodeAddress(normalizeBech32(s), p)
 		if err == nil {
 			return txscript.PayToAddrScript(addr)

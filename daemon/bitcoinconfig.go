@@ -1,4 +1,4 @@
-package bitcoin
+package daemon
 
 import (
 	"crypto/x509"
@@ -6,21 +6,23 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/keywatch/keywatch/chains/bitcoin"
+	"github.com/keywatch/keywatch/chains/bitcoin/btcaddr"
 	"github.com/keywatch/keywatch/config"
 )
 
-// CheckConfig checks the bitcoin parts the config package cannot judge on
+// CheckBitcoin checks the bitcoin parts the config package cannot judge on
 // its own: each wallet's address or extended key against its chain's
 // network (a malformed one, one of another network, a private key), scripts
 // watched by two wallets, and the chains' rpc_cert files. Every problem is
 // reported with the file, line and field.
-func CheckConfig(cfg *config.Config) config.Errors {
+func CheckBitcoin(cfg *config.Config) config.Errors {
 	var errs config.Errors
 	for i, ch := range cfg.Chains {
 		if ch.Kind != "bitcoin" {
 			continue
 		}
-		net, err := Network(ch.Network)
+		net, err := btcaddr.Network(ch.Network)
 		if err != nil {
 			continue // the config package reported it
 		}
@@ -29,26 +31,35 @@ func CheckConfig(cfg *config.Config) config.Errors {
 				errs = append(errs, cfg.Errorf(fmt.Sprintf("chains[%d].rpc_cert", i), "%v", err))
 			}
 		}
-		ws := &watchSet{net: net, scripts: map[string]holder{}, byName: map[string]*wallet{}}
+		var ws []bitcoin.Wallet
+		var index []int // ws[k] is cfg.Wallets[index[k]]
 		for j, w := range cfg.Wallets {
 			if w.Chain != ch.Name || (w.Address == "") == (w.XPub == "") {
 				continue
 			}
+			ws = append(ws, bitcoinWallet(w))
+			index = append(index, j)
+		}
+		bad := bitcoin.CheckWallets(net, ws)
+		for k, j := range index {
+			err, ok := bad[k]
+			if !ok {
+				continue
+			}
+			w := cfg.Wallets[j]
 			field := fmt.Sprintf("wallets[%d].address", j)
 			if w.XPub != "" {
 				field = fmt.Sprintf("wallets[%d].xpub", j)
 			}
-			if err := ws.add(walletOf(w)); err != nil {
-				errs = append(errs, cfg.Errorf(field, "%s", trimWalletPrefix(err.Error(), w.Name)))
-			}
+			errs = append(errs, cfg.Errorf(field, "%s", trimWalletPrefix(err.Error(), w.Name)))
 		}
 	}
 	return errs
 }
 
-// walletOf converts a configured wallet.
-func walletOf(w config.Wallet) Wallet {
-	return Wallet{Name: w.Name, Role: w.Role, Owner: w.Owner, Address: w.Address, XPub: w.XPub, Script: w.Script, GapLimit: w.GapLimit, Birthday: w.Birthday}
+// bitcoinWallet converts a configured wallet.
+func bitcoinWallet(w config.Wallet) bitcoin.Wallet {
+	return bitcoin.Wallet{Name: w.Name, Role: w.Role, Owner: w.Owner, Address: w.Address, XPub: w.XPub, Script: w.Script, GapLimit: w.GapLimit, Birthday: w.Birthday}
 }
 
 // trimWalletPrefix drops "wallet NAME: address: " from an error that the
@@ -62,34 +73,34 @@ func trimWalletPrefix(msg, name string) string {
 	return msg
 }
 
-// FromConfig builds the node client configuration and the watch options of
+// BitcoinNode builds the node client configuration and the watch options of
 // a bitcoin chain. The Store, Logger and clock of the options are the
 // caller's to set.
-func FromConfig(cfg *config.Config, ch config.Chain) (ClientConfig, Options, error) {
-	opts, err := WatchOptions(cfg, ch)
+func BitcoinNode(cfg *config.Config, ch config.Chain) (bitcoin.ClientConfig, bitcoin.Options, error) {
+	opts, err := BitcoinWatch(cfg, ch)
 	if err != nil {
-		return ClientConfig{}, Options{}, err
+		return bitcoin.ClientConfig{}, bitcoin.Options{}, err
 	}
-	cc := ClientConfig{URLs: ch.Endpoints(), User: ch.RPCUser, Password: ch.RPCPassword(), CookiePath: ch.RPCCookiePath()}
+	cc := bitcoin.ClientConfig{URLs: ch.Endpoints(), User: ch.RPCUser, Password: ch.RPCPassword().Reveal(), CookiePath: ch.RPCCookiePath()}
 	if ch.RPCCert != "" {
 		if cc.Cert, err = readCert(cfg.Path(ch.RPCCert)); err != nil {
-			return ClientConfig{}, Options{}, fmt.Errorf("chain %s: rpc_cert: %w", ch.Name, err)
+			return bitcoin.ClientConfig{}, bitcoin.Options{}, fmt.Errorf("chain %s: rpc_cert: %w", ch.Name, err)
 		}
 	}
 	return cc, opts, nil
 }
 
-// WatchOptions builds the watch options of a bitcoin chain alone, without
+// BitcoinWatch builds the watch options of a bitcoin chain alone, without
 // what reaching its node needs (a replay of recorded blocks).
-func WatchOptions(cfg *config.Config, ch config.Chain) (Options, error) {
-	net, err := Network(ch.Network)
+func BitcoinWatch(cfg *config.Config, ch config.Chain) (bitcoin.Options, error) {
+	net, err := btcaddr.Network(ch.Network)
 	if err != nil {
-		return Options{}, fmt.Errorf("chain %s: %w", ch.Name, err)
+		return bitcoin.Options{}, fmt.Errorf("chain %s: %w", ch.Name, err)
 	}
-	opts := Options{Chain: ch.Name, Network: net, NativeSymbol: ch.NativeSymbol, NativeUSD: ch.NativeUSD, ReorgDepth: ch.ReorgDepth}
+	opts := bitcoin.Options{Chain: ch.Name, Network: net, NativeSymbol: ch.NativeSymbol, NativeUSD: ch.NativeUSD, ReorgDepth: ch.ReorgDepth}
 	for _, w := range cfg.Wallets {
 		if w.Chain == ch.Name {
-			opts.Wallets = append(opts.Wallets, walletOf(w))
+			opts.Wallets = append(opts.Wallets, bitcoinWallet(w))
 		}
 	}
 	return opts, nil

@@ -1,4 +1,4 @@
-package bitcoin_test
+package btcaddr_test
 
 import (
 	"encoding/hex"
@@ -9,7 +9,7 @@ import (
 
 	"github.com/btcsuite/btcd/chaincfg"
 
-	"github.com/keywatch/keywatch/chains/bitcoin"
+	"github.com/keywatch/keywatch/chains/bitcoin/btcaddr"
 	"github.com/keywatch/keywatch/internal/testenv"
 )
 
@@ -32,7 +32,7 @@ func TestScriptOfMatchesBIP350(t *testing.T) {
 		t.Fatalf("found %d valid and %d invalid vectors; BIP350 has 8 and 15", len(valid), len(invalid))
 	}
 	for _, v := range valid {
-		got, err := bitcoin.ScriptOf(v[1])
+		got, err := btcaddr.ScriptOf(v[1])
 		if err != nil {
 			t.Errorf("%s: %v", v[1], err)
 			continue
@@ -42,7 +42,7 @@ func TestScriptOfMatchesBIP350(t *testing.T) {
 		}
 	}
 	for _, v := range invalid {
-		if got, err := bitcoin.ScriptOf(v[1]); err == nil {
+		if got, err := btcaddr.ScriptOf(v[1]); err == nil {
 			t.Errorf("%s (%s): accepted as script %x", v[1], v[2], got)
 		}
 	}
@@ -59,12 +59,12 @@ func TestScriptOfIgnoresNetwork(t *testing.T) {
 		{"1A1zP1eP5QGefi2DMPTfTL5SLmv7DivfNa", "mpXwg4jMtRhuSpVq4xS3HFHmCmWp9NyGKt"},
 	}
 	for _, g := range groups {
-		first, err := bitcoin.ScriptOf(g[0])
+		first, err := btcaddr.ScriptOf(g[0])
 		if err != nil {
 			t.Fatalf("%s: %v", g[0], err)
 		}
 		for _, a := range g[1:] {
-			s, err := bitcoin.ScriptOf(a)
+			s, err := btcaddr.ScriptOf(a)
 			if err != nil {
 				t.Fatalf("%s: %v", a, err)
 			}
@@ -102,7 +102,7 @@ func TestParseAddress(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.addr, func(t *testing.T) {
-			script, err := bitcoin.ParseAddress(c.addr, c.net)
+			script, err := btcaddr.ParseAddress(c.addr, c.net)
 			switch {
 			case c.ok && err != nil:
 				t.Fatal(err)
@@ -114,9 +114,9 @@ func TestParseAddress(t *testing.T) {
 				t.Fatalf("error repeats the private key: %v", err)
 			}
 			if c.ok {
-				back, err := bitcoin.ScriptOf(bitcoin.AddressOf(script, c.net))
+				back, err := btcaddr.ScriptOf(btcaddr.AddressOf(script, c.net))
 				if err != nil || string(back) != string(script) {
-					t.Errorf("AddressOf(%x) = %s does not read back (%v)", script, bitcoin.AddressOf(script, c.net), err)
+					t.Errorf("AddressOf(%x) = %s does not read back (%v)", script, btcaddr.AddressOf(script, c.net), err)
 				}
 			}
 		})
