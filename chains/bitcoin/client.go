@@ -111,13 +111,17 @@ func parseNodeURL(raw string) (host string, ws, tls bool, err error) {
 		return "", false, false, fmt.Errorf("node URL %s: want ws(s)://host:port or http(s)://host:port", chains.RedactNodeURL(raw))
 	}
 	switch u.Scheme {
-	case "ws", "wss":
+	case "ws":
 		ws = true
-	case "http", "https":
+	case "wss":
+		ws, tls = true, true
+	case "http":
+	case "https":
+		tls = true
 	default:
 		return "", false, false, fmt.Errorf("node URL %s: want ws(s)://host:port or http(s)://host:port", chains.RedactNodeURL(raw))
 	}
-	return u.Host, ws, strings.HasSuffix(u.Scheme, "s"), nil
+	return u.Host, ws, tls, nil
 }
 
 // IsWebSocket reports whether the endpoint in use pushes notifications.

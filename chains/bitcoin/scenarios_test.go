@@ -489,3 +489,78 @@ func TestCookieAuth(t *testing.T) {
 		t.Errorf("a stale cookie: error %v (must fail, without the password)", err)
 	}
 }
+
+// TestNoTLSNode: a btcd started with --notls, reached at its plain ws://
+// and http:// URLs without a certificate. Over both the client answers the
+// block count, the best block's hash and the network; over ws:// it is a
+// WebSocket and pushes a block notification.
+func TestNoTLSNode(t *testing.T) {
+	t.Parallel()
+	node := testenv.BtcdNoTLS(t)
+	if !strings.HasPrefix(node.WSURL, "ws://") || !strings.HasPrefix(node.HTTPURL, "http://") {
+		t.Fatalf("a --notls node at %s and %s", node.WSURL, node.HTTPURL)
+	}
+	ctrl, err := node.RPC()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		url string
+		ws  bool
+	}{{node.WSURL, true}, {node.HTTPURL, false}} {
+		t.Run(c.url[:strings.Index(c.url, ":")], func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+			defer cancel()
+			client, err := bitcoin.NewClient(bitcoin.ClientConfig{URLs: []string{c.url}, User: regtest.User, Password: config.NewSecret(regtest.Password), Timeout: 5 * time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer client.Close()
+			best, height, err := ctrl.GetBestBlock()
+			if err != nil {
+				t.Fatal(err)
+			}
+			n, err := client.BlockCount(ctx)
+			if err != nil || n != int64(height) {
+				t.Fatalf("%s: block count %d, %v; want %d", c.url, n, err, height)
+			}
+			h, err := client.BlockHash(ctx, n)
+			if err != nil || !h.IsEqual(best) {
+				t.Fatalf("%s: hash of block %d %v, %v; want %s", c.url, n, h, err, best)
+			}
+			if net, err := client.Network(ctx); err != nil || net != "regtest" {
+				t.Fatalf("%s: network %q, %v; want regtest", c.url, net, err)
+			}
+			if client.IsWebSocket() != c.ws {
+				t.Fatalf("%s: IsWebSocket %v, want %v", c.url, client.IsWebSocket(), c.ws)
+			}
+			notes, err := client.Subscribe(ctx, nil, nil)
+			if err != nil {
+				t.Fatalf("%s: subscribe: %v", c.url, err)
+			}
+			if !c.ws {
+				if notes != nil {
+					t.Fatalf("%s: notifications over HTTP POST", c.url)
+				}
+				return
+			}
+			mined := mine(t, node, 1)
+			deadline := time.NewTimer(waitFor)
+			defer deadline.Stop()
+			for connected := false; !connected; {
+				select {
+				case note, ok := <-notes:
+					if !ok {
+						t.Fatalf("%s: the notification channel closed", c.url)
+					}
+					connected = note.Kind == bitcoin.BlockConnected
+				case <-deadline.C:
+					t.Fatalf("%s: no notification of block %s within %s", c.url, mined[0], waitFor)
+				}
+			}
+			if n, err := client.BlockCount(ctx); err != nil || n != int64(height)+1 {
+				t.Fatalf("%s: block count after mining %d, %v; want %d", c.url, n, err, height+1)
+			}
+		})
+	}
+}

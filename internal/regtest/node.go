@@ -93,15 +93,19 @@ type Options struct {
 	Mine int
 	// Password is the RPC password (default Password; the user is User).
 	Password string
+	// NoTLS runs btcd with --notls: the RPC endpoint is plain ws:// and
+	// http://, with no certificate (btcd allows it on loopback only).
+	NoTLS bool
 }
 
 // Node is a running btcd --regtest. Its RPC endpoint serves TLS with a
 // self-signed certificate (CertPath) on one loopback port, as WebSocket
 // (WSURL) and HTTP POST (HTTPURL); the port stays the same across Stop and
-// Start, and the chain survives a restart.
+// Start, and the chain survives a restart. With Options.NoTLS it serves
+// plain WebSocket and HTTP, and CertPath and Cert are empty.
 type Node struct {
-	WSURL    string // wss://127.0.0.1:<port>
-	HTTPURL  string // https://127.0.0.1:<port>
+	WSURL    string // wss://127.0.0.1:<port> (ws:// with NoTLS)
+	HTTPURL  string // https://127.0.0.1:<port> (http:// with NoTLS)
 	CertPath string
 	Cert     []byte
 	Dir      string
@@ -112,6 +116,7 @@ type Node struct {
 	host     string
 	bin      string
 	password string
+	noTLS    bool
 	args     []string
 
 	mu    sync.Mutex
@@ -154,15 +159,14 @@ func Start(ctx context.Context, o Options) (*Node, error) {
 	}
 	n := &Node{
 		host:     "127.0.0.1:" + strconv.Itoa(port),
-		CertPath: filepath.Join(o.Dir, "rpc.cert"),
 		Dir:      o.Dir,
 		LogPath:  filepath.Join(o.Dir, "btcd.log"),
 		Miner:    miner,
 		bin:      o.Bin,
 		password: o.Password,
+		noTLS:    o.NoTLS,
 		spent:    map[wire.OutPoint]bool{},
 	}
-	n.WSURL, n.HTTPURL = "wss://"+n.host, "https://"+n.host
 	n.args = []string{
 		"--configfile=" + conf,
 		"--regtest",
@@ -170,11 +174,18 @@ func Start(ctx context.Context, o Options) (*Node, error) {
 		"--logdir=" + filepath.Join(o.Dir, "logs"),
 		"--rpcuser=" + User, "--rpcpass=" + o.Password,
 		"--rpclisten=" + n.host,
-		"--rpccert=" + n.CertPath, "--rpckey=" + filepath.Join(o.Dir, "rpc.key"),
 		"--nolisten",
 		"--txindex",
 		"--miningaddr=" + miner.Address,
 		"--debuglevel=info",
+	}
+	if o.NoTLS {
+		n.WSURL, n.HTTPURL = "ws://"+n.host, "http://"+n.host
+		n.args = append(n.args, "--notls")
+	} else {
+		n.CertPath = filepath.Join(o.Dir, "rpc.cert")
+		n.WSURL, n.HTTPURL = "wss://"+n.host, "https://"+n.host
+		n.args = append(n.args, "--rpccert="+n.CertPath, "--rpckey="+filepath.Join(o.Dir, "rpc.key"))
 	}
 	if err := n.Start(ctx); err != nil {
 		return nil, err
@@ -233,14 +244,17 @@ func (n *Node) Start(ctx context.Context) error {
 	}
 }
 
-// connect opens the control client once the certificate exists and the node
-// answers.
+// connect opens the control client once the certificate exists (unless
+// NoTLS) and the node answers.
 func (n *Node) connect() error {
-	cert, err := os.ReadFile(n.CertPath)
-	if err != nil {
-		return err
+	var cert []byte
+	if !n.noTLS {
+		var err error
+		if cert, err = os.ReadFile(n.CertPath); err != nil {
+			return err
+		}
 	}
-	c, err := rpcclient.New(&rpcclient.ConnConfig{Host: n.host, User: User, Pass: n.password, Certificates: cert, HTTPPostMode: true}, nil)
+	c, err := rpcclient.New(&rpcclient.ConnConfig{Host: n.host, User: User, Pass: n.password, Certificates: cert, DisableTLS: n.noTLS, HTTPPostMode: true}, nil)
 	if err != nil {
 		return err
 	}

@@ -16,6 +16,19 @@ import (
 // keeps its port and chain across Stop and Start.
 func Btcd(t testing.TB) *regtest.Node {
 	t.Helper()
+	return btcd(t, regtest.Options{})
+}
+
+// BtcdNoTLS is Btcd with btcd's --notls: the node serves plain ws:// and
+// http:// (WSURL, HTTPURL) and has no certificate.
+func BtcdNoTLS(t testing.TB) *regtest.Node {
+	t.Helper()
+	return btcd(t, regtest.Options{NoTLS: true})
+}
+
+// btcd starts a node with o, filling in the binary and the folder.
+func btcd(t testing.TB, o regtest.Options) *regtest.Node {
+	t.Helper()
 	bin := findBinary(t, "btcd", regtest.BinEnv)
 	if bin == "" {
 		return nil
@@ -26,7 +39,8 @@ func Btcd(t testing.TB) *regtest.Node {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	start := time.Now()
-	n, err := regtest.Start(ctx, regtest.Options{Bin: bin, Dir: dir})
+	o.Bin, o.Dir = bin, dir
+	n, err := regtest.Start(ctx, o)
 	if err != nil {
 		t.Fatalf("start btcd: %v", err)
 	}
