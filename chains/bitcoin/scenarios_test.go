@@ -511,7 +511,7 @@ func TestNoTLSNode(t *testing.T) {
 		t.Run(c.url[:strings.Index(c.url, ":")], func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 			defer cancel()
-			client, err := bitcoin.NewClient(bitcoin.ClientConfig{URLs: []string{c.url}, User: regtest.User, Password: config.NewSecret(regtest.Password), Timeout: 5 * time.Second})
+			client, err := bitcoin.NewClient(bitcoin.ClientConfig{URLs: []string{c.url}, User: regtest.User, Password: regtest.Password, Timeout: 5 * time.Second})
 			if err != nil {
 				t.Fatal(err)
 			}
