@@ -120,11 +120,12 @@ func (r *recorder) waitUntil(t *testing.T, what string, cond func() bool) {
 
 // watcher is a Source and Follower running against a node.
 type watcher struct {
-	src     *bitcoin.Source
-	client  *bitcoin.Client
-	metrics *watchers.Metrics
-	cancel  context.CancelFunc
-	done    chan error
+	src      *bitcoin.Source
+	client   *bitcoin.Client
+	follower *watchers.Follower
+	metrics  *watchers.Metrics
+	cancel   context.CancelFunc
+	done     chan error
 }
 
 type watchOpts struct {
@@ -164,7 +165,7 @@ func startWatcher(t *testing.T, node *regtest.Node, st store.Store, rec *recorde
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	w := &watcher{src: src, client: client, metrics: m, cancel: cancel, done: make(chan error, 1)}
+	w := &watcher{src: src, client: client, follower: f, metrics: m, cancel: cancel, done: make(chan error, 1)}
 	go func() { w.done <- f.Run(ctx) }()
 	t.Cleanup(w.stop)
 	// The follower starts at the node's head: wait until it has, so that
@@ -174,6 +175,23 @@ func startWatcher(t *testing.T, node *regtest.Node, st store.Store, rec *recorde
 		return err == nil && started
 	}, "the watcher to start")
 	return w
+}
+
+// caughtUp waits until the watcher's checkpoint reaches the node's head:
+// every block so far is processed and recorded, so an instance taking the
+// chain over next starts after them. (Without the wait a handover may land
+// between a block's delivery and its checkpoint, and the next instance
+// delivers that block again, as after a crash: delivery is at least once.)
+func (w *watcher) caughtUp(t *testing.T, node *regtest.Node) {
+	t.Helper()
+	head, err := node.Height(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	testenv.WaitFor(t, waitFor, func() bool {
+		h, _, err := w.follower.Checkpoint(context.Background())
+		return err == nil && h >= uint64(head)
+	}, "the watcher's checkpoint to reach the head")
 }
 
 // following reports whether the watcher follows the chain rather than

@@ -178,6 +178,7 @@ func TestHandoverBetweenInstances(t *testing.T) {
 	if b.following() {
 		t.Fatal("b follows the chain while a holds it")
 	}
+	a.caughtUp(t, node)
 
 	// a's lease runs out and b takes the chain over (written here as the
 	// record b's claim would leave).
@@ -187,6 +188,7 @@ func TestHandoverBetweenInstances(t *testing.T) {
 	}
 	testenv.WaitFor(t, waitFor, func() bool { return b.following() && !a.following() }, "b takes over from a")
 	t2, change := spend(change)
+	b.caughtUp(t, node)
 
 	// b stops; a takes over again and must know t2's change.
 	b.stop()
