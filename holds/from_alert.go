@@ -5,7 +5,6 @@ package holds
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -62,16 +61,13 @@ func (m *Manager) holdForAlerts(ctx context.Context, eventID string, group []ale
 	now := m.o.Now().UTC()
 	var h Hold
 	created := false
-	err := m.o.Store.Update(ctx, recordKey(id), func(old []byte, found bool) ([]byte, error) {
+	err := m.record(id).Update(ctx, recordKey(id), func(cur Hold, found bool) (Hold, error) {
 		created = false
 		if found {
-			var err error
-			if h, err = decode(id, old); err != nil {
-				return nil, err
-			}
+			h = cur
 		} else {
 			if !firing {
-				return nil, errAbsent
+				return Hold{}, errAbsent
 			}
 			h = m.newAlertHold(id, group[0], now)
 			created = true
@@ -79,7 +75,7 @@ func (m *Manager) holdForAlerts(ctx context.Context, eventID string, group []ale
 		for _, a := range group {
 			m.addEvidence(&h, a)
 		}
-		return json.Marshal(h)
+		return h, nil
 	})
 	if errors.Is(err, errAbsent) {
 		return "", nil // a resolution for an event that never held anything

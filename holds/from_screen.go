@@ -4,10 +4,10 @@ package holds
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	"github.com/keywatch/keywatch/alertmodel"
+	"github.com/keywatch/keywatch/store"
 )
 
 // ScreenHold describes a withdrawal the screening API held.
@@ -26,12 +26,10 @@ func (m *Manager) OpenScreen(ctx context.Context, s ScreenHold) (Hold, bool, err
 	now := m.o.Now().UTC()
 	var h Hold
 	created := false
-	err := m.o.Store.Update(ctx, recordKey(id), func(old []byte, found bool) ([]byte, error) {
+	err := m.record(id).Update(ctx, recordKey(id), func(cur Hold, found bool) (Hold, error) {
 		if found {
-			var err error
-			h, err = decode(id, old)
-			created = false
-			return old, err
+			h, created = cur, false
+			return Hold{}, store.ErrUnchanged
 		}
 		created = true
 		_, owners := m.involved(s.Request.Wallet)
@@ -51,7 +49,7 @@ func (m *Manager) OpenScreen(ctx context.Context, s ScreenHold) (Hold, bool, err
 			h.Alerts = append(h.Alerts, a)
 		}
 		m.label(&h, req.Chain, req.To)
-		return json.Marshal(h)
+		return h, nil
 	})
 	if err != nil {
 		return Hold{}, false, fmt.Errorf("hold for request %s: %w", s.RequestID, err)

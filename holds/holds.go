@@ -7,8 +7,8 @@
 // expires it, which never releases anything.
 //
 // Every change to a hold is one atomic read-modify-write of its record in
-// the store (store.Update), so concurrent approvals on several instances
-// count exactly once each.
+// the store (store.Records.Update), so concurrent approvals on several
+// instances count exactly once each.
 package holds
 
 import (

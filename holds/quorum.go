@@ -5,9 +5,10 @@ package holds
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
+
+	"github.com/keywatch/keywatch/store"
 )
 
 // Outcome says what an approval did.
@@ -25,28 +26,25 @@ func (m *Manager) Approve(ctx context.Context, id, by, comment string) (Hold, Ou
 	now := m.o.Now().UTC()
 	var h Hold
 	var out Outcome
-	err := m.o.Store.Update(ctx, recordKey(id), func(old []byte, found bool) ([]byte, error) {
+	err := m.record(id).Update(ctx, recordKey(id), func(cur Hold, found bool) (Hold, error) {
 		out = Outcome{}
 		if !found {
-			return nil, ErrNotFound
+			return Hold{}, ErrNotFound
 		}
-		var err error
-		if h, err = decode(id, old); err != nil {
-			return nil, err
-		}
+		h = cur
 		if err := mayApprove(&h, by); err != nil {
-			return nil, err
+			return Hold{}, err
 		}
 		for _, a := range h.Approvals {
 			if samePrincipal(a.By, by) {
-				return old, nil // counts once
+				return Hold{}, store.ErrUnchanged // counts once
 			}
 		}
 		if h.Status != Held {
-			return nil, &ClosedError{ID: id, Status: h.Status}
+			return Hold{}, &ClosedError{ID: id, Status: h.Status}
 		}
 		if !now.Before(h.ExpiresAt) {
-			return nil, &ClosedError{ID: id, Status: Expired}
+			return Hold{}, &ClosedError{ID: id, Status: Expired}
 		}
 		h.Approvals = append(h.Approvals, Approval{By: by, At: now, Comment: comment})
 		out.Counted = true
@@ -54,7 +52,7 @@ func (m *Manager) Approve(ctx context.Context, id, by, comment string) (Hold, Ou
 			h.Status, h.DecidedAt = Approved, &now
 			out.Released = true
 		}
-		return json.Marshal(h)
+		return h, nil
 	})
 	if err != nil {
 		return Hold{}, Outcome{}, m.decisionError(id, err)
@@ -85,20 +83,17 @@ func (m *Manager) Approve(ctx context.Context, id, by, comment string) (Hold, Ou
 func (m *Manager) Reject(ctx context.Context, id, by, comment string) (Hold, error) {
 	now := m.o.Now().UTC()
 	var h Hold
-	err := m.o.Store.Update(ctx, recordKey(id), func(old []byte, found bool) ([]byte, error) {
+	err := m.record(id).Update(ctx, recordKey(id), func(cur Hold, found bool) (Hold, error) {
 		if !found {
-			return nil, ErrNotFound
+			return Hold{}, ErrNotFound
 		}
-		var err error
-		if h, err = decode(id, old); err != nil {
-			return nil, err
-		}
+		h = cur
 		if h.Status != Held {
-			return nil, &ClosedError{ID: id, Status: h.Status}
+			return Hold{}, &ClosedError{ID: id, Status: h.Status}
 		}
 		h.Status, h.DecidedAt = Rejected, &now
 		h.Rejection = &Approval{By: by, At: now, Comment: comment}
-		return json.Marshal(h)
+		return h, nil
 	})
 	if err != nil {
 		return Hold{}, m.decisionError(id, err)

@@ -7,9 +7,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
-	"fmt"
 
 	"github.com/keywatch/keywatch/store"
 )
@@ -34,22 +32,20 @@ func idFor(source Source, key string) string {
 	return "h-" + hex.EncodeToString(sum[:8])
 }
 
-// Get reads a hold.
-func (m *Manager) Get(ctx context.Context, id string) (Hold, error) {
-	b, err := m.o.Store.Get(ctx, recordKey(id))
-	if errors.Is(err, store.ErrNotFound) {
-		return Hold{}, ErrNotFound
-	}
-	if err != nil {
-		return Hold{}, fmt.Errorf("read hold %s: %w", id, err)
-	}
-	return decode(id, b)
+// record is the codec of hold id's record, at recordKey(id). Its errors
+// name the hold: "read hold h-…: …", "hold h-… is corrupt: …".
+func (m *Manager) record(id string) store.Records[Hold] {
+	return store.NewRecords[Hold](m.o.Store, "hold "+id)
 }
 
-func decode(id string, b []byte) (Hold, error) {
-	var h Hold
-	if err := json.Unmarshal(b, &h); err != nil {
-		return Hold{}, fmt.Errorf("hold %s: stored record is corrupt: %w", id, err)
+// Get reads a hold.
+func (m *Manager) Get(ctx context.Context, id string) (Hold, error) {
+	h, found, err := m.record(id).Get(ctx, recordKey(id))
+	if err != nil {
+		return Hold{}, err
+	}
+	if !found {
+		return Hold{}, ErrNotFound
 	}
 	return h, nil
 }
@@ -59,20 +55,16 @@ func decode(id string, b []byte) (Hold, error) {
 // anything (nothing is written when not); absent reports that the record is
 // gone.
 func (m *Manager) mark(ctx context.Context, h *Hold, change func(*Hold) bool) (changed, absent bool, err error) {
-	err = m.o.Store.Update(ctx, recordKey(h.ID), func(old []byte, found bool) ([]byte, error) {
+	err = m.record(h.ID).Update(ctx, recordKey(h.ID), func(cur Hold, found bool) (Hold, error) {
 		changed = false
 		if !found {
-			return nil, errAbsent
-		}
-		cur, err := decode(h.ID, old)
-		if err != nil {
-			return nil, err
+			return Hold{}, errAbsent
 		}
 		*h = cur
 		if changed = change(h); !changed {
-			return old, nil
+			return Hold{}, store.ErrUnchanged
 		}
-		return json.Marshal(h)
+		return *h, nil
 	})
 	if errors.Is(err, errAbsent) {
 		return false, true, nil
