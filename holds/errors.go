@@ -30,6 +30,9 @@ func (e *ClosedError) Error() string {
 	return fmt.Sprintf("hold %s is %s: it takes no more decisions", e.ID, e.Status)
 }
 
+// decisionError returns the errors the API maps to status codes (no such
+// hold, forbidden, closed) as they are and says which hold any other one is
+// about.
 func (m *Manager) decisionError(id string, err error) error {
 	var fe *ForbiddenError
 	var ce *ClosedError
