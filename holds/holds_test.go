@@ -716,6 +716,35 @@ func TestWalletStatusFailsClosedWhenRedisIsGone(t *testing.T) {
 	f.redis.Start()
 }
 
+// A hold record that is not a hold's JSON is an error naming the hold,
+// never an empty hold: nothing reads it as released, and no decision
+// overwrites it.
+func TestACorruptHoldRecordIsAnErrorNamingTheHold(t *testing.T) {
+	f := setup(t)
+	ctx := context.Background()
+	id := f.hold(t, "0xc0")
+	garbage := []byte(`{"id": "` + id)
+	if err := f.st.Set(ctx, "holds:h:"+id, garbage, 0); err != nil {
+		t.Fatal(err)
+	}
+	_, err := f.m.Get(ctx, id)
+	if !errors.Is(err, store.ErrCorrupt) || !strings.Contains(err.Error(), "hold "+id+" is corrupt") {
+		t.Fatalf("get a corrupt hold: %v; want it corrupt, naming %s", err, id)
+	}
+	if _, _, err := f.m.Approve(ctx, id, "vic", ""); !errors.Is(err, store.ErrCorrupt) {
+		t.Fatalf("approve a corrupt hold: %v; want it corrupt", err)
+	}
+	if _, err := f.m.Reject(ctx, id, "vic", ""); !errors.Is(err, store.ErrCorrupt) {
+		t.Fatalf("reject a corrupt hold: %v; want it corrupt", err)
+	}
+	if b, err := f.st.Get(ctx, "holds:h:"+id); err != nil || string(b) != string(garbage) {
+		t.Fatalf("the record after the decisions: %q, %v; want it untouched", b, err)
+	}
+	if ws, err := f.m.Status(ctx, "dev-deployer"); err == nil {
+		t.Fatalf("wallet status over a corrupt hold: %+v; want an error", ws)
+	}
+}
+
 func status(t *testing.T, f *fixture, wallet string) holds.WalletStatus {
 	t.Helper()
 	var ws holds.WalletStatus
