@@ -188,10 +188,20 @@ func (r Records[T]) Encode(v T) ([]byte, error) { return r.encode(v) }
 func (r Records[T]) decode(b []byte) (T, error) {
 	var v T
 	if err := json.Unmarshal(b, &v); err != nil {
-		return v, fmt.Errorf("%s is corrupt: %w: %w", r.name, ErrCorrupt, err)
+		return v, &corruptError{name: r.name, err: err}
 	}
 	return v, nil
 }
+
+// corruptError says which record could not be read and why; it is
+// ErrCorrupt for errors.Is.
+type corruptError struct {
+	name string
+	err  error
+}
+
+func (e *corruptError) Error() string   { return e.name + " is corrupt: " + e.err.Error() }
+func (e *corruptError) Unwrap() []error { return []error{ErrCorrupt, e.err} }
 
 func (r Records[T]) encode(v T) ([]byte, error) {
 	b, err := json.Marshal(v)
