@@ -4,101 +4,23 @@
 // block and raises nothing twice.
 //
 // A Follower is chain-neutral; a chain package supplies a Source that reads
-// blocks and decodes the events in them.
+// blocks and decodes the events in them (source.go), and may offer its
+// mempool (mempool.go). Several instances share a chain through a lease
+// (lease.go).
 package watchers
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"sort"
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/keywatch/keywatch/chains"
+	"github.com/keywatch/keywatch/internal/backoff"
 	"github.com/keywatch/keywatch/store"
 )
-
-// Source reads one chain.
-type Source interface {
-	// Head returns the number of the newest block the node knows.
-	Head(ctx context.Context) (uint64, error)
-	// BlockAt returns the header of the canonical block at height n.
-	BlockAt(ctx context.Context, n uint64) (chains.Block, error)
-	// Events decodes the watched movements in block b (identified by hash,
-	// so a reorg between calls cannot mix two branches).
-	Events(ctx context.Context, b chains.Block) ([]chains.Event, error)
-}
-
-// HeadNotifier is implemented by sources that can push new heads (WebSocket
-// subscriptions). The channel is closed when the subscription ends.
-type HeadNotifier interface {
-	SubscribeHeads(ctx context.Context) (<-chan uint64, error)
-}
-
-// Rewinder is implemented by sources that keep state per block (the Bitcoin
-// set of watched unspent outputs): the follower tells them when a processed
-// block left the chain, after its events were retracted. It must be
-// idempotent: after a crash the same block may be rewound again.
-type Rewinder interface {
-	Rewound(ctx context.Context, b chains.Block) error
-}
-
-// PendingSource is implemented by chains with a mempool (Bitcoin). After each
-// pass over the blocks the follower asks for the unconfirmed transactions
-// that move watched funds and delivers their events as pending, once per
-// transaction; when one leaves the mempool without being mined (replaced,
-// double-spent, evicted) its events are delivered as retracted. Which
-// transactions were delivered is kept in the store, so a restart delivers
-// nothing twice and still retracts what left the mempool meanwhile.
-type PendingSource interface {
-	Pending(ctx context.Context) ([]chains.PendingTx, error)
-	// Dropped says why a transaction left the mempool unmined, for the
-	// retraction's evidence.
-	Dropped(ctx context.Context, tx string) string
-}
-
-// Rescanner is implemented by sources whose decoding depends on state that
-// judging a block's events can change: forwarding starts following an
-// address an outflow paid, and that address may pass the funds on later in
-// the same block. After a block's events were delivered, Rescan returns the
-// events of block b that are not among known and that the source sees now
-// (nil when nothing it decodes with changed). Complete asks until nothing
-// new comes.
-type Rescanner interface {
-	Rescan(ctx context.Context, b chains.Block, known []chains.Event) ([]chains.Event, error)
-}
-
-// maxRescans bounds the passes over one block; each can add one hop.
-const maxRescans = 16
-
-// Complete delivers what the delivery of block b's events made visible in
-// the same block (see Rescanner) and returns every event of the block. The
-// events of a pass are delivered before the next pass is asked for.
-func Complete(ctx context.Context, src Source, b chains.Block, events []chains.Event, deliver func(context.Context, []chains.Event) error) ([]chains.Event, error) {
-	rs, ok := src.(Rescanner)
-	if !ok || len(events) == 0 {
-		return events, nil
-	}
-	for range maxRescans {
-		more, err := rs.Rescan(ctx, b, events)
-		if err != nil {
-			return events, fmt.Errorf("rescan block %d: %w", b.Number, err)
-		}
-		if len(more) == 0 {
-			break
-		}
-		if err := deliver(ctx, more); err != nil {
-			return events, err
-		}
-		events = append(events, more...)
-	}
-	return events, nil
-}
 
 // DeliverFunc hands events to the policy engine. Delivery must be idempotent:
 // after a crash, events of the last block may be delivered again.
@@ -128,6 +50,10 @@ type Follower struct {
 	src  Source
 	opts Options
 	log  *slog.Logger
+
+	checkpoints store.Records[checkpoint]
+	mempool     store.Records[mempoolState]
+	leases      store.Records[lease]
 
 	mu    sync.Mutex
 	until time.Time // when this instance's lease runs out, by its own clock
@@ -167,70 +93,12 @@ func New(src Source, opts Options) (*Follower, error) {
 		opts.Lease = &lo
 	}
 	opts.Metrics.track(opts.Chain)
-	return &Follower{src: src, opts: opts, log: opts.Logger.With("chain", opts.Chain)}, nil
-}
-
-// record is a processed block as the checkpoint remembers it.
-type record struct {
-	chains.Block
-	Confirmed bool           `json:"confirmed"`
-	Events    []chains.Event `json:"events,omitempty"`
-}
-
-// checkpoint is the follower's durable state: the processed blocks still
-// within reorg depth, oldest first. Height is the last processed block.
-type checkpoint struct {
-	Height  uint64   `json:"height"`
-	Started bool     `json:"started"`
-	Blocks  []record `json:"blocks"`
-}
-
-func (c *checkpoint) tip() *record {
-	if len(c.Blocks) == 0 {
-		return nil
-	}
-	return &c.Blocks[len(c.Blocks)-1]
-}
-
-func (f *Follower) key() string { return "watch:" + f.opts.Chain + ":checkpoint" }
-
-func (f *Follower) load(ctx context.Context) (*checkpoint, error) {
-	b, err := f.opts.Store.Get(ctx, f.key())
-	if errors.Is(err, store.ErrNotFound) {
-		return &checkpoint{}, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read checkpoint: %w", err)
-	}
-	var c checkpoint
-	if err := json.Unmarshal(b, &c); err != nil {
-		return nil, fmt.Errorf("checkpoint of chain %s is corrupt: %w", f.opts.Chain, err)
-	}
-	return &c, nil
-}
-
-func (f *Follower) save(ctx context.Context, c *checkpoint) error {
-	if !f.owned() {
-		return ErrLeaseLost
-	}
-	b, err := json.Marshal(c)
-	if err != nil {
-		return err
-	}
-	if err := f.opts.Store.Set(ctx, f.key(), b, 0); err != nil {
-		return fmt.Errorf("write checkpoint: %w", err)
-	}
-	return nil
-}
-
-// Checkpoint reports the last processed block height (false when the chain
-// has never been processed).
-func (f *Follower) Checkpoint(ctx context.Context) (uint64, bool, error) {
-	c, err := f.load(ctx)
-	if err != nil {
-		return 0, false, err
-	}
-	return c.Height, c.Started, nil
+	return &Follower{
+		src: src, opts: opts, log: opts.Logger.With("chain", opts.Chain),
+		checkpoints: checkpoints(opts.Store, opts.Chain),
+		mempool:     mempools(opts.Store, opts.Chain),
+		leases:      leases(opts.Store, opts.Chain),
+	}, nil
 }
 
 // Run follows the chain until ctx ends. Errors from the node or the store are
@@ -249,7 +117,7 @@ func (f *Follower) Run(ctx context.Context) error {
 func (f *Follower) follow(ctx context.Context) {
 	var heads <-chan uint64
 	subscribed := true // log the first failure of a subscription, not every retry
-	backoff := time.Second
+	retry := backoff.New(time.Second, f.opts.MaxBackoff)
 	for {
 		if heads == nil {
 			var err error
@@ -266,11 +134,10 @@ func (f *Follower) follow(ctx context.Context) {
 		wait := f.opts.PollInterval
 		if err != nil {
 			f.opts.Metrics.error(f.opts.Chain)
-			f.log.Warn("chain step failed; will retry from the checkpoint", "err", err, "retry_in", backoff)
-			wait = backoff
-			backoff = min(backoff*2, f.opts.MaxBackoff)
+			wait = retry.Next()
+			f.log.Warn("chain step failed; will retry from the checkpoint", "err", err, "retry_in", wait)
 		} else {
-			backoff = time.Second
+			retry.Reset()
 		}
 		timer := time.NewTimer(wait)
 		select {
@@ -357,150 +224,6 @@ func (f *Follower) Step(ctx context.Context) error {
 		}
 	}
 	f.opts.Metrics.processed(f.opts.Chain, c.Height, head)
-	return nil
-}
-
-func (f *Follower) mempoolKey() string { return "watch:" + f.opts.Chain + ":mempool" }
-
-func (f *Follower) loadMempool(ctx context.Context) (map[string][]chains.Event, error) {
-	tracked := map[string][]chains.Event{}
-	b, err := f.opts.Store.Get(ctx, f.mempoolKey())
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-	case err != nil:
-		return nil, fmt.Errorf("read mempool state: %w", err)
-	default:
-		if err := json.Unmarshal(b, &tracked); err != nil {
-			return nil, fmt.Errorf("mempool state of chain %s is corrupt: %w", f.opts.Chain, err)
-		}
-	}
-	return tracked, nil
-}
-
-func (f *Follower) saveMempool(ctx context.Context, tracked map[string][]chains.Event) error {
-	b, err := json.Marshal(tracked)
-	if err != nil {
-		return err
-	}
-	if err := f.opts.Store.Set(ctx, f.mempoolKey(), b, 0); err != nil {
-		return fmt.Errorf("write mempool state: %w", err)
-	}
-	return nil
-}
-
-// mined forgets the mempool transactions a processed block mined: they are
-// the block's now, and leaving the mempool is no drop. (Done per block, not
-// from the remembered blocks, so a long outage cannot mistake a transaction
-// mined long ago for a dropped one.)
-func (f *Follower) mined(ctx context.Context, events []chains.Event) error {
-	if _, ok := f.src.(PendingSource); !ok {
-		return nil
-	}
-	tracked, err := f.loadMempool(ctx)
-	if err != nil || len(tracked) == 0 {
-		return err
-	}
-	changed := false
-	for _, ev := range events {
-		if _, ok := tracked[ev.Tx]; ok {
-			delete(tracked, ev.Tx)
-			changed = true
-		}
-	}
-	if !changed {
-		return nil
-	}
-	return f.saveMempool(ctx, tracked)
-}
-
-// pending delivers the events of unconfirmed transactions new to the
-// mempool as pending, and retracts those of transactions that left it
-// without being mined.
-func (f *Follower) pending(ctx context.Context, ps PendingSource, c *checkpoint) error {
-	tracked, err := f.loadMempool(ctx)
-	if err != nil {
-		return err
-	}
-	cur, err := ps.Pending(ctx)
-	if err != nil {
-		return fmt.Errorf("read mempool: %w", err)
-	}
-	save := func() error { return f.saveMempool(ctx, tracked) }
-	inPool := make(map[string]bool, len(cur))
-	for _, p := range cur {
-		inPool[p.Tx] = true
-		if _, ok := tracked[p.Tx]; ok || len(p.Events) == 0 {
-			continue
-		}
-		out := make([]chains.Event, len(p.Events))
-		for i, ev := range p.Events {
-			out[i] = ev.WithStatus(chains.StatusPending)
-		}
-		if err := f.opts.Deliver(ctx, out); err != nil {
-			return fmt.Errorf("deliver mempool transaction %s: %w", p.Tx, err)
-		}
-		f.opts.Metrics.events(f.opts.Chain, len(out))
-		tracked[p.Tx] = p.Events
-		if err := save(); err != nil {
-			return err
-		}
-	}
-	// A transaction that left the mempool was mined, or dropped. Mined ones
-	// were forgotten as their block was processed (and appear in the
-	// remembered blocks); when the node's head moved past what was
-	// processed, the answer may be in a block not read yet: wait.
-	head, err := f.src.Head(ctx)
-	if err != nil {
-		return fmt.Errorf("read head: %w", err)
-	}
-	caughtUp := head == c.Height
-	mined := map[string]bool{}
-	for _, r := range c.Blocks {
-		for _, ev := range r.Events {
-			mined[ev.Tx] = true
-		}
-	}
-	gone := make([]string, 0)
-	for tx := range tracked {
-		if !inPool[tx] {
-			gone = append(gone, tx)
-		}
-	}
-	sort.Strings(gone)
-	changed := false
-	for _, tx := range gone {
-		if mined[tx] {
-			delete(tracked, tx)
-			changed = true
-			continue
-		}
-		if !caughtUp {
-			continue
-		}
-		reason := ps.Dropped(ctx, tx)
-		out := make([]chains.Event, len(tracked[tx]))
-		for i, ev := range tracked[tx] {
-			ev = ev.WithStatus(chains.StatusRetracted)
-			detail := make(map[string]string, len(ev.Detail)+1)
-			for k, v := range ev.Detail {
-				detail[k] = v
-			}
-			detail[chains.DetailRetracted] = reason
-			ev.Detail = detail
-			out[i] = ev
-		}
-		f.log.Warn("mempool transaction dropped: retracting its events", "tx", tx, "reason", reason, "events", len(out))
-		if err := f.opts.Deliver(ctx, out); err != nil {
-			return fmt.Errorf("deliver retraction of mempool transaction %s: %w", tx, err)
-		}
-		delete(tracked, tx)
-		if err := save(); err != nil {
-			return err
-		}
-	}
-	if changed {
-		return save()
-	}
 	return nil
 }
 
@@ -624,186 +347,4 @@ func (f *Follower) confirm(ctx context.Context, c *checkpoint, head uint64) erro
 		}
 	}
 	return nil
-}
-
-// Metrics are a follower's Prometheus series, and what it last knew of its
-// chain for heartbeats (Status); nil disables them.
-type Metrics struct {
-	headHeight, processedHeight, lag *prometheus.GaugeVec
-	eventsTotal, errorsTotal, reorgs *prometheus.CounterVec
-	lastProgress, following          *prometheus.GaugeVec
-
-	now    func() time.Time
-	mu     sync.Mutex
-	status map[string]*ChainStatus
-}
-
-// ChainStatus is what a watcher last knew about its chain. Zero times mean
-// "not since the process started".
-type ChainStatus struct {
-	Chain     string
-	Head      uint64 // newest block the node reported
-	Processed uint64 // last block processed into events
-	// HeadAdvancedAt is when the node last reported a higher head.
-	HeadAdvancedAt time.Time
-	// ProcessedAt is when processing last advanced or was caught up.
-	ProcessedAt time.Time
-	// LastOKAt is when the node last answered.
-	LastOKAt time.Time
-	// Errors counts failed passes since the last good one.
-	Errors uint64
-	// Standby says another instance holds the chain's lease and follows it:
-	// FollowedBy names it. FollowingSince is when this instance last took
-	// the chain over (zero: it has followed it since it started, or never).
-	Standby        bool
-	FollowedBy     string
-	FollowingSince time.Time
-}
-
-// Lag is how many blocks processing is behind the head.
-func (s ChainStatus) Lag() uint64 {
-	if s.Head > s.Processed {
-		return s.Head - s.Processed
-	}
-	return 0
-}
-
-// Status returns what each watcher last knew, by chain name.
-func (m *Metrics) Status() []ChainStatus {
-	if m == nil {
-		return nil
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	out := make([]ChainStatus, 0, len(m.status))
-	for _, s := range m.status {
-		out = append(out, *s)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Chain < out[j].Chain })
-	return out
-}
-
-func (m *Metrics) track(chain string) {
-	if m == nil {
-		return
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.chain(chain)
-}
-
-// chain returns the status of chain; m.mu is held.
-func (m *Metrics) chain(chain string) *ChainStatus {
-	s, ok := m.status[chain]
-	if !ok {
-		s = &ChainStatus{Chain: chain}
-		m.status[chain] = s
-	}
-	return s
-}
-
-// NewMetrics registers the watcher series on reg.
-func NewMetrics(reg prometheus.Registerer) *Metrics {
-	m := &Metrics{
-		headHeight:      prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "keywatch_chain_head_height", Help: "Newest block the node reports."}, []string{"chain"}),
-		processedHeight: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "keywatch_chain_processed_height", Help: "Last block processed into events."}, []string{"chain"}),
-		lag:             prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "keywatch_chain_lag_blocks", Help: "Blocks between the node's head and the last processed block."}, []string{"chain"}),
-		lastProgress:    prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "keywatch_chain_last_progress_timestamp_seconds", Help: "When the watcher last completed a pass over the chain."}, []string{"chain"}),
-		eventsTotal:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "keywatch_chain_events_total", Help: "Events decoded from blocks."}, []string{"chain"}),
-		errorsTotal:     prometheus.NewCounterVec(prometheus.CounterOpts{Name: "keywatch_chain_errors_total", Help: "Failed passes (node or store errors), retried."}, []string{"chain"}),
-		reorgs:          prometheus.NewCounterVec(prometheus.CounterOpts{Name: "keywatch_chain_reorged_blocks_total", Help: "Processed blocks that left the chain."}, []string{"chain"}),
-		following:       prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "keywatch_chain_following", Help: "1 while this instance follows the chain, 0 while it stands by for another instance that holds the chain's lease."}, []string{"chain"}),
-	}
-	if reg != nil {
-		reg.MustRegister(m.headHeight, m.processedHeight, m.lag, m.lastProgress, m.eventsTotal, m.errorsTotal, m.reorgs, m.following)
-	}
-	m.now, m.status = time.Now, map[string]*ChainStatus{}
-	return m
-}
-
-func (m *Metrics) head(chain string, h uint64) {
-	if m == nil {
-		return
-	}
-	m.headHeight.WithLabelValues(chain).Set(float64(h))
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	s, now := m.chain(chain), m.now()
-	s.LastOKAt = now
-	if h > s.Head || s.HeadAdvancedAt.IsZero() {
-		s.HeadAdvancedAt = now
-	}
-	s.Head = h
-}
-
-func (m *Metrics) processed(chain string, h, head uint64) {
-	if m == nil {
-		return
-	}
-	m.processedHeight.WithLabelValues(chain).Set(float64(h))
-	m.lag.WithLabelValues(chain).Set(float64(head) - float64(h))
-	m.lastProgress.WithLabelValues(chain).SetToCurrentTime()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	s := m.chain(chain)
-	if h != s.Processed || h >= head || s.ProcessedAt.IsZero() {
-		s.ProcessedAt = m.now()
-	}
-	s.Processed, s.Errors = h, 0
-}
-
-// standby records that holder follows the chain instead of this instance.
-func (m *Metrics) standby(chain, holder string) {
-	if m == nil {
-		return
-	}
-	m.following.WithLabelValues(chain).Set(0)
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	s := m.chain(chain)
-	s.Standby, s.FollowedBy = true, holder
-}
-
-// lead records that this instance (again) follows the chain. What it knew
-// of the chain before is stale; the monitor counts from now.
-func (m *Metrics) lead(chain string) {
-	if m == nil {
-		return
-	}
-	m.following.WithLabelValues(chain).Set(1)
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	s := m.chain(chain)
-	*s = ChainStatus{Chain: chain, FollowingSince: m.now()}
-}
-
-// stopped records that this instance stopped following the chain without
-// knowing who follows it now (its lease ran out or ctx ended). Its status is
-// left as it was, so a chain nobody follows still looks stale and pages.
-func (m *Metrics) stopped(chain string) {
-	if m != nil {
-		m.following.WithLabelValues(chain).Set(0)
-	}
-}
-
-func (m *Metrics) events(chain string, n int) {
-	if m != nil {
-		m.eventsTotal.WithLabelValues(chain).Add(float64(n))
-	}
-}
-
-func (m *Metrics) error(chain string) {
-	if m == nil {
-		return
-	}
-	m.errorsTotal.WithLabelValues(chain).Inc()
-	m.mu.Lock()
-	m.chain(chain).Errors++
-	m.mu.Unlock()
-}
-
-func (m *Metrics) reorg(chain string) {
-	if m != nil {
-		m.reorgs.WithLabelValues(chain).Inc()
-	}
 }

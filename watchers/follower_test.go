@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -224,6 +225,47 @@ func TestFollowerResumesFromCheckpointWithoutGapsOrRepeats(t *testing.T) {
 		if e.rec.count(id, chains.StatusConfirmed) != 1 {
 			t.Fatalf("outflow %s missed or repeated: %v", id, e.rec.seen())
 		}
+	}
+}
+
+// A checkpoint as the store holds it (written before this process started,
+// by any version) is resumed from: blocks at or below its height are not
+// delivered again.
+func TestFollowerResumesFromAStoredCheckpoint(t *testing.T) {
+	e := newEnv(t)
+	before, _ := e.pay()
+	height, err := e.src.Head(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.st.Set(e.ctx, "watch:eth:checkpoint", fmt.Appendf(nil, `{"height":%d,"started":true,"blocks":[]}`, height), 0); err != nil {
+		t.Fatal(err)
+	}
+	after, _ := e.pay()
+	f := e.follower(nil, 0)
+	e.step(f)
+	if e.rec.count(before, chains.StatusConfirmed) != 0 || e.rec.count(after, chains.StatusConfirmed) != 1 {
+		t.Fatalf("resumed from the wrong block: %v", e.rec.seen())
+	}
+	if h, started, err := f.Checkpoint(e.ctx); err != nil || !started || h != height+1 {
+		t.Fatalf("Checkpoint = %d, %v, %v; want %d, true, nil", h, started, err, height+1)
+	}
+}
+
+// A checkpoint that does not parse stops the follower, saying which chain's
+// checkpoint it is, rather than starting over and raising everything again.
+func TestFollowerStopsOnACorruptCheckpoint(t *testing.T) {
+	e := newEnv(t)
+	if err := e.st.Set(e.ctx, "watch:eth:checkpoint", []byte("{"), 0); err != nil {
+		t.Fatal(err)
+	}
+	e.pay()
+	err := e.follower(nil, 0).Step(e.ctx)
+	if !errors.Is(err, store.ErrCorrupt) || !strings.HasPrefix(err.Error(), "checkpoint of chain eth is corrupt") {
+		t.Fatalf("Step = %v; want the corrupt checkpoint of chain eth", err)
+	}
+	if got := e.rec.seen(); len(got) != 0 {
+		t.Fatalf("delivered %v from a corrupt checkpoint", got)
 	}
 }
 

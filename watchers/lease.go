@@ -2,10 +2,11 @@ package watchers
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/keywatch/keywatch/store"
 )
 
 // A chain is followed by one instance at a time. Instances that share a
@@ -25,18 +26,18 @@ type LeaseOptions struct {
 	Now func() time.Time
 }
 
-// Resetter is implemented by sources that cache what they read from the
-// store (the Bitcoin set of watched outputs). The follower calls Reset when it
-// takes over a chain another instance was following, so the cache is read
-// again.
-type Resetter interface {
-	Reset()
-}
-
 // lease is the record at watch:<chain>:lease.
 type lease struct {
 	Holder string    `json:"holder"`
 	Until  time.Time `json:"until"`
+}
+
+// leases is the codec of the chain's lease record. The lease is read and
+// written in raw store updates (see claim and release), which decode with it:
+// a lease record that does not parse names no live holder, so it is taken
+// over rather than failing the claim.
+func leases(st store.Store, chain string) store.Records[lease] {
+	return store.NewRecords[lease](st, "lease of chain "+chain)
 }
 
 var (
@@ -56,15 +57,14 @@ func (f *Follower) claim(ctx context.Context) (string, error) {
 	var held lease
 	err := f.opts.Store.Update(ctx, f.leaseKey(), func(old []byte, found bool) ([]byte, error) {
 		if found {
-			var cur lease
 			// A record that does not parse is taken over: it cannot name a
 			// live holder.
-			if json.Unmarshal(old, &cur) == nil && cur.Holder != l.Instance && now.Before(cur.Until) {
+			if cur, err := f.leases.Decode(old); err == nil && cur.Holder != l.Instance && now.Before(cur.Until) {
 				held = cur
 				return nil, errLeaseHeld
 			}
 		}
-		return json.Marshal(lease{Holder: l.Instance, Until: now.Add(l.TTL)})
+		return f.leases.Encode(lease{Holder: l.Instance, Until: now.Add(l.TTL)})
 	})
 	if errors.Is(err, errLeaseHeld) {
 		return held.Holder, nil
@@ -87,8 +87,10 @@ func (f *Follower) release(ctx context.Context) {
 	f.until = time.Time{}
 	f.mu.Unlock()
 	err := f.opts.Store.Update(ctx, f.leaseKey(), func(old []byte, found bool) ([]byte, error) {
-		var cur lease
-		if !found || json.Unmarshal(old, &cur) != nil || cur.Holder != f.opts.Lease.Instance {
+		if !found {
+			return nil, errLeaseHeld
+		}
+		if cur, err := f.leases.Decode(old); err != nil || cur.Holder != f.opts.Lease.Instance {
 			return nil, errLeaseHeld
 		}
 		return nil, nil // delete

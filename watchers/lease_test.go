@@ -218,3 +218,17 @@ func TestLeaseTakeoverWhenTheHolderGoesDark(t *testing.T) {
 	e.delivered(third)
 	e.onceEach(first, second, third)
 }
+
+// A lease record that does not parse names no live holder: the chain is
+// taken over, not left unfollowed.
+func TestLeaseTakesOverACorruptRecord(t *testing.T) {
+	e := newEnv(t)
+	if err := e.st.Set(e.ctx, "watch:eth:lease", []byte("{"), 0); err != nil {
+		t.Fatal(err)
+	}
+	a := e.instance("a", e.src, e.st, time.Second)
+	testenv.WaitFor(t, 5*time.Second, a.following, "instance a follows the chain")
+	id, _ := e.pay()
+	e.delivered(id)
+	e.onceEach(id)
+}
