@@ -1,13 +1,16 @@
 package bitcoin
 
 import (
+	"context"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/btcsuite/btcd/wire"
 
 	"github.com/keywatch/keywatch/chains"
+	"github.com/keywatch/keywatch/store"
 )
 
 // utxo is an unspent output that belongs to a watched wallet, or (Followed)
@@ -143,6 +146,23 @@ func (s *utxoSet) spender(op wire.OutPoint) (tx string, height uint64, ok bool) 
 	return "", 0, false
 }
 
+func (s *Source) lookup(op wire.OutPoint) (utxo, bool) {
+	u, ok := s.set.UTXOs[op]
+	return u, ok
+}
+
+// confirmedBalance is what a wallet holds in the watched outputs as applied
+// so far (in a block being applied: before the transaction at hand).
+func (s *Source) confirmedBalance(wallet string) int64 {
+	var sum int64
+	for _, u := range s.set.UTXOs {
+		if u.Wallet == wallet && !u.Followed {
+			sum += u.Value
+		}
+	}
+	return sum
+}
+
 // The stored form: outpoints as "txid:vout" strings.
 type storedSet struct {
 	Height    uint64               `json:"height"`
@@ -250,3 +270,48 @@ func parseOutPoint(s string) (wire.OutPoint, error) {
 
 // scriptHex is a script as shown in evidence.
 func scriptHex(b []byte) string { return hex.EncodeToString(b) }
+
+func (s *Source) key() string { return "watch:" + s.opts.Chain + ":utxo" }
+
+// load reads the watched outputs from the store once, and brings them in
+// line with the configured wallets.
+func (s *Source) load(ctx context.Context) error {
+	if s.set != nil {
+		return nil
+	}
+	set := newUTXOSet()
+	b, err := s.opts.Store.Get(ctx, s.key())
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+	case err != nil:
+		return fmt.Errorf("read watched outputs: %w", err)
+	default:
+		if err := json.Unmarshal(b, set); err != nil {
+			return fmt.Errorf("watched outputs of chain %s are corrupt: %w", s.opts.Chain, err)
+		}
+	}
+	if err := s.dec.watch.restoreUsed(set.Used); err != nil {
+		return err
+	}
+	s.set = set
+	s.dirty = true
+	if set.Hash != "" {
+		if err := s.reconcileWallets(ctx); err != nil {
+			s.set = nil
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Source) save(ctx context.Context) error {
+	s.set.Used = s.dec.watch.used()
+	b, err := json.Marshal(s.set)
+	if err != nil {
+		return err
+	}
+	if err := s.opts.Store.Set(ctx, s.key(), b, 0); err != nil {
+		return fmt.Errorf("write watched outputs: %w", err)
+	}
+	return nil
+}
