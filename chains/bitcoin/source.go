@@ -67,12 +67,13 @@ type Options struct {
 // mempool. It is used from the follower's goroutine only, apart from the
 // notifications it forwards.
 type Source struct {
-	node  Node
-	opts  Options
-	log   *slog.Logger
-	dec   *decoder
-	set   *utxoSet // nil until loaded
-	dirty bool     // the node's transaction filter needs reloading
+	node   Node
+	opts   Options
+	log    *slog.Logger
+	dec    *decoder
+	set    *utxoSet                // nil until loaded
+	record store.Records[*utxoSet] // the set in the store (at key)
+	dirty  bool                    // the node's transaction filter needs reloading
 
 	// mempool state: decoded transactions by id (nil: moves no watched
 	// funds), and what dropped ones spent, to explain retractions.
@@ -111,6 +112,7 @@ func NewSource(node Node, opts Options) (*Source, error) {
 	}
 	return &Source{
 		node: node, opts: opts, log: opts.Logger.With("chain", opts.Chain),
+		record: store.NewRecords[*utxoSet](opts.Store, "set of watched outputs of chain "+opts.Chain),
 		dec: &decoder{chain: opts.Chain, symbol: opts.NativeSymbol, nativeUSD: opts.NativeUSD, watch: ws,
 			candidates: opts.Followed != nil, unknownSender: opts.UnknownSender},
 		mem: map[chainhash.Hash]*memEntry{}, gone: map[string]goneEntry{}, pushed: map[chainhash.Hash]*wire.MsgTx{},

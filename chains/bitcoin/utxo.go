@@ -4,13 +4,11 @@ import (
 	"context"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
 
 	"github.com/btcsuite/btcd/wire"
 
 	"github.com/keywatch/keywatch/chains"
-	"github.com/keywatch/keywatch/store"
 )
 
 // utxo is an unspent output that belongs to a watched wallet, or (Followed)
@@ -271,6 +269,7 @@ func parseOutPoint(s string) (wire.OutPoint, error) {
 // scriptHex is a script as shown in evidence.
 func scriptHex(b []byte) string { return hex.EncodeToString(b) }
 
+// key is where the set of watched outputs is stored.
 func (s *Source) key() string { return "watch:" + s.opts.Chain + ":utxo" }
 
 // load reads the watched outputs from the store once, and brings them in
@@ -279,16 +278,12 @@ func (s *Source) load(ctx context.Context) error {
 	if s.set != nil {
 		return nil
 	}
-	set := newUTXOSet()
-	b, err := s.opts.Store.Get(ctx, s.key())
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-	case err != nil:
-		return fmt.Errorf("read watched outputs: %w", err)
-	default:
-		if err := json.Unmarshal(b, set); err != nil {
-			return fmt.Errorf("watched outputs of chain %s are corrupt: %w", s.opts.Chain, err)
-		}
+	set, _, err := s.record.Get(ctx, s.key())
+	if err != nil {
+		return err
+	}
+	if set == nil { // none stored yet
+		set = newUTXOSet()
 	}
 	if err := s.dec.watch.restoreUsed(set.Used); err != nil {
 		return err
@@ -304,14 +299,9 @@ func (s *Source) load(ctx context.Context) error {
 	return nil
 }
 
+// save writes the watched outputs, with the xpub wallets' windows, to the
+// store.
 func (s *Source) save(ctx context.Context) error {
 	s.set.Used = s.dec.watch.used()
-	b, err := json.Marshal(s.set)
-	if err != nil {
-		return err
-	}
-	if err := s.opts.Store.Set(ctx, s.key(), b, 0); err != nil {
-		return fmt.Errorf("write watched outputs: %w", err)
-	}
-	return nil
+	return s.record.Put(ctx, s.key(), s.set, 0)
 }
