@@ -10,6 +10,12 @@ import (
 	"github.com/keywatch/keywatch/chains"
 )
 
+// Catch-up brings the watched outputs to the parent of the block the
+// follower delivers: it applies the blocks in between (without events),
+// undoes blocks of another branch, passes over blocks a recorded node
+// lacks, and looks for wallets' existing coins from their birthday, on the
+// first start and when a wallet is added.
+
 // gapped is implemented by nodes that lack some blocks (recorded files). It
 // returns the lowest height at or above from that the node has. Missing
 // blocks are passed over: the watched outputs stay as they are, so coins
@@ -185,46 +191,15 @@ func (s *Source) reconcileWallets(ctx context.Context) error {
 	}
 	if from <= s.set.Height {
 		s.log.Info("new wallets: looking for their existing coins", "from_block", from, "to_block", s.set.Height, "wallets", len(fresh))
-		own := map[wire.OutPoint]utxo{}
-		dec := &decoder{chain: s.opts.Chain, symbol: s.opts.NativeSymbol, watch: ws}
-		lookup := func(op wire.OutPoint) (utxo, bool) { u, ok := own[op]; return u, ok }
-		for h := from; h <= s.set.Height; h++ {
-			hash, err := s.node.BlockHash(ctx, int64(h))
-			if err != nil {
-				return fmt.Errorf("block %d: %w", h, err)
-			}
-			blk, err := s.node.Block(ctx, hash)
-			if err != nil {
-				return fmt.Errorf("get block %d: %w", h, err)
-			}
-			for _, tx := range blk.Transactions {
-				r := dec.decodeTx(tx, txMeta{}, lookup, nil, nil, false)
-				for _, op := range r.spends {
-					delete(own, op)
-				}
-				for _, c := range r.creates {
-					if !bornBy(c.h.wallet, h) {
-						continue
-					}
-					own[c.op] = c.u
-					if _, err := ws.use(c.h); err != nil {
-						return err
-					}
-				}
-			}
+		own, err := s.existingCoins(ctx, ws, from, s.set.Height)
+		if err != nil {
+			return err
 		}
 		for op, u := range own {
 			s.set.UTXOs[op] = u
 		}
-		// The new wallets' windows join the main watch set.
-		for _, w := range ws.wallets {
-			if main := s.dec.watch.byName[w.Name]; main != nil && main.account != nil {
-				for b := Receive; b <= Change; b++ {
-					if err := s.dec.watch.deriveTo(main, b, w.derived[b]); err != nil {
-						return err
-					}
-				}
-			}
+		if err := s.dec.watch.widenTo(ws); err != nil {
+			return err
 		}
 	}
 	for _, w := range fresh {
@@ -232,4 +207,39 @@ func (s *Source) reconcileWallets(ctx context.Context) error {
 	}
 	s.dirty = true
 	return s.save(ctx)
+}
+
+// existingCoins returns the unspent outputs that blocks from to to (both
+// included) leave to the wallets of ws born by then. Paid addresses move the
+// windows of ws's xpub wallets as they would live.
+func (s *Source) existingCoins(ctx context.Context, ws *watchSet, from, to uint64) (map[wire.OutPoint]utxo, error) {
+	own := map[wire.OutPoint]utxo{}
+	dec := &decoder{chain: s.opts.Chain, symbol: s.opts.NativeSymbol, watch: ws}
+	lookup := func(op wire.OutPoint) (utxo, bool) { u, ok := own[op]; return u, ok }
+	for h := from; h <= to; h++ {
+		hash, err := s.node.BlockHash(ctx, int64(h))
+		if err != nil {
+			return nil, fmt.Errorf("block %d: %w", h, err)
+		}
+		blk, err := s.node.Block(ctx, hash)
+		if err != nil {
+			return nil, fmt.Errorf("get block %d: %w", h, err)
+		}
+		for _, tx := range blk.Transactions {
+			r := dec.decodeTx(tx, txMeta{}, lookup, nil, nil, false)
+			for _, op := range r.spends {
+				delete(own, op)
+			}
+			for _, c := range r.creates {
+				if !bornBy(c.h.wallet, h) {
+					continue
+				}
+				own[c.op] = c.u
+				if _, err := ws.use(c.h); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	return own, nil
 }

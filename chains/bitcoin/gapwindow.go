@@ -2,6 +2,11 @@ package bitcoin
 
 import "fmt"
 
+// An xpub wallet is watched through a window of derived addresses on each
+// branch: gap-limit addresses past the last one used. A payment to an
+// address in the window moves it on (use); the set of watched outputs keeps
+// where each window stands (used, restoreUsed).
+
 // deriveTo derives branch b of wl up to (not including) index n.
 func (s *watchSet) deriveTo(wl *wallet, b uint32, n uint32) error {
 	for ; wl.derived[b] < n; wl.derived[b]++ {
@@ -62,6 +67,22 @@ func (s *watchSet) restoreUsed(u map[string][2]uint32) error {
 		for b := Receive; b <= Change; b++ {
 			if err := s.deriveTo(wl, b, next[b]+uint32(wl.GapLimit)); err != nil {
 				return err
+			}
+		}
+	}
+	return nil
+}
+
+// widenTo moves the window of each xpub wallet of s at least as far as the
+// window of the wallet of the same name in other (a scan of a new wallet's
+// past blocks), so the addresses it found used stay watched.
+func (s *watchSet) widenTo(other *watchSet) error {
+	for _, w := range other.wallets {
+		if main := s.byName[w.Name]; main != nil && main.account != nil {
+			for b := Receive; b <= Change; b++ {
+				if err := s.deriveTo(main, b, w.derived[b]); err != nil {
+					return err
+				}
 			}
 		}
 	}

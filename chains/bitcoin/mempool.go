@@ -12,11 +12,17 @@ import (
 	"github.com/keywatch/keywatch/chains"
 )
 
+// The mempool: Pending decodes, once each, the node's mempool transactions
+// that move watched funds; Dropped explains those that left unmined.
+
+// memEntry is a decoded mempool transaction and when it was first seen.
 type memEntry struct {
 	res  txResult
 	seen time.Time
 }
 
+// goneEntry is what a transaction that left the mempool spent, and when it
+// left.
 type goneEntry struct {
 	spends []wire.OutPoint
 	at     time.Time

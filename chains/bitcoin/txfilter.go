@@ -8,6 +8,9 @@ import (
 	"github.com/btcsuite/btcd/wire"
 )
 
+// btcd's transaction filter: the addresses and outputs whose mempool
+// transactions btcd pushes (see SubscribeHeads), reloaded when they change.
+
 // filterAddresses are the watched and followed addresses, for btcd's
 // transaction filter.
 func (s *Source) filterAddresses() []btcutil.Address {
