@@ -1,6 +1,7 @@
 package bitcoin
 
 import (
+	"context"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -143,6 +144,23 @@ func (s *utxoSet) spender(op wire.OutPoint) (tx string, height uint64, ok bool) 
 	return "", 0, false
 }
 
+func (s *Source) lookup(op wire.OutPoint) (utxo, bool) {
+	u, ok := s.set.UTXOs[op]
+	return u, ok
+}
+
+// confirmedBalance is what a wallet holds in the watched outputs as applied
+// so far (in a block being applied: before the transaction at hand).
+func (s *Source) confirmedBalance(wallet string) int64 {
+	var sum int64
+	for _, u := range s.set.UTXOs {
+		if u.Wallet == wallet && !u.Followed {
+			sum += u.Value
+		}
+	}
+	return sum
+}
+
 // The stored form: outpoints as "txid:vout" strings.
 type storedSet struct {
 	Height    uint64               `json:"height"`
@@ -250,3 +268,40 @@ func parseOutPoint(s string) (wire.OutPoint, error) {
 
 // scriptHex is a script as shown in evidence.
 func scriptHex(b []byte) string { return hex.EncodeToString(b) }
+
+// key is where the set of watched outputs is stored.
+func (s *Source) key() string { return "watch:" + s.opts.Chain + ":utxo" }
+
+// load reads the watched outputs from the store once, and brings them in
+// line with the configured wallets.
+func (s *Source) load(ctx context.Context) error {
+	if s.set != nil {
+		return nil
+	}
+	set, _, err := s.record.Get(ctx, s.key())
+	if err != nil {
+		return err
+	}
+	if set == nil { // none stored yet
+		set = newUTXOSet()
+	}
+	if err := s.dec.watch.restoreUsed(set.Used); err != nil {
+		return err
+	}
+	s.set = set
+	s.dirty = true
+	if set.Hash != "" {
+		if err := s.reconcileWallets(ctx); err != nil {
+			s.set = nil
+			return err
+		}
+	}
+	return nil
+}
+
+// save writes the watched outputs, with the xpub wallets' windows, to the
+// store.
+func (s *Source) save(ctx context.Context) error {
+	s.set.Used = s.dec.watch.used()
+	return s.record.Put(ctx, s.key(), s.set, 0)
+}
