@@ -7,7 +7,6 @@ package intents
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math/big"
@@ -74,6 +73,12 @@ func destKey(chain, wallet, to string) string {
 }
 func matchedKey(chain, eventID string) string { return "intents:matched:" + chain + ":" + eventID }
 
+// record is the codec of intent id's record, named for its errors ("read
+// intent w1: ...", "intent w1 is corrupt: ...").
+func (r *Registry) record(id string) store.Records[Intent] {
+	return store.NewRecords[Intent](r.st, "intent "+id)
+}
+
 // ErrInvalid is wrapped by Register for an intent missing a required field.
 var ErrInvalid = errors.New("invalid intent")
 
@@ -101,18 +106,17 @@ func (r *Registry) Register(ctx context.Context, in Intent) error {
 	}
 	in.To = chains.NormaliseAddress(in.To)
 	in.MatchedEvent = ""
-	b, err := json.Marshal(in)
-	if err != nil {
-		return err
-	}
-	created, err := r.st.SetNX(ctx, recordKey(in.Chain, in.Wallet, in.ID), b, 0)
+	created, err := r.record(in.ID).PutNew(ctx, recordKey(in.Chain, in.Wallet, in.ID), in, 0)
 	if err != nil {
 		return fmt.Errorf("register intent %s: %w", in.ID, err)
 	}
 	if !created {
-		prev, err := r.get(ctx, in.Chain, in.Wallet, in.ID)
+		prev, found, err := r.get(ctx, in.Chain, in.Wallet, in.ID)
 		if err != nil {
 			return err
+		}
+		if !found { // it expired between the two reads
+			return fmt.Errorf("read intent %s: %w", in.ID, store.ErrNotFound)
 		}
 		if prev.To != in.To || !strings.EqualFold(prev.Asset, in.Asset) || prev.Amount.Cmp(in.Amount) != 0 {
 			return fmt.Errorf("%w: id %s is already registered for another withdrawal", ErrInvalid, in.ID)
@@ -145,23 +149,13 @@ func (r *Registry) unindex(ctx context.Context, in Intent) error {
 
 // rewrite stores an intent's record again with a new lifetime (0: none).
 func (r *Registry) rewrite(ctx context.Context, in Intent, ttl time.Duration) error {
-	b, err := json.Marshal(in)
-	if err != nil {
-		return err
-	}
-	return r.st.Set(ctx, recordKey(in.Chain, in.Wallet, in.ID), b, ttl)
+	return r.record(in.ID).Put(ctx, recordKey(in.Chain, in.Wallet, in.ID), in, ttl)
 }
 
-func (r *Registry) get(ctx context.Context, chain, wallet, id string) (Intent, error) {
-	b, err := r.st.Get(ctx, recordKey(chain, wallet, id))
-	if err != nil {
-		return Intent{}, fmt.Errorf("read intent %s: %w", id, err)
-	}
-	var in Intent
-	if err := json.Unmarshal(b, &in); err != nil {
-		return Intent{}, fmt.Errorf("intent %s: stored record is corrupt: %w", id, err)
-	}
-	return in, nil
+// get reads an intent's record; found is false when there is none (it
+// expired, or an index names an intent never stored).
+func (r *Registry) get(ctx context.Context, chain, wallet, id string) (in Intent, found bool, err error) {
+	return r.record(id).Get(ctx, recordKey(chain, wallet, id))
 }
 
 // expired reports whether an open intent can no longer explain an outflow.
@@ -181,8 +175,8 @@ func (r *Registry) Reconcile(ctx context.Context, ev *chains.Event, m Match) (In
 		return Intent{}, false, fmt.Errorf("reconcile %s: %w", ev.ID, err)
 	}
 	if id, err := r.st.Get(ctx, matchedKey(ev.Chain, ev.ID)); err == nil {
-		in, err := r.get(ctx, ev.Chain, ev.Wallet, string(id))
-		if err == nil && in.MatchedEvent == ev.ID {
+		in, found, err := r.get(ctx, ev.Chain, ev.Wallet, string(id))
+		if err == nil && found && in.MatchedEvent == ev.ID {
 			return in, true, nil
 		}
 	} else if !errors.Is(err, store.ErrNotFound) {
@@ -195,12 +189,12 @@ func (r *Registry) Reconcile(ctx context.Context, ev *chains.Event, m Match) (In
 	now := r.now()
 	var cands []Intent
 	for id := range ids {
-		in, err := r.get(ctx, ev.Chain, ev.Wallet, id)
-		if errors.Is(err, store.ErrNotFound) {
-			continue // an index entry whose record expired
-		}
+		in, found, err := r.get(ctx, ev.Chain, ev.Wallet, id)
 		if err != nil {
 			return fail(err)
+		}
+		if !found {
+			continue // an index entry whose record expired
 		}
 		switch {
 		case in.MatchedEvent == ev.ID:
@@ -229,18 +223,13 @@ func (r *Registry) Reconcile(ctx context.Context, ev *chains.Event, m Match) (In
 	})
 	for _, c := range cands {
 		var used Intent
-		err := r.st.Update(ctx, recordKey(c.Chain, c.Wallet, c.ID), func(old []byte, found bool) ([]byte, error) {
-			if !found {
-				return nil, errTaken
+		err := r.record(c.ID).Update(ctx, recordKey(c.Chain, c.Wallet, c.ID), func(cur Intent, found bool) (Intent, error) {
+			if !found || (cur.MatchedEvent != "" && cur.MatchedEvent != ev.ID) {
+				return cur, errTaken
 			}
-			if err := json.Unmarshal(old, &used); err != nil {
-				return nil, err
-			}
-			if used.MatchedEvent != "" && used.MatchedEvent != ev.ID {
-				return nil, errTaken
-			}
-			used.MatchedEvent = ev.ID
-			return json.Marshal(used)
+			cur.MatchedEvent = ev.ID
+			used = cur
+			return cur, nil
 		})
 		if errors.Is(err, errTaken) {
 			continue
@@ -274,17 +263,15 @@ func (r *Registry) Release(ctx context.Context, ev *chains.Event) error {
 		return fmt.Errorf("release %s: %w", ev.ID, err)
 	}
 	var freed Intent
-	err = r.st.Update(ctx, recordKey(ev.Chain, ev.Wallet, string(id)), func(old []byte, found bool) ([]byte, error) {
+	err = r.record(string(id)).Update(ctx, recordKey(ev.Chain, ev.Wallet, string(id)), func(cur Intent, found bool) (Intent, error) {
 		if !found {
-			return nil, nil
+			return cur, store.ErrUnchanged
 		}
-		if err := json.Unmarshal(old, &freed); err != nil {
-			return nil, err
+		if cur.MatchedEvent == ev.ID {
+			cur.MatchedEvent = ""
 		}
-		if freed.MatchedEvent == ev.ID {
-			freed.MatchedEvent = ""
-		}
-		return json.Marshal(freed)
+		freed = cur
+		return cur, nil
 	})
 	if err != nil {
 		return fmt.Errorf("release %s: %w", ev.ID, err)
@@ -309,14 +296,11 @@ func (r *Registry) List(ctx context.Context, chain, wallet string) ([]Intent, er
 	}
 	out := make([]Intent, 0, len(ids))
 	for id := range ids {
-		in, err := r.get(ctx, chain, wallet, id)
-		if errors.Is(err, store.ErrNotFound) {
-			continue
-		}
+		in, found, err := r.get(ctx, chain, wallet, id)
 		if err != nil {
 			return nil, err
 		}
-		if in.MatchedEvent == "" {
+		if found && in.MatchedEvent == "" {
 			out = append(out, in)
 		}
 	}
