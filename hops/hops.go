@@ -9,8 +9,6 @@ package hops
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"sort"
 	"time"
@@ -66,6 +64,11 @@ func key(chain string) string { return "hops:" + chain }
 
 func field(policy, addr string) string { return policy + "|" + chains.NormaliseAddress(addr) }
 
+// followed is the codec of the hop at addr on chain, named for its errors.
+func (r *Registry) followed(chain, addr string) store.Records[Hop] {
+	return store.NewRecords[Hop](r.st, "followed address "+addr+" on "+chain)
+}
+
 // Follow starts following h.Address. When the address is already followed
 // for the same policy, the shorter path (or, at equal depth, the one followed
 // longer) is kept, so delivering an event again (pending, then confirmed)
@@ -79,45 +82,23 @@ func (r *Registry) Follow(ctx context.Context, h Hop) error {
 	if ok && (prev.Depth < h.Depth || (prev.Depth == h.Depth && !prev.Until.Before(h.Until)) || prev.AddedBy() == h.AddedBy()) {
 		return nil
 	}
-	b, err := json.Marshal(h)
-	if err != nil {
-		return err
-	}
-	if err := r.st.HSet(ctx, key(h.Chain), field(h.Policy, h.Address), b); err != nil {
-		return fmt.Errorf("follow %s on %s: %w", h.Address, h.Chain, err)
-	}
-	return nil
+	return r.followed(h.Chain, h.Address).HPut(ctx, key(h.Chain), field(h.Policy, h.Address), h)
 }
 
 // Get returns the hop a policy follows at addr.
 func (r *Registry) Get(ctx context.Context, chain, policy, addr string) (Hop, bool, error) {
-	b, err := r.st.HGet(ctx, key(chain), field(policy, addr))
-	if errors.Is(err, store.ErrNotFound) {
-		return Hop{}, false, nil
-	}
-	if err != nil {
-		return Hop{}, false, fmt.Errorf("read followed address %s on %s: %w", addr, chain, err)
-	}
-	var h Hop
-	if err := json.Unmarshal(b, &h); err != nil {
-		return Hop{}, false, fmt.Errorf("followed address %s on %s: stored record is corrupt: %w", addr, chain, err)
-	}
-	return h, true, nil
+	return r.followed(chain, addr).HGet(ctx, key(chain), field(policy, addr))
 }
 
 // All returns every hop followed on a chain, whatever its expiry, ordered
 // by address and policy.
 func (r *Registry) All(ctx context.Context, chain string) ([]Hop, error) {
-	m, err := r.st.HGetAll(ctx, key(chain))
+	m, err := store.NewRecords[Hop](r.st, "followed addresses of "+chain).HGetAll(ctx, key(chain))
 	if err != nil {
-		return nil, fmt.Errorf("read followed addresses of %s: %w", chain, err)
+		return nil, err
 	}
 	out := make([]Hop, 0, len(m))
-	for f, b := range m {
-		var h Hop
-		if err := json.Unmarshal(b, &h); err != nil {
-			return nil, fmt.Errorf("followed address %s on %s: stored record is corrupt: %w", f, chain, err)
-		}
+	for _, h := range m {
 		out = append(out, h)
 	}
 	sort.Slice(out, func(i, j int) bool {
