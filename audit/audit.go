@@ -98,6 +98,12 @@ const headKey = "audit:head"
 
 func entryKey(seq int64) string { return "audit:e:" + strconv.FormatInt(seq, 10) }
 
+// entry is the codec of entry seq, named for its errors ("audit entry 5 is
+// corrupt: ...").
+func (l *Log) entry(seq int64) store.Records[Entry] {
+	return store.NewRecords[Entry](l.st, "audit entry "+strconv.FormatInt(seq, 10))
+}
+
 // Options are the log's dependencies.
 type Options struct {
 	Now        func() time.Time
@@ -110,9 +116,10 @@ type Options struct {
 
 // Log appends to and reads the audit chain in a store.
 type Log struct {
-	st  store.Store
-	now func() time.Time
-	log *slog.Logger
+	st   store.Store
+	head store.Records[Head] // at headKey
+	now  func() time.Time
+	log  *slog.Logger
 
 	mu  sync.Mutex // serialises this process's appends
 	tip *Head      // the newest entry this process knows of; nil: look it up
@@ -131,7 +138,7 @@ func New(st store.Store, o Options) *Log {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	l := &Log{st: st, now: o.Now, log: o.Logger, anchors: o.Anchors,
+	l := &Log{st: st, head: store.NewRecords[Head](st, "audit head"), now: o.Now, log: o.Logger, anchors: o.Anchors,
 		appended: prometheus.NewCounter(prometheus.CounterOpts{Name: "keywatch_audit_entries_appended_total", Help: "Entries appended to the audit log."}),
 		failures: prometheus.NewCounter(prometheus.CounterOpts{Name: "keywatch_audit_append_failures_total", Help: "Audit entries that could not be written."}),
 	}
@@ -182,11 +189,7 @@ func (l *Log) append(ctx context.Context, action, actor string, details json.Raw
 	for range maxAppendAttempts {
 		e := Entry{Seq: l.tip.Seq + 1, At: l.now().UTC(), Action: action, Actor: actor, Details: details, Prev: l.tip.Hash}
 		e.Hash = e.ComputeHash()
-		b, err := json.Marshal(e)
-		if err != nil {
-			return err
-		}
-		ok, err := l.st.SetNX(ctx, entryKey(e.Seq), b, 0)
+		ok, err := l.entry(e.Seq).PutNew(ctx, entryKey(e.Seq), e, 0)
 		if err != nil {
 			return err
 		}
@@ -207,33 +210,26 @@ func (l *Log) append(ctx context.Context, action, actor string, details json.Raw
 	return fmt.Errorf("gave up after %d attempts: other writers keep appending", maxAppendAttempts)
 }
 
-// advanceHead moves audit:head forward to h (never back).
+// advanceHead moves audit:head forward to h (never back). An unreadable
+// head is overwritten with h rather than failing the append.
 func (l *Log) advanceHead(ctx context.Context, h Head) error {
 	return l.st.Update(ctx, headKey, func(old []byte, found bool) ([]byte, error) {
 		if found {
-			var cur Head
-			if json.Unmarshal(old, &cur) == nil && cur.Seq >= h.Seq {
+			if cur, err := l.head.Decode(old); err == nil && cur.Seq >= h.Seq {
 				return old, nil
 			}
 		}
-		return json.Marshal(h)
+		return l.head.Encode(h)
 	})
 }
 
 // readHead returns audit:head (zero when the log is empty).
 func (l *Log) readHead(ctx context.Context) (Head, error) {
-	b, err := l.st.Get(ctx, headKey)
-	if errors.Is(err, store.ErrNotFound) {
+	h, found, err := l.head.Get(ctx, headKey)
+	if err == nil && !found {
 		return Head{Hash: Genesis}, nil
 	}
-	if err != nil {
-		return Head{}, err
-	}
-	var h Head
-	if err := json.Unmarshal(b, &h); err != nil {
-		return Head{}, fmt.Errorf("audit head is corrupt: %w", err)
-	}
-	return h, nil
+	return h, err
 }
 
 // findTip starts at audit:head and walks forward over entries appended after
@@ -249,27 +245,21 @@ func (l *Log) findTip(ctx context.Context) (Head, error) {
 // walk follows entries after tip to the last one.
 func (l *Log) walk(ctx context.Context, tip Head) (Head, error) {
 	for {
-		e, err := l.get(ctx, tip.Seq+1)
-		if errors.Is(err, store.ErrNotFound) {
-			return tip, nil
-		}
+		e, found, err := l.get(ctx, tip.Seq+1)
 		if err != nil {
 			return Head{}, err
+		}
+		if !found {
+			return tip, nil
 		}
 		tip = Head{Seq: e.Seq, Hash: e.Hash}
 	}
 }
 
-func (l *Log) get(ctx context.Context, seq int64) (Entry, error) {
-	b, err := l.st.Get(ctx, entryKey(seq))
-	if err != nil {
-		return Entry{}, err
-	}
-	var e Entry
-	if err := json.Unmarshal(b, &e); err != nil {
-		return Entry{}, &corruptError{seq: seq, err: err}
-	}
-	return e, nil
+// get reads entry seq; found is false when there is none. An entry that is
+// not the JSON of one is an error wrapping store.ErrCorrupt.
+func (l *Log) get(ctx context.Context, seq int64) (e Entry, found bool, err error) {
+	return l.entry(seq).Get(ctx, entryKey(seq))
 }
 
 // Page is a run of consecutive entries and the log's head.
@@ -296,19 +286,18 @@ func (l *Log) Read(ctx context.Context, after int64, limit int) (Page, error) {
 	p := Page{Head: head, Entries: []Entry{}}
 	seq := after + 1
 	for ; len(p.Entries) < limit; seq++ {
-		e, err := l.get(ctx, seq)
-		var ce *corruptError
+		e, found, err := l.get(ctx, seq)
 		switch {
-		case errors.Is(err, store.ErrNotFound):
+		case errors.Is(err, store.ErrCorrupt):
+			e = Entry{Seq: seq, Hash: "unreadable"} // Check names it
+		case err != nil:
+			return Page{}, fmt.Errorf("audit: %w", err)
+		case !found:
 			if seq > head.Seq {
 				return p, nil // the end
 			}
 			p.Missing = append(p.Missing, seq)
 			continue
-		case errors.As(err, &ce):
-			e = Entry{Seq: seq, Hash: "unreadable"} // Check names it
-		case err != nil:
-			return Page{}, fmt.Errorf("audit: %w", err)
 		}
 		p.Entries = append(p.Entries, e)
 	}
@@ -375,19 +364,18 @@ func (l *Log) readAll(ctx context.Context) ([]Entry, Head, error) {
 	}
 	var entries []Entry
 	for seq := int64(1); ; seq++ {
-		e, err := l.get(ctx, seq)
-		var ce *corruptError
+		e, found, err := l.get(ctx, seq)
 		switch {
-		case errors.Is(err, store.ErrNotFound):
-			if seq > head.Seq {
-				return entries, head, nil
-			}
-			continue // a gap: Check names it
-		case errors.As(err, &ce):
+		case errors.Is(err, store.ErrCorrupt):
 			entries = append(entries, Entry{Seq: seq, Hash: "unreadable"})
 			continue
 		case err != nil:
 			return nil, Head{}, fmt.Errorf("audit: %w", err)
+		case !found:
+			if seq > head.Seq {
+				return entries, head, nil
+			}
+			continue // a gap: Check names it
 		}
 		if e.Seq != seq {
 			e = Entry{Seq: seq, Hash: "moved"} // an entry copied under another number
@@ -538,13 +526,3 @@ func short(h string) string {
 	}
 	return h
 }
-
-type corruptError struct {
-	seq int64
-	err error
-}
-
-func (e *corruptError) Error() string {
-	return fmt.Sprintf("audit entry %d is not readable: %v", e.seq, e.err)
-}
-func (e *corruptError) Unwrap() error { return e.err }
