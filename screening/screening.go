@@ -172,6 +172,12 @@ type record struct {
 
 func recordKey(requestID string) string { return "screen:req:" + requestID }
 
+// decisionRecord is the codec of the decision record of requestID, named for its
+// errors ("decision record of r1 is corrupt: ...").
+func (s *Screener) decisionRecord(requestID string) store.Records[record] {
+	return store.NewRecords[record](s.o.Store, "decision record of "+requestID)
+}
+
 // Screen decides a request from caller (the service token's name). A
 // *api.RequestError is a bad request (400, 404, 409) and nothing was
 // recorded; otherwise the answer is given, and when keywatch cannot decide
@@ -243,11 +249,7 @@ func (s *Screener) decide(ctx context.Context, caller string, w *withdrawal) (An
 		return Answer{}, err
 	}
 	rec := record{Withdrawal: *w, Answer: ans, By: caller, At: s.o.Now().UTC()}
-	b, err := json.Marshal(rec)
-	if err != nil {
-		return Answer{}, err
-	}
-	ok, err := s.o.Store.SetNX(ctx, recordKey(w.RequestID), b, s.o.Remember)
+	ok, err := s.decisionRecord(w.RequestID).PutNew(ctx, recordKey(w.RequestID), rec, s.o.Remember)
 	if err != nil {
 		return Answer{}, fmt.Errorf("record decision: %w", err)
 	}
@@ -394,18 +396,7 @@ func (s *Screener) audit(ctx context.Context, caller string, w *withdrawal, ans 
 }
 
 func (s *Screener) load(ctx context.Context, requestID string) (record, bool, error) {
-	b, err := s.o.Store.Get(ctx, recordKey(requestID))
-	if errors.Is(err, store.ErrNotFound) {
-		return record{}, false, nil
-	}
-	if err != nil {
-		return record{}, false, fmt.Errorf("read decision: %w", err)
-	}
-	var rec record
-	if err := json.Unmarshal(b, &rec); err != nil {
-		return record{}, false, fmt.Errorf("decision record of %s is corrupt: %w", requestID, err)
-	}
-	return rec, true, nil
+	return s.decisionRecord(requestID).Get(ctx, recordKey(requestID))
 }
 
 // event is the pending outflow the policies judge.
