@@ -2,8 +2,6 @@ package policies
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -233,30 +231,25 @@ type fired struct {
 	Resolved bool             `json:"resolved"`
 }
 
+// firedRecord is the codec of the alerts fired on eventID, by policy, named
+// for its errors ("read fired alerts of eth:0x01:0: ...").
+func (e *Engine) firedRecord(eventID string) store.Records[map[string]fired] {
+	return store.NewRecords[map[string]fired](e.opts.Store, "fired alerts of "+eventID)
+}
+
 func (e *Engine) readFired(ctx context.Context, eventID string) (map[string]fired, error) {
-	byPolicy := map[string]fired{}
-	b, err := e.opts.Store.Get(ctx, firedKey(eventID))
-	if errors.Is(err, store.ErrNotFound) {
-		return byPolicy, nil
-	}
+	byPolicy, found, err := e.firedRecord(eventID).Get(ctx, firedKey(eventID))
 	if err != nil {
-		return nil, fmt.Errorf("read fired alerts of %s: %w", eventID, err)
+		return nil, err
 	}
-	if err := json.Unmarshal(b, &byPolicy); err != nil {
-		return nil, fmt.Errorf("read fired alerts of %s: %w", eventID, err)
+	if !found || byPolicy == nil {
+		byPolicy = map[string]fired{}
 	}
 	return byPolicy, nil
 }
 
 func (e *Engine) writeFired(ctx context.Context, eventID string, byPolicy map[string]fired) error {
-	b, err := json.Marshal(byPolicy)
-	if err != nil {
-		return err
-	}
-	if err := e.opts.Store.Set(ctx, firedKey(eventID), b, e.opts.Remember); err != nil {
-		return fmt.Errorf("record fired alerts of %s: %w", eventID, err)
-	}
-	return nil
+	return e.firedRecord(eventID).Put(ctx, firedKey(eventID), byPolicy, e.opts.Remember)
 }
 
 // remember records the alerts fired on an event and sets their revision.
