@@ -2,8 +2,6 @@ package daemon
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"path/filepath"
 	"sort"
@@ -349,6 +347,7 @@ func (d *Daemon) checkListAges(ctx context.Context) error {
 			stale[a.ID] = a
 		}
 	}
+	// Each alert is decoded only when it is resolved.
 	firing, err := d.Store.HGetAll(ctx, staleKey)
 	if err != nil {
 		return fmt.Errorf("read stale-list alerts: %w", err)
@@ -364,12 +363,8 @@ func (d *Daemon) checkListAges(ctx context.Context) error {
 			continue
 		}
 		a := stale[id]
-		b, err := json.Marshal(a)
-		if err != nil {
+		if err := d.staleListRecord(id).HPut(ctx, staleKey, id, a); err != nil {
 			return err
-		}
-		if err := d.Store.HSet(ctx, staleKey, id, b); err != nil {
-			return fmt.Errorf("record stale-list alert: %w", err)
 		}
 		d.log.Warn("list is older than its maximum age", "alert", id, "reasons", a.Reasons)
 		out = append(out, a)
@@ -378,9 +373,9 @@ func (d *Daemon) checkListAges(ctx context.Context) error {
 		if _, ok := stale[id]; ok {
 			continue
 		}
-		var a alertmodel.Alert
-		if err := json.Unmarshal(b, &a); err != nil {
-			return fmt.Errorf("stale-list alert %s is corrupt: %w", id, err)
+		a, err := d.staleListRecord(id).Decode(b)
+		if err != nil {
+			return err
 		}
 		out = append(out, a.Resolved("the list file in force is now within its maximum age (a newer version was loaded, or the file is no longer used)", now))
 		if err := d.Store.HDel(ctx, staleKey, id); err != nil {
@@ -392,6 +387,17 @@ func (d *Daemon) checkListAges(ctx context.Context) error {
 		return nil
 	}
 	return d.publish(ctx, out...)
+}
+
+// staleListRecord is the codec of stale-list alert id, in the hash at
+// staleKey.
+func (d *Daemon) staleListRecord(id string) store.Records[alertmodel.Alert] {
+	return store.NewRecords[alertmodel.Alert](d.Store, "stale-list alert "+id)
+}
+
+// reloadFailedRecord is the codec of the alert at reloadFailedKey.
+func (d *Daemon) reloadFailedRecord() store.Records[alertmodel.Alert] {
+	return store.NewRecords[alertmodel.Alert](d.Store, "reload-failed alert")
 }
 
 // staleListAlert is the system alert about one list file that is too old.
@@ -418,13 +424,9 @@ func (d *Daemon) raiseReloadFailed(ctx context.Context, trigger string, cause er
 	problems := strings.Split(strings.TrimSpace(cause.Error()), "\n")
 	reasons := append([]string{fmt.Sprintf("reload of %s (%s) refused: the policies and lists loaded before stay in force", d.cfg.File(), trigger)}, problems...)
 	a := alertmodel.System(alertmodel.KindReloadFailed, now.UTC().Format(time.RFC3339), alertmodel.High, "", reasons, now)
-	b, err := json.Marshal(a)
+	fresh, err := d.reloadFailedRecord().PutNew(ctx, reloadFailedKey, a, 0)
 	if err != nil {
 		return err
-	}
-	fresh, err := d.Store.SetNX(ctx, reloadFailedKey, b, 0)
-	if err != nil {
-		return fmt.Errorf("record reload-failed alert: %w", err)
 	}
 	if !fresh {
 		return nil // this incident was raised already
@@ -433,16 +435,9 @@ func (d *Daemon) raiseReloadFailed(ctx context.Context, trigger string, cause er
 }
 
 func (d *Daemon) resolveReloadFailed(ctx context.Context, now time.Time) error {
-	b, err := d.Store.Get(ctx, reloadFailedKey)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
+	a, found, err := d.reloadFailedRecord().Get(ctx, reloadFailedKey)
+	if err != nil || !found {
 		return err
-	}
-	var a alertmodel.Alert
-	if err := json.Unmarshal(b, &a); err != nil {
-		return fmt.Errorf("reload-failed alert is corrupt: %w", err)
 	}
 	if err := d.publish(ctx, a.Resolved("a later reload succeeded", now)); err != nil {
 		return err
