@@ -42,6 +42,7 @@ import (
 	"github.com/keywatch/keywatch/holds"
 	"github.com/keywatch/keywatch/hops"
 	"github.com/keywatch/keywatch/intents"
+	"github.com/keywatch/keywatch/internal/backoff"
 	"github.com/keywatch/keywatch/policies"
 	"github.com/keywatch/keywatch/policies/lists"
 	"github.com/keywatch/keywatch/screening"
@@ -632,23 +633,24 @@ func (d *Daemon) checkBTCNetwork(ctx context.Context, ch config.Chain, node bitc
 	if !ok {
 		return nil
 	}
-	backoff := time.Second
-	for {
+	// A wrong network is the node's answer, not a failure to reach it: it
+	// ends the retries and is returned as the verdict.
+	verdict, err := backoff.Retry(ctx, backoff.New(time.Second, 30*time.Second), func(ctx context.Context) (error, error) {
 		err := bitcoin.CheckNetwork(ctx, nr, ch.Network)
-		switch {
-		case err == nil:
-			return nil
-		case errors.Is(err, bitcoin.ErrWrongNetwork):
-			return fmt.Errorf("chain %s: %w", ch.Name, err)
+		if errors.Is(err, bitcoin.ErrWrongNetwork) {
+			return err, nil
 		}
-		d.log.Warn("cannot ask the bitcoin node for its network; retrying", "chain", ch.Name, "err", err, "retry_in", backoff)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, 30*time.Second)
+		return nil, err
+	}, func(err error, wait time.Duration) {
+		d.log.Warn("cannot ask the bitcoin node for its network; retrying", "chain", ch.Name, "err", err, "retry_in", wait)
+	})
+	switch {
+	case err != nil:
+		return nil // ctx ended: shutting down
+	case verdict != nil:
+		return fmt.Errorf("chain %s: %w", ch.Name, verdict)
 	}
+	return nil
 }
 
 func (d *Daemon) dial(ctx context.Context, ch config.Chain) (ethereum.Client, error) {
@@ -666,23 +668,16 @@ func (d *Daemon) checkChainID(ctx context.Context, ch config.Chain, client ether
 	if ch.ChainID == 0 {
 		return nil
 	}
-	backoff := time.Second
-	for {
-		id, err := client.ChainID(ctx)
-		if err == nil {
-			if id.Uint64() != ch.ChainID {
-				return fmt.Errorf("chain %s: node reports chain id %s, configured chain_id is %d: refusing to watch the wrong network", ch.Name, id, ch.ChainID)
-			}
-			return nil
-		}
-		d.log.Warn("cannot read chain id; retrying", "chain", ch.Name, "err", err, "retry_in", backoff)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(backoff):
-		}
-		backoff = min(backoff*2, 30*time.Second)
+	id, err := backoff.Retry(ctx, backoff.New(time.Second, 30*time.Second), client.ChainID, func(err error, wait time.Duration) {
+		d.log.Warn("cannot read chain id; retrying", "chain", ch.Name, "err", err, "retry_in", wait)
+	})
+	if err != nil {
+		return nil // ctx ended: shutting down
 	}
+	if id.Uint64() != ch.ChainID {
+		return fmt.Errorf("chain %s: node reports chain id %s, configured chain_id is %d: refusing to watch the wrong network", ch.Name, id, ch.ChainID)
+	}
+	return nil
 }
 
 // registerHealth serves /metrics, /healthz and /readyz without a token.
