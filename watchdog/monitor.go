@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/keywatch/keywatch/alertmodel"
+	"github.com/keywatch/keywatch/internal/backoff"
 	"github.com/keywatch/keywatch/store"
 )
 
@@ -43,6 +44,7 @@ type MonitorOptions struct {
 type Monitor struct {
 	o       MonitorOptions
 	started time.Time
+	raised  store.Records[alertmodel.Alert] // under firingKey in o.Store, by condition
 
 	mu      sync.Mutex
 	last    map[string]Heartbeat
@@ -65,7 +67,9 @@ func NewMonitor(o MonitorOptions) *Monitor {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Monitor{o: o, started: o.Now(), last: map[string]Heartbeat{}, retired: map[string]Heartbeat{}, firing: map[string]alertmodel.Alert{}}
+	return &Monitor{o: o, started: o.Now(),
+		raised: store.NewRecords[alertmodel.Alert](o.Store, "raised watchdog alert"),
+		last:   map[string]Heartbeat{}, retired: map[string]Heartbeat{}, firing: map[string]alertmodel.Alert{}}
 }
 
 const firingKey = "watchdog:firing"
@@ -111,7 +115,7 @@ func (m *Monitor) Run(ctx context.Context) error {
 	m.Load(ctx)
 	var (
 		cc      jetstream.ConsumeContext
-		backoff = time.Second
+		wait    = backoff.New(time.Second, 30*time.Second)
 		retryAt time.Time
 	)
 	defer func() {
@@ -128,11 +132,11 @@ func (m *Monitor) Run(ctx context.Context) error {
 				if ctx.Err() != nil {
 					return nil
 				}
-				m.o.Logger.Warn("cannot read heartbeats; retrying", "err", err, "retry_in", backoff)
-				retryAt = time.Now().Add(backoff)
-				backoff = min(backoff*2, 30*time.Second)
+				d := wait.Next()
+				m.o.Logger.Warn("cannot read heartbeats; retrying", "err", err, "retry_in", d)
+				retryAt = time.Now().Add(d)
 			} else {
-				backoff = time.Second
+				wait.Reset()
 			}
 		}
 		m.Check(ctx)
@@ -173,6 +177,8 @@ func (m *Monitor) Load(ctx context.Context) {
 	if m.o.Store == nil {
 		return
 	}
+	// An unreadable alert is skipped, not a reason to forget the others:
+	// the fields are decoded one by one.
 	all, err := m.o.Store.HGetAll(ctx, firingKey)
 	if err != nil {
 		m.o.Logger.Warn("cannot read what was raised before", "err", err)
@@ -181,8 +187,7 @@ func (m *Monitor) Load(ctx context.Context) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for k, b := range all {
-		var a alertmodel.Alert
-		if json.Unmarshal(b, &a) == nil {
+		if a, err := m.raised.Decode(b); err == nil {
 			m.firing[k] = a
 		}
 	}
@@ -247,10 +252,7 @@ func (m *Monitor) persist(ctx context.Context, key string, a alertmodel.Alert, e
 	if end {
 		err = m.o.Store.HDel(ctx, firingKey, key)
 	} else {
-		var b []byte
-		if b, err = json.Marshal(a); err == nil {
-			err = m.o.Store.HSet(ctx, firingKey, key, b)
-		}
+		err = m.raised.HPut(ctx, firingKey, key, a)
 	}
 	if err != nil {
 		m.o.Logger.Warn("cannot record a raised alert", "alert", a.ID, "err", err)
