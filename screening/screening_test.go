@@ -15,6 +15,7 @@ import (
 	"github.com/keywatch/keywatch/chains/bitcoin/btcaddr"
 	"github.com/keywatch/keywatch/config"
 	"github.com/keywatch/keywatch/holds"
+	"github.com/keywatch/keywatch/hops"
 	"github.com/keywatch/keywatch/intents"
 	"github.com/keywatch/keywatch/internal/apitest"
 	"github.com/keywatch/keywatch/internal/testenv"
@@ -475,6 +476,6 @@ func buildPolicies(cfg *config.Config, ls *lists.Set) (*policies.Set, error) {
 }
 
 func newEngine(set *policies.Set, st store.Store, in *intents.Registry, now func() time.Time) *policies.Engine {
-	return policies.New(set, policies.Options{Store: st, Intents: in, Now: now,
+	return policies.New(set, policies.Options{Store: st, Intents: in, Hops: hops.New(st), Now: now,
 		Notify: func(context.Context, ...alertmodel.Alert) error { return nil }})
 }
