@@ -3,6 +3,7 @@ package audit_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -92,6 +93,27 @@ func TestTamperingIsNamed(t *testing.T) {
 				t.Fatalf("got %s (first bad %d), want entry %d: %q", rep, rep.FirstBad, c.bad, c.says)
 			}
 		})
+	}
+}
+
+// TestAnUnreadableHeadIsOverwritten damages audit:head under a running log:
+// its next append writes a readable head again instead of failing.
+func TestAnUnreadableHeadIsOverwritten(t *testing.T) {
+	ctx := context.Background()
+	st := memory.New()
+	t.Cleanup(func() { st.Close() })
+	l := audit.New(st, audit.Options{})
+	fill(t, l, 1)
+	if err := st.Set(ctx, "audit:head", []byte("garbage"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Head(ctx); !errors.Is(err, store.ErrCorrupt) || !strings.Contains(err.Error(), "audit head is corrupt") {
+		t.Fatalf("Head of a damaged head = %v, want it named corrupt", err)
+	}
+	fill(t, l, 1)
+	r, err := l.Verify(ctx)
+	if err != nil || !r.OK || r.Head.Seq != 2 {
+		t.Fatalf("after one more append: %v, %v; want an intact chain with its head at entry 2", r, err)
 	}
 }
 

@@ -267,6 +267,10 @@ func TestARestartedMonitorResolvesWhatWasRaisedBefore(t *testing.T) {
 	c.Advance(31 * time.Second)
 	m.Observe(beat("keywatch-1", c.Now()))
 	m.Check(t.Context())
+	// An unreadable record beside it is skipped, not a reason to forget it.
+	if err := st.HSet(t.Context(), "watchdog:firing", "heartbeat/keywatch-3", []byte("garbage")); err != nil {
+		t.Fatal(err)
+	}
 	// A new monitor (after a restart) sees keywatch-2 again and resolves
 	// the page the previous one raised.
 	again := watchdog.NewMonitor(opts)
