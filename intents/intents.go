@@ -152,8 +152,8 @@ func (r *Registry) rewrite(ctx context.Context, in Intent, ttl time.Duration) er
 	return r.record(in.ID).Put(ctx, recordKey(in.Chain, in.Wallet, in.ID), in, ttl)
 }
 
-// get reads an intent's record; found is false when there is none (it
-// expired, or an index names an intent never stored).
+// get reads an intent's record; found is false when there is none (a used
+// intent's record expires while an index may still name it).
 func (r *Registry) get(ctx context.Context, chain, wallet, id string) (in Intent, found bool, err error) {
 	return r.record(id).Get(ctx, recordKey(chain, wallet, id))
 }
