@@ -634,21 +634,21 @@ func (d *Daemon) checkBTCNetwork(ctx context.Context, ch config.Chain, node bitc
 		return nil
 	}
 	// A wrong network is the node's answer, not a failure to reach it: it
-	// ends the retries and is returned as the verdict.
-	verdict, err := backoff.Retry(ctx, backoff.New(time.Second, 30*time.Second), func(ctx context.Context) (error, error) {
+	// ends the retries and is returned.
+	_, err := backoff.Retry(ctx, backoff.New(time.Second, 30*time.Second), func(ctx context.Context) (struct{}, error) {
 		err := bitcoin.CheckNetwork(ctx, nr, ch.Network)
 		if errors.Is(err, bitcoin.ErrWrongNetwork) {
-			return err, nil
+			return struct{}{}, backoff.Permanent(err)
 		}
-		return nil, err
+		return struct{}{}, err
 	}, func(err error, wait time.Duration) {
 		d.log.Warn("cannot ask the bitcoin node for its network; retrying", "chain", ch.Name, "err", err, "retry_in", wait)
 	})
 	switch {
+	case ctx.Err() != nil:
+		return nil // shutting down
 	case err != nil:
-		return nil // ctx ended: shutting down
-	case verdict != nil:
-		return fmt.Errorf("chain %s: %w", ch.Name, verdict)
+		return fmt.Errorf("chain %s: %w", ch.Name, err)
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ package backoff
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -55,16 +56,28 @@ func Sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
+// Permanent marks an error that trying again cannot cure (the node answered,
+// and the answer is no): Retry returns it at once, unwrapped.
+func Permanent(err error) error { return &permanentError{err} }
+
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string { return e.err.Error() }
+func (e *permanentError) Unwrap() error { return e.err }
+
 // Retry calls fn until it returns no error, waiting b.Next() between tries,
 // and returns its result. After each failure it calls failed (when not nil)
 // with the error and the wait before the next try, for the log. It returns
-// ctx's error when ctx ends first.
+// ctx's error when ctx ends first, and an error fn marked Permanent at once.
 func Retry[T any](ctx context.Context, b *Exponential, fn func(context.Context) (T, error), failed func(err error, wait time.Duration)) (T, error) {
 	for {
 		v, err := fn(ctx)
 		if err == nil {
 			b.Reset()
 			return v, nil
+		}
+		if p, ok := errors.AsType[*permanentError](err); ok {
+			return v, p.err
 		}
 		if ctx.Err() != nil {
 			var zero T

@@ -59,3 +59,15 @@ func TestRetryStopsWithItsContext(t *testing.T) {
 		t.Fatalf("Retry = %v after %d calls; want context.Canceled after 1 (it must not sit out the hour)", err, calls)
 	}
 }
+
+func TestRetryStopsAtAPermanentError(t *testing.T) {
+	wrong := errors.New("node on the wrong network")
+	calls := 0
+	_, err := backoff.Retry(t.Context(), backoff.New(time.Hour, time.Hour), func(context.Context) (int, error) {
+		calls++
+		return 0, backoff.Permanent(wrong)
+	}, func(error, time.Duration) { t.Error("a permanent error was retried") })
+	if err != wrong || calls != 1 {
+		t.Fatalf("Retry = %v after %d calls; want the permanent error itself after 1", err, calls)
+	}
+}
