@@ -4,50 +4,13 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
 )
-
-// Error is one problem in a configuration (or list) file, with where it is.
-type Error struct {
-	File   string
-	Line   int
-	Column int
-	Field  string // dotted path such as chains[0].rpc[1]
-	Msg    string
-}
-
-func (e *Error) Error() string {
-	var b strings.Builder
-	b.WriteString(e.File)
-	if e.Line > 0 {
-		fmt.Fprintf(&b, ":%d", e.Line)
-		if e.Column > 0 {
-			fmt.Fprintf(&b, ":%d", e.Column)
-		}
-	}
-	b.WriteString(": ")
-	if e.Field != "" {
-		b.WriteString(e.Field)
-		b.WriteString(": ")
-	}
-	b.WriteString(e.Msg)
-	return b.String()
-}
-
-// Errors is every problem found in one load, in file order.
-type Errors []*Error
-
-func (es Errors) Error() string {
-	lines := make([]string, len(es))
-	for i, e := range es {
-		lines[i] = e.Error()
-	}
-	return strings.Join(lines, "\n")
-}
 
 // Duration is a time.Duration written as a Go duration string ("90s", "72h").
 type Duration time.Duration
@@ -272,4 +235,27 @@ func levenshtein(a, b string) int {
 		prev = cur
 	}
 	return prev[len(b)]
+}
+
+func reflectValue(c *Config) reflect.Value { return reflect.ValueOf(c).Elem() }
+
+var yamlLineRe = regexp.MustCompile(`line (\d+): (.*)`)
+
+// yamlParserProblems are the problems yaml.v3's parser (as opposed to its
+// scanner) reports; it gives their line counting from 0, not from 1.
+var yamlParserProblems = []string{"did not find expected ", "found duplicate %", "found incompatible YAML document", "found undefined tag handle"}
+
+func yamlSyntaxError(file string, err error) *Error {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	if m := yamlLineRe.FindStringSubmatch(msg); m != nil {
+		line, _ := strconv.Atoi(m[1])
+		for _, p := range yamlParserProblems {
+			if strings.HasPrefix(m[2], p) {
+				line++
+				break
+			}
+		}
+		return &Error{File: file, Line: line, Msg: "YAML syntax: " + m[2]}
+	}
+	return &Error{File: file, Msg: "YAML syntax: " + msg}
 }
