@@ -21,6 +21,9 @@ const (
 	StatusConfirmed Status = "confirmed"
 	// StatusRetracted: reorged out or replaced.
 	StatusRetracted Status = "retracted"
+	// StatusProposed: a Safe multisig transaction queued in a Safe
+	// Transaction Service, not yet executed by any owner.
+	StatusProposed Status = "proposed"
 )
 
 // Kind says what sort of movement an event is.
@@ -31,6 +34,10 @@ const (
 	KindApproval Kind = "approval" // ERC-20 approve / setApprovalForAll
 	KindAdmin    Kind = "admin"    // Upgraded, AdminChanged, OwnershipTransferred, RoleGranted
 	KindSystem   Kind = "system"   // keywatch about itself (alertmodel.System): no chain movement
+	// KindExecution is a Safe's execTransaction or execTransactionFromModule
+	// (executed, or proposed in the Safe queue): what the Safe was made to
+	// do, whatever value it moved.
+	KindExecution Kind = "execution"
 )
 
 // RoleFollowed is the wallet_role of events from addresses keywatch follows
@@ -71,6 +78,18 @@ type Event struct {
 	Amount       Amount    `json:"amount"`
 	USD          float64   `json:"usd"`
 	Intent       string    `json:"intent"`
+	// The fields of an execution event (kind execution): how the Safe ran
+	// the transaction (call or delegatecall), the contract it called, the
+	// wei it sent along (decimal), the call's 4-byte selector (hex), the
+	// Safe nonce, the owners whose signatures it carried, and the module
+	// that ran it (execTransactionFromModule).
+	Operation string   `json:"operation,omitempty"`
+	Target    string   `json:"target,omitempty"`
+	Value     string   `json:"value,omitempty"`
+	Selector  string   `json:"selector,omitempty"`
+	SafeNonce *uint64  `json:"safe_nonce,omitempty"`
+	Signers   []string `json:"signers,omitempty"`
+	Module    string   `json:"module,omitempty"`
 	// Detail carries kind-specific facts (for admin events: the event name and
 	// its arguments) shown as evidence.
 	Detail map[string]string `json:"detail,omitempty"`
@@ -85,6 +104,19 @@ const DetailRetracted = "retracted"
 // its way to the counterparty (the Tornado Cash router, whose deposit sends
 // the funds on to a pool: the pool is the counterparty).
 const DetailVia = "via"
+
+// The Detail keys of admin events on Safes and watched contracts.
+const (
+	// DetailChange says what changed: added-owner, removed-owner,
+	// threshold, enabled-module, disabled-module, guard, fallback-handler,
+	// singleton, or slot (a watched storage slot changed, logged or not).
+	DetailChange = "change"
+	// DetailSlot, DetailOld and DetailNew are the storage slot that changed
+	// and its values before and after (32-byte hex).
+	DetailSlot = "slot"
+	DetailOld  = "old"
+	DetailNew  = "new"
+)
 
 // EventID builds the stable id <chain>:<tx>:<index>.
 func EventID(chain, tx string, index any) string {

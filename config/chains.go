@@ -54,6 +54,16 @@ type Chain struct {
 	// UnreachableAfter: a node that has not answered for this long pages
 	// (default 2m).
 	UnreachableAfter Duration `yaml:"unreachable_after"`
+	// Traces is how an EVM chain's internal value movements are read:
+	// auto (default: debug_traceBlockByHash with callTracer, else
+	// trace_block, else balance), debug, parity, balance (each watched
+	// contract's balance at every block; an unexplained fall is an
+	// outflow to "unknown") or off.
+	Traces string `yaml:"traces"`
+	// SafeTxService is the base URL of a Safe Transaction Service (its
+	// public REST API) whose queue of each watched Safe is judged before
+	// execution.
+	SafeTxService string `yaml:"safe_tx_service"`
 
 	rpcPassword Secret
 	cookiePath  string
@@ -138,7 +148,21 @@ func (ch *Chain) setDefaults(v *checker, p string) {
 			ch.Tokens[j].Decimals = 18
 		}
 	}
+	if ch.Kind == "ethereum" && ch.Traces == "" {
+		ch.Traces = TracesAuto
+	}
 }
+
+// The ways of reading an EVM chain's internal value movements (traces).
+const (
+	TracesAuto    = "auto"
+	TracesDebug   = "debug"
+	TracesParity  = "parity"
+	TracesBalance = "balance"
+	TracesOff     = "off"
+)
+
+var tracesModes = []string{TracesAuto, TracesDebug, TracesParity, TracesBalance, TracesOff}
 
 // check checks the chain's kind and what belongs to it, its nodes and
 // credentials, and reads the secrets: node URLs from rpc_env, the password
@@ -198,6 +222,16 @@ func (ch *Chain) checkEthereum(v *checker, p string) {
 	for j, tk := range ch.Tokens {
 		tk.check(v, fmt.Sprintf("%s.tokens[%d]", p, j))
 	}
+	if !slices.Contains(tracesModes, ch.Traces) {
+		v.add(p+".traces", "unknown traces %q (want one of %s)", ch.Traces, strings.Join(tracesModes, ", "))
+	}
+	if ch.SafeTxService != "" {
+		if u, err := url.Parse(ch.SafeTxService); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			v.add(p+".safe_tx_service", "want the http(s):// base URL of a Safe Transaction Service")
+		} else if u.User != nil {
+			v.add(p+".safe_tx_service", "must not carry credentials")
+		}
+	}
 }
 
 // checkBitcoin checks what a Bitcoin chain needs: a known network, RPC
@@ -209,6 +243,9 @@ func (ch *Chain) checkBitcoin(v *checker, p string) {
 		v.add(p+".network", "required: one of %s", strings.Join(bitcoinNetworks, ", "))
 	case !slices.Contains(bitcoinNetworks, ch.Network):
 		v.add(p+".network", "unknown network %q (want one of %s)", ch.Network, strings.Join(bitcoinNetworks, ", "))
+	}
+	if ch.Traces != "" || ch.SafeTxService != "" {
+		v.add(p, "traces and safe_tx_service are for EVM chains")
 	}
 	if len(ch.Tokens) > 0 {
 		v.add(p+".tokens", "only for EVM chains (a bitcoin chain moves BTC only)")

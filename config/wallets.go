@@ -32,7 +32,18 @@ type Wallet struct {
 	Role     string `yaml:"role"`
 	Owner    string `yaml:"owner"`
 	Hours    string `yaml:"hours"`
+	// Account says what sort of account an EVM address is: "" (a key or
+	// a contract, as its role says) or safe (a Safe multisig, 1.1.1 to
+	// 1.4.1, whose executions, owner and module changes and storage are
+	// watched).
+	Account string `yaml:"account"`
 }
+
+// AccountSafe marks a wallet that is a Safe multisig.
+const AccountSafe = "safe"
+
+// IsSafe reports whether the wallet is a Safe multisig.
+func (w Wallet) IsSafe() bool { return w.Account == AccountSafe }
 
 // validateWallets fills in each wallet's defaults and checks it against the
 // kind of the chain it names; known holds the chains. No two wallets share a
@@ -96,6 +107,9 @@ func (w Wallet) checkEthereum(v *checker, p string, keys walletKeys) {
 	if w.XPub != "" || w.GapLimit != 0 || w.Birthday != 0 || w.Script != "" {
 		v.add(p, "xpub, gap_limit, birthday and script are for bitcoin wallets")
 	}
+	if w.Account != "" && w.Account != AccountSafe {
+		v.add(p+".account", "unknown account %q (want safe, or leave it out)", w.Account)
+	}
 	if err := CheckEVMAddress(w.Address); err != nil {
 		v.add(p+".address", "%v", err)
 	} else {
@@ -107,6 +121,9 @@ func (w Wallet) checkEthereum(v *checker, p string, keys walletKeys) {
 // the xpub's gap limit and script. Whether they fit the chain's network is
 // checked where Bitcoin is wired (see daemon.CheckBitcoin).
 func (w Wallet) checkBitcoin(v *checker, p string, keys walletKeys) {
+	if w.Account != "" {
+		v.add(p+".account", "only for EVM wallets")
+	}
 	switch {
 	case w.Address == "" && w.XPub == "":
 		v.add(p, "set address (one address) or xpub (an account-level extended public key)")

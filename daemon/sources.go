@@ -11,10 +11,10 @@ import (
 // wallets and tokens, and the addresses forwarding follows, over a node
 // client. The watcher and backtests both decode blocks through it.
 func EthereumSource(cfg *config.Config, ch config.Chain, client ethereum.Client, followed ethereum.Followed) *ethereum.Source {
-	opts := ethereum.Options{Chain: ch.Name, NativeSymbol: ch.NativeSymbol, NativeUSD: ch.NativeUSD, Tokens: EthereumTokens(ch), Followed: followed}
+	opts := ethereum.Options{Chain: ch.Name, NativeSymbol: ch.NativeSymbol, NativeUSD: ch.NativeUSD, Tokens: EthereumTokens(ch), Followed: followed, Traces: ch.Traces}
 	for _, w := range cfg.Wallets {
 		if w.Chain == ch.Name {
-			opts.Wallets = append(opts.Wallets, ethereum.Wallet{Name: w.Name, Address: gethcommon.HexToAddress(w.Address), Role: w.Role, Owner: w.Owner})
+			opts.Wallets = append(opts.Wallets, ethereum.Wallet{Name: w.Name, Address: gethcommon.HexToAddress(w.Address), Role: w.Role, Owner: w.Owner, Safe: w.IsSafe()})
 		}
 	}
 	return ethereum.NewSource(client, opts)

@@ -86,6 +86,8 @@ type Wallet struct {
 	Address common.Address
 	Role    string
 	Owner   string
+	// Safe marks a Safe multisig (wallets[].account: safe).
+	Safe bool
 }
 
 // Token is a followed ERC-20 contract.
@@ -106,6 +108,9 @@ type Options struct {
 	// Followed, when set, names addresses whose outflows are decoded as
 	// events with wallet_role "followed" (forwarding follows stolen funds).
 	Followed Followed
+	// Traces is how internal value movements are read (chains[].traces:
+	// auto, debug, parity, balance or off; "" is off).
+	Traces string
 }
 
 // Source decodes one EVM chain's blocks into events for watched wallets.
