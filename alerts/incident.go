@@ -165,6 +165,14 @@ func (s *incidentState) save(ctx context.Context, inc *Incident) error {
 	return s.bump(ctx)
 }
 
+// keep writes the incident, or closes it once every alert resolved.
+func (s *incidentState) keep(ctx context.Context, inc *Incident) error {
+	if inc.allResolved() {
+		return s.close(ctx, inc)
+	}
+	return s.save(ctx, inc)
+}
+
 // bump records that this dispatcher changed the state.
 func (s *incidentState) bump(ctx context.Context) error {
 	s.writes++

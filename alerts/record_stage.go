@@ -4,8 +4,6 @@ import (
 	"context"
 	"log/slog"
 	"time"
-
-	"github.com/keywatch/keywatch/alertmodel"
 )
 
 // recordStage writes what came of a delivery and answers every message
@@ -48,24 +46,14 @@ func (s recordStage) Exec(ctx context.Context, d *delivery) {
 }
 
 func (s recordStage) settle(ctx context.Context, d *delivery) {
-	inc := d.inc
-	var err error
-	if inc.allResolved() {
-		err = s.state.close(ctx, inc)
-	} else {
-		err = s.state.save(ctx, inc)
-	}
-	if err != nil {
-		s.log.Warn("cannot write sink state; will retry", "incident", inc.ID, "err", err)
+	if err := s.state.keep(ctx, d.inc); err != nil {
+		s.log.Warn("cannot write sink state; will retry", "incident", d.inc.ID, "err", err)
 		for _, h := range d.held {
 			_ = h.msg.NakWithDelay(s.retry)
 		}
 		return
 	}
-	s.metrics.alert(s.sink, "unchanged", len(d.held))
-	for _, h := range d.held {
-		_ = h.msg.Ack()
-	}
+	s.ack(d, "unchanged")
 }
 
 func (s recordStage) sent(ctx context.Context, d *delivery) {
@@ -79,17 +67,16 @@ func (s recordStage) sent(ctx context.Context, d *delivery) {
 	}
 	inc.Notified, inc.LastSent, inc.RepeatFailures, inc.RetryAt = true, s.now(), 0, time.Time{}
 	s.log.Debug("notified", "incident", inc.ID, "status", d.status, "alerts", len(d.send), "repeat", d.repeat, "took", d.took)
-	var err error
-	if d.status == alertmodel.Resolved {
-		err = s.state.close(ctx, inc)
-	} else {
-		err = s.state.save(ctx, inc)
-	}
-	if err != nil {
+	if err := s.state.keep(ctx, inc); err != nil {
 		// The notification went out; a redelivery may send it again.
 		s.log.Warn("cannot write sink state after notifying", "incident", inc.ID, "err", err)
 	}
-	s.metrics.alert(s.sink, "delivered", len(d.held))
+	s.ack(d, "delivered")
+}
+
+// ack acknowledges d's held messages, counted under result.
+func (s recordStage) ack(d *delivery, result string) {
+	s.metrics.alert(s.sink, result, len(d.held))
 	for _, h := range d.held {
 		_ = h.msg.Ack()
 	}
