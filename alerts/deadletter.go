@@ -4,12 +4,26 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"sync/atomic"
 	"time"
 
 	"github.com/keywatch/keywatch/alertmodel"
 	"github.com/nats-io/nats.go/jetstream"
 )
+
+// DeadLetter is an alert a sink gave up on.
+type DeadLetter struct {
+	Sink       string           `json:"sink"`
+	Alert      alertmodel.Alert `json:"alert"`
+	Error      string           `json:"error"`
+	Deliveries int              `json:"deliveries"`
+	At         time.Time        `json:"at"`
+}
+
+// DeadLetterFunc takes an alert a sink gave up on (after MaxDeliver
+// attempts, or at once when the endpoint refused it).
+type DeadLetterFunc func(ctx context.Context, dl DeadLetter) error
 
 // DeadLetterStreamName keeps the alerts sinks gave up on.
 const DeadLetterStreamName = "KEYWATCH_DEADLETTER"
@@ -74,4 +88,32 @@ func deadLetterAlert(dl DeadLetter) alertmodel.Alert {
 			dl.Sink, dl.Alert.ID, dl.Alert.Policy, dl.Alert.Severity, alertmodel.Subject(&dl.Alert), dl.Deliveries, dl.Error),
 		fmt.Sprintf("the alert is kept in stream %s (subject <prefix>.deadletter.%s)", DeadLetterStreamName, alertmodel.SubjectToken(dl.Sink)),
 	}, dl.At)
+}
+
+// deadLetterer is how a sink gives up on a message: it hands the alert to
+// the sink's DeadLetterFunc and terminates the message. When the dead letter
+// cannot be kept the message is left for redelivery after retry instead:
+// better delivered late than lost.
+type deadLetterer struct {
+	sink    string
+	fn      DeadLetterFunc // nil: counted and terminated only
+	retry   time.Duration
+	now     func() time.Time
+	metrics *SinkMetrics
+	log     *slog.Logger
+}
+
+// letter gives up on m, whose alert is a, for cause.
+func (l deadLetterer) letter(ctx context.Context, m jetstream.Msg, a alertmodel.Alert, cause error) {
+	l.metrics.alert(l.sink, "dead_lettered", 1)
+	if l.fn != nil {
+		dl := DeadLetter{Sink: l.sink, Alert: a, Error: cause.Error(), Deliveries: attempts(m), At: l.now().UTC()}
+		if err := l.fn(ctx, dl); err != nil {
+			// Not recorded: let JetStream deliver it again rather than lose it.
+			l.log.Error("cannot dead-letter the alert; leaving it for redelivery", "alert", a.ID, "err", err)
+			_ = m.NakWithDelay(l.retry)
+			return
+		}
+	}
+	_ = m.Term()
 }

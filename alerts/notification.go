@@ -11,8 +11,9 @@ import (
 
 // Notification describes what a sink is asked to deliver besides the alerts
 // themselves: the incident they belong to and whether it still fires. The
-// dispatcher attaches it to the context of Notify; a Notifier called without
-// one (tests, the watchdog) gets the value NotificationOf builds.
+// dispatcher's notify stage attaches it to the context of Notify; a
+// Notifier called without one (tests, the watchdog) gets the value
+// NotificationOf builds.
 type Notification struct {
 	Sink string
 	// GroupKey is <policy>/<chain>/<wallet>: alerts that share it inside the

@@ -2,7 +2,6 @@ package alerts
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"sort"
@@ -44,6 +43,13 @@ type Queued struct {
 	Alert alertmodel.Alert `json:"alert"`
 }
 
+// entryRecord is the codec of the outbox entry of message id, a field of
+// the hash at outboxKey: "write outbox entry <id>: ...", "outbox entry <id>
+// is corrupt: ...".
+func entryRecord(st store.Store, id string) store.Records[Queued] {
+	return store.NewRecords[Queued](st, "outbox entry "+id)
+}
+
 // Enqueue stores alerts for publication. It is idempotent per message id.
 func (o *Outbox) Enqueue(ctx context.Context, as ...alertmodel.Alert) error {
 	for i := range as {
@@ -55,16 +61,12 @@ func (o *Outbox) Enqueue(ctx context.Context, as ...alertmodel.Alert) error {
 			return fmt.Errorf("outbox: %w", err)
 		}
 		seq := time.Now().UnixNano() + o.seq.Add(1)
-		b, err := json.Marshal(Queued{Seq: seq, Alert: *a})
-		if err != nil {
-			return err
-		}
 		// Keep the first queued copy: a replay must not reorder it.
 		if _, err := o.st.HGet(ctx, outboxKey, id); err == nil {
 			continue
 		}
-		if err := o.st.HSet(ctx, outboxKey, id, b); err != nil {
-			return fmt.Errorf("outbox: %w", err)
+		if err := entryRecord(o.st, id).HPut(ctx, outboxKey, id, Queued{Seq: seq, Alert: *a}); err != nil {
+			return err
 		}
 	}
 	select {
@@ -82,9 +84,9 @@ func (o *Outbox) Pending(ctx context.Context) ([]Queued, error) {
 	}
 	out := make([]Queued, 0, len(m))
 	for id, b := range m {
-		var q Queued
-		if err := json.Unmarshal(b, &q); err != nil {
-			return nil, fmt.Errorf("outbox entry %s is corrupt: %w", id, err)
+		q, err := entryRecord(o.st, id).Decode(b)
+		if err != nil {
+			return nil, err
 		}
 		out = append(out, q)
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/keywatch/keywatch/alertmodel"
+	"github.com/keywatch/keywatch/internal/backoff"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
@@ -98,8 +99,7 @@ func NewPublisher(o PublisherOptions) *Publisher {
 // NATS or the store is unavailable.
 func (p *Publisher) Run(ctx context.Context) error {
 	streamReady := false
-	backoff := 500 * time.Millisecond
-	const maxBackoff = 15 * time.Second
+	failing := backoff.New(500*time.Millisecond, 15*time.Second)
 	for {
 		err := func() error {
 			if !streamReady {
@@ -116,10 +116,10 @@ func (p *Publisher) Run(ctx context.Context) error {
 		wait := 5 * time.Second // backstop: another instance may have queued alerts
 		if err != nil {
 			p.failures.Inc()
-			p.log.Warn("alert publishing failed; alerts stay in the outbox", "err", err, "retry_in", backoff)
-			wait, backoff = backoff, min(backoff*2, maxBackoff)
+			wait = failing.Next()
+			p.log.Warn("alert publishing failed; alerts stay in the outbox", "err", err, "retry_in", wait)
 		} else {
-			backoff = 500 * time.Millisecond
+			failing.Reset()
 		}
 		t := time.NewTimer(wait)
 		select {

@@ -7,7 +7,6 @@ package feed
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -72,6 +71,13 @@ const indexKey = "feed:index" // sorted set: alert id by last update (ms)
 
 func recordKey(id string) string { return "feed:a:" + id }
 
+// record is the codec of the feed's record of alert id: "read record <id>:
+// ...", "record <id> is corrupt: ..." (the feed's errors prefix "alert
+// feed: ").
+func (f *Feed) record(id string) store.Records[Entry] {
+	return store.NewRecords[Entry](f.o.Store, "record "+id)
+}
+
 // ErrNotFound: no alert with that id in the feed.
 var ErrNotFound = errors.New("no such alert")
 
@@ -82,15 +88,17 @@ var ErrResolved = errors.New("alert is resolved already")
 func (f *Feed) Record(ctx context.Context, as ...alertmodel.Alert) error {
 	now := f.o.Now().UTC()
 	for _, a := range as {
+		rec := f.record(a.ID)
+		// Not rec.Update: a corrupt previous record is replaced, not an
+		// error (the alert's latest state is all the feed needs).
 		err := f.o.Store.Update(ctx, recordKey(a.ID), func(old []byte, found bool) ([]byte, error) {
 			e := Entry{Alert: a, FirstSeen: now, UpdatedAt: now}
 			if found {
-				var prev Entry
-				if json.Unmarshal(old, &prev) == nil {
+				if prev, err := rec.Decode(old); err == nil {
 					e.FirstSeen = prev.FirstSeen
 				}
 			}
-			return json.Marshal(e)
+			return rec.Encode(e)
 		})
 		if err != nil {
 			return fmt.Errorf("alert feed: %w", err)
@@ -167,16 +175,12 @@ func (f *Feed) List(ctx context.Context, fl Filter) ([]Entry, error) {
 
 // Get reads one alert of the feed.
 func (f *Feed) Get(ctx context.Context, id string) (Entry, error) {
-	b, err := f.o.Store.Get(ctx, recordKey(id))
-	if errors.Is(err, store.ErrNotFound) {
-		return Entry{}, ErrNotFound
-	}
+	e, found, err := f.record(id).Get(ctx, recordKey(id))
 	if err != nil {
 		return Entry{}, fmt.Errorf("alert feed: %w", err)
 	}
-	var e Entry
-	if err := json.Unmarshal(b, &e); err != nil {
-		return Entry{}, fmt.Errorf("alert feed: record %s is corrupt: %w", id, err)
+	if !found {
+		return Entry{}, ErrNotFound
 	}
 	return e, nil
 }
@@ -188,15 +192,13 @@ func (f *Feed) Get(ctx context.Context, id string) (Entry, error) {
 func (f *Feed) Resolve(ctx context.Context, id, by, comment string) (Entry, error) {
 	now := f.o.Now().UTC()
 	var e Entry
-	err := f.o.Store.Update(ctx, recordKey(id), func(old []byte, found bool) ([]byte, error) {
+	err := f.record(id).Update(ctx, recordKey(id), func(cur Entry, found bool) (Entry, error) {
 		if !found {
-			return nil, ErrNotFound
+			return Entry{}, ErrNotFound
 		}
-		if err := json.Unmarshal(old, &e); err != nil {
-			return nil, fmt.Errorf("record %s is corrupt: %w", id, err)
-		}
+		e = cur
 		if e.Status == alertmodel.Resolved {
-			return nil, ErrResolved
+			return Entry{}, ErrResolved
 		}
 		reason := "resolved by " + by
 		if comment != "" {
@@ -204,7 +206,7 @@ func (f *Feed) Resolve(ctx context.Context, id, by, comment string) (Entry, erro
 		}
 		e.Alert = e.Alert.Resolved(reason, now)
 		e.UpdatedAt, e.ResolvedBy, e.Comment = now, by, comment
-		return json.Marshal(e)
+		return e, nil
 	})
 	switch {
 	case errors.Is(err, ErrResolved):

@@ -16,6 +16,7 @@ import (
 	"github.com/keywatch/keywatch/chains"
 	"github.com/keywatch/keywatch/internal/apitest"
 	"github.com/keywatch/keywatch/internal/testenv"
+	"github.com/keywatch/keywatch/store"
 	"github.com/keywatch/keywatch/store/memory"
 	"github.com/keywatch/keywatch/store/redis"
 )
@@ -162,3 +163,32 @@ func TestAResolutionThatCouldNotBePublishedIsPublishedOnRetry(t *testing.T) {
 type recorderFunc func() error
 
 func (f recorderFunc) Record(context.Context, string, string, any) error { return f() }
+
+// A feed record that is not an entry's JSON: Get and Resolve say so, naming
+// the alert, and change nothing; a newer state of the alert replaces it.
+func TestACorruptFeedRecordIsReportedAndReplacedByTheNextState(t *testing.T) {
+	ctx := context.Background()
+	st := memory.New()
+	fd := feed.New(feed.Options{Store: st})
+	id := "eth:0xabc:native:big-outflow"
+	garbage := []byte(`{"id": "` + id)
+	if err := st.Set(ctx, "feed:a:"+id, garbage, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fd.Get(ctx, id); !errors.Is(err, store.ErrCorrupt) || !strings.HasPrefix(err.Error(), "alert feed: record "+id+" is corrupt") {
+		t.Fatalf("get a corrupt record: %v; want it corrupt, naming %s", err, id)
+	}
+	if _, err := fd.Resolve(ctx, id, "vic", ""); !errors.Is(err, store.ErrCorrupt) {
+		t.Fatalf("resolve a corrupt record: %v; want it corrupt", err)
+	}
+	if b, err := st.Get(ctx, "feed:a:"+id); err != nil || string(b) != string(garbage) {
+		t.Fatalf("the record after resolving: %q, %v; want it untouched", b, err)
+	}
+	a := alertmodel.Alert{ID: id, Policy: "big-outflow", Severity: alertmodel.High, Status: alertmodel.Firing, Chain: "eth", Wallet: "treasury-hot"}
+	if err := fd.Record(ctx, a); err != nil {
+		t.Fatalf("record over a corrupt record: %v; want it replaced", err)
+	}
+	if e, err := fd.Get(ctx, id); err != nil || e.Status != alertmodel.Firing || e.FirstSeen.IsZero() {
+		t.Fatalf("after recording: %+v, %v; want the firing alert, first seen now", e, err)
+	}
+}

@@ -10,7 +10,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -237,14 +236,17 @@ func newID() string {
 	return "sil-" + hex.EncodeToString(b[:])
 }
 
+// record is the codec of silence id, a field of the hash at hashKey; its
+// errors name the silence: "read silence <id>: ...", "write silence <id>:
+// ...", "silence <id> is corrupt: ...".
+func (s *Silences) record(id string) store.Records[Silence] {
+	return store.NewRecords[Silence](s.o.Store, "silence "+id)
+}
+
 func (s *Silences) put(ctx context.Context, sil Silence) error {
 	sil.State = ""
-	b, err := json.Marshal(sil)
-	if err != nil {
+	if err := s.record(sil.ID).HPut(ctx, hashKey, sil.ID, sil); err != nil {
 		return err
-	}
-	if err := s.o.Store.HSet(ctx, hashKey, sil.ID, b); err != nil {
-		return fmt.Errorf("silences: %w", err)
 	}
 	s.invalidate()
 	return nil
@@ -265,11 +267,11 @@ func (s *Silences) all(ctx context.Context) ([]Silence, error) {
 	now := s.o.Now()
 	out := make([]Silence, 0, len(m))
 	for id, b := range m {
-		sil, err := decode(id, b, now)
+		sil, err := s.record(id).Decode(b)
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, sil)
+		out = append(out, withState(sil, now))
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if !out[i].CreatedAt.Equal(out[j].CreatedAt) {
@@ -280,17 +282,13 @@ func (s *Silences) all(ctx context.Context) ([]Silence, error) {
 	return out, nil
 }
 
-// decode reads a stored silence, with its state at now.
-func decode(id string, b []byte, now time.Time) (Silence, error) {
-	var sil Silence
-	if err := json.Unmarshal(b, &sil); err != nil {
-		return Silence{}, fmt.Errorf("silence %s is corrupt: %w", id, err)
-	}
+// withState is a stored silence with its state at now.
+func withState(sil Silence, now time.Time) Silence {
 	sil.State = "expired"
 	if sil.Active(now) {
 		sil.State = "active"
 	}
-	return sil, nil
+	return sil
 }
 
 // List returns the silences in force, or every silence kept when all is
@@ -311,14 +309,14 @@ func (s *Silences) List(ctx context.Context, all bool) ([]Silence, error) {
 
 // Get returns one silence.
 func (s *Silences) Get(ctx context.Context, id string) (Silence, error) {
-	b, err := s.o.Store.HGet(ctx, hashKey, id)
-	if errors.Is(err, store.ErrNotFound) {
+	sil, found, err := s.record(id).HGet(ctx, hashKey, id)
+	if err != nil {
+		return Silence{}, err
+	}
+	if !found {
 		return Silence{}, ErrNotFound
 	}
-	if err != nil {
-		return Silence{}, fmt.Errorf("silences: %w", err)
-	}
-	return decode(id, b, s.o.Now())
+	return withState(sil, s.o.Now()), nil
 }
 
 // Expire ends a silence now, recording who did.
