@@ -82,7 +82,7 @@ func TestStoredSetErrors(t *testing.T) {
 		corrupt bool
 	}{
 		{name: "not json", stored: `{"height":`, want: "set of watched outputs of chain btc is corrupt", corrupt: true},
-		{name: "bad outpoint", stored: `{"utxos":{"nonsense":{"wallet":"satoshi"}}}`, want: `set of watched outputs of chain btc is corrupt: corrupt record: outpoint "nonsense"`, corrupt: true},
+		{name: "bad outpoint", stored: `{"utxos":{"nonsense":{"wallet":"satoshi"}}}`, want: `set of watched outputs of chain btc is corrupt: outpoint "nonsense"`, corrupt: true},
 		{name: "store closed", closed: true, want: "read set of watched outputs of chain btc: " + memory.ErrClosed.Error()},
 	} {
 		t.Run(c.name, func(t *testing.T) {
