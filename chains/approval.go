@@ -13,9 +13,11 @@ const (
 	// the approved address or the operator (the event's counterparty).
 	DetailSpender = "spender"
 	// DetailUnlimited is "true" for an allowance of the standard's maximum
-	// (max uint256 for ERC-20, or max uint96 that Compound-style tokens
-	// such as UNI and COMP store for it; max uint160 for Permit2) and for
-	// setApprovalForAll(…, true); "false" otherwise.
+	// and for setApprovalForAll(…, true); "false" otherwise. ERC-20: max
+	// uint256, or anything from 2^255 up (what is left of it after
+	// transferFrom on tokens that decrease it), or max uint96, which
+	// Compound-style tokens such as UNI and COMP store for it. Permit2: max
+	// uint160.
 	DetailUnlimited = "unlimited"
 	// DetailRevoked is "true" when the event leaves the spender nothing to
 	// move: an allowance of 0, an ERC-721 approval of the zero address,

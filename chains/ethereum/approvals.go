@@ -41,11 +41,15 @@ var approvalTopics = []common.Hash{TopicApproval, TopicApprovalForAll, TopicPerm
 
 // The allowances that mean "everything".
 var (
-	maxUint256 = new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 256), big.NewInt(1))
-	maxUint160 = new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 160), big.NewInt(1))
+	// ERC-20: max uint256 by convention; tokens that decrease even that on
+	// transferFrom log what is left of it (still far above any supply), so
+	// anything from 2^255 up counts.
+	unlimitedERC20 = new(big.Int).Lsh(big.NewInt(1), 255)
 	// Compound-style tokens (COMP, UNI) keep allowances in a uint96 and
 	// store approve(spender, max uint256) as max uint96.
 	maxUint96 = new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 96), big.NewInt(1))
+	// Permit2: max uint160, which its transfers never decrease.
+	maxUint160 = new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 160), big.NewInt(1))
 )
 
 // ERC-165 interface ids of the collections whose ApprovalForAll looks alike.
@@ -121,7 +125,7 @@ func (s *Source) approval(ctx context.Context, ev chains.Event, l types.Log) (ch
 		v := new(big.Int).SetBytes(l.Data)
 		d["event"], d[chains.DetailStandard] = "Approval", chains.StandardERC20
 		amount = chains.NewAmount(v, tok.Decimals) // decimals 0 when not configured
-		unlimited = v.Cmp(maxUint256) == 0 || v.Cmp(maxUint96) == 0
+		unlimited = v.Cmp(unlimitedERC20) >= 0 || v.Cmp(maxUint96) == 0
 		revoked = v.Sign() == 0
 	case l.Topics[0] == TopicApproval && len(l.Topics) == 4 && len(l.Data) == 0:
 		// ERC-721 approve(approved, tokenId): one token; the zero address
