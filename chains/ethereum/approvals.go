@@ -143,7 +143,8 @@ func (s *Source) approval(ctx context.Context, ev chains.Event, l types.Log) (ch
 		d["event"], d[chains.DetailStandard] = "ApprovalForAll", s.collectionStandard(ctx, contract, ev.Block)
 		d[chains.DetailApprovedForAll] = strconv.FormatBool(all)
 		unlimited, revoked = all, !all
-	case contract == Permit2 && len(l.Topics) == 4 && (l.Topics[0] == TopicPermit2Approval && len(l.Data) == 64 || l.Topics[0] == TopicPermit2Permit && len(l.Data) == 96):
+	case contract == Permit2 && len(l.Topics) == 4 &&
+		((l.Topics[0] == TopicPermit2Approval && len(l.Data) == 64) || (l.Topics[0] == TopicPermit2Permit && len(l.Data) == 96)):
 		// Permit2 approve (by the owner) or permit (the owner's signature,
 		// sent by anyone): the token is topic 2, the spender topic 3.
 		token, spender = spender, common.BytesToAddress(l.Topics[3].Bytes())
@@ -183,8 +184,8 @@ func (s *Source) approval(ctx context.Context, ev chains.Event, l types.Log) (ch
 
 // collectionStandard asks a contract through ERC-165 whether it is an
 // ERC-721 or an ERC-1155 collection, and remembers the answer. A contract
-// that answers neither, both, or not at all is StandardUnknown (a failed
-// call is not remembered).
+// that answers neither, both, or not at all is StandardUnknown; an answer
+// with a failed call in it is not remembered.
 func (s *Source) collectionStandard(ctx context.Context, contract common.Address, block uint64) string {
 	st := &s.approvals
 	st.mu.Lock()
@@ -216,8 +217,8 @@ func (s *Source) collectionStandard(ctx context.Context, contract common.Address
 	default:
 		std = chains.StandardUnknown
 	}
-	if err721 != nil && err1155 != nil {
-		return std // nothing answered: ask again next time
+	if err721 != nil || err1155 != nil {
+		return std // not a whole answer: ask again next time
 	}
 	st.mu.Lock()
 	if st.standards == nil || len(st.standards) >= maxStandards {

@@ -2,16 +2,20 @@ package ethereum_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
+	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/ethclient/simulated"
 
 	"github.com/keywatch/keywatch/chains"
 	kwe "github.com/keywatch/keywatch/chains/ethereum"
@@ -287,5 +291,53 @@ func TestApprovalsOnAnyContract(t *testing.T) {
 				t.Errorf("alerts\n got %q\nwant %q", g, wantAlert)
 			}
 		})
+	}
+}
+
+// flakyCaller fails eth_call while fail is set, and counts the calls.
+type flakyCaller struct {
+	simulated.Client
+	fail  atomic.Bool
+	calls atomic.Int32
+}
+
+func (c *flakyCaller) CallContract(ctx context.Context, msg ethereum.CallMsg, block *big.Int) ([]byte, error) {
+	c.calls.Add(1)
+	if c.fail.Load() {
+		return nil, errors.New("connection refused")
+	}
+	return c.Client.CallContract(ctx, msg, block)
+}
+
+// TestCollectionStandardIsAskedOnce: the ERC-165 question is asked once per
+// collection; while the node fails it, the event still comes, with standard
+// unknown, and the question is asked again.
+func TestCollectionStandardIsAskedOnce(t *testing.T) {
+	ctx := context.Background()
+	c := simchain.New(map[string]int64{"hot": 10, "issuer": 10}, nil)
+	defer c.Close()
+	items := must[common.Address](t)(c.Deploy(ctx, "issuer", contracts.NameTestMultiToken))
+	client := &flakyCaller{Client: c.Client}
+	src := kwe.NewSource(client, kwe.Options{Chain: "eth", Wallets: []kwe.Wallet{{Name: "hot", Address: simchain.Addr("hot"), Role: "hot"}}})
+	operators := []string{"operator-1", "operator-2", "operator-3"}
+	for i, tt := range []struct {
+		fail      bool
+		want      string
+		wantCalls int32
+	}{
+		{fail: true, want: "unknown", wantCalls: 2},
+		{want: "erc1155", wantCalls: 2},
+		{want: "erc1155", wantCalls: 0},
+	} {
+		client.fail.Store(tt.fail)
+		client.calls.Store(0)
+		r := must[*types.Receipt](t)(c.Call(ctx, "hot", items, contracts.NameTestMultiToken, "setApprovalForAll", simchain.Addr(operators[i]), true))
+		evs := blockEvents(t, src, c, r)
+		if len(evs) != 1 {
+			t.Fatalf("approval %d (node failing: %v): %d events, want 1", i+1, tt.fail, len(evs))
+		}
+		if got, calls := evs[0].Detail["standard"], client.calls.Load(); got != tt.want || calls != tt.wantCalls {
+			t.Fatalf("approval %d (node failing: %v): standard %q after %d calls, want %q after %d", i+1, tt.fail, got, calls, tt.want, tt.wantCalls)
+		}
 	}
 }
