@@ -2,38 +2,13 @@ package contracts
 
 import (
 	"bytes"
-	"context"
 	"math/big"
 	"testing"
 
 	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/common"
-	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
-	"github.com/ethereum/go-ethereum/ethclient/simulated"
 )
-
-// newPermit2Chain is a simulated chain with the Permit2 stand-in at its real
-// address and the accounts funded.
-func newPermit2Chain(t *testing.T, funded ...account) *chain {
-	t.Helper()
-	alloc, err := Permit2Alloc()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, a := range funded {
-		alloc[a.addr] = types.Account{Balance: new(big.Int).Mul(big.NewInt(100), oneEther)}
-	}
-	sim := simulated.NewBackend(alloc)
-	t.Cleanup(func() { sim.Close() })
-	client := sim.Client()
-	ctx := context.Background()
-	chainID, err := client.ChainID(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &chain{t: t, ctx: ctx, sim: sim, client: client, chainID: chainID}
-}
 
 // TestPermit2Interface: the stand-in has Permit2's real selectors and event
 // topics (the Permit topic is the one of real mainnet logs).
@@ -60,7 +35,7 @@ func TestPermit2Interface(t *testing.T) {
 
 func TestPermit2StandIn(t *testing.T) {
 	owner, relayer, spender, stranger := newAccount(t), newAccount(t), newAccount(t), newAccount(t)
-	c := newPermit2Chain(t, owner, relayer, stranger)
+	c := newChain(t, owner, relayer, stranger)
 	p := mustLoad(t, NamePermit2)
 	token := common.HexToAddress("0x6982508145454ce325ddbe47a25d4ec3d2311933")
 	unlimited := new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 160), big.NewInt(1))
@@ -133,7 +108,7 @@ func TestPermit2StandIn(t *testing.T) {
 // move the owner's tokens; a stranger may not; both answer ERC-165.
 func TestNFTAndMultiTokenApprovals(t *testing.T) {
 	deployer, owner, spender, operator := newAccount(t), newAccount(t), newAccount(t), newAccount(t)
-	c := newPermit2Chain(t, deployer, owner, spender, operator)
+	c := newChain(t, deployer, owner, spender, operator)
 	nft, multi := mustLoad(t, NameTestNFT), mustLoad(t, NameTestMultiToken)
 	nftAddr, _ := c.deploy(deployer, NameTestNFT, "Test Apes", "TAPE")
 	multiAddr, _ := c.deploy(deployer, NameTestMultiToken)

@@ -1,7 +1,6 @@
 package ethereum
 
 import (
-	"context"
 	"math/big"
 	"testing"
 
@@ -14,14 +13,8 @@ import (
 // contract already asked for its standard) and Permit2 Permit, per log: the
 // counterpart of BenchmarkDecodeTransferLogs.
 func BenchmarkDecodeApprovalLogs(b *testing.B) {
-	token := common.HexToAddress("0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48")
+	s, wallets, token := logBenchSource()
 	nft := common.HexToAddress("0xED5AF388653567Af2F388E6224dC7C4b3241C544")
-	var wallets []Wallet
-	for i := range 50 {
-		a := common.BigToAddress(big.NewInt(int64(1000 + i)))
-		wallets = append(wallets, Wallet{Name: a.Hex(), Address: a, Role: "hot"})
-	}
-	s := NewSource(receiptsOnly{}, Options{Chain: "eth", Wallets: wallets, Tokens: []Token{{Symbol: "USDC", Address: token, Decimals: 6, USD: 1}}})
 	s.approvals.standards = map[common.Address]string{nft: "erc721"}
 	block := types.NewBlockWithHeader(&types.Header{Number: big.NewInt(1), Time: 1_700_000_000})
 	word := func(v int64) []byte { return common.LeftPadBytes(big.NewInt(v).Bytes(), 32) }
@@ -44,13 +37,5 @@ func BenchmarkDecodeApprovalLogs(b *testing.B) {
 		}
 		logs[i] = l
 	}
-	ctx := context.Background()
-	b.ReportAllocs()
-	for b.Loop() {
-		evs, err := s.decode(ctx, block, logs, nil)
-		if err != nil || len(evs) != n {
-			b.Fatalf("%d events, %v", len(evs), err)
-		}
-	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/event")
+	benchDecodeLogs(b, s, block, logs)
 }
