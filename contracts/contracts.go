@@ -13,6 +13,10 @@
 //     and router, with the mainnet selectors and events. MixerAlloc places
 //     their runtime code at the mainnet addresses in a genesis alloc, so a
 //     simulated or dev chain has a "Tornado Cash" where the real one is.
+//   - TestNFT and TestMultiToken: an ERC-721 and an ERC-1155 collection whose
+//     approvals a watched wallet grants.
+//   - Permit2: a stand-in for Uniswap's Permit2 with its real approve,
+//     permit and events; Permit2Alloc places it at the real address.
 //
 // The sources are in src/ and the compiled artifacts in build/, which are
 // committed and embedded in the binary. After changing a source, rebuild the

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/ecdsa"
+	"maps"
 	"math/big"
 	"strings"
 	"testing"
@@ -45,13 +46,19 @@ func newAccount(t *testing.T) account {
 	return account{key: key, addr: crypto.PubkeyToAddress(key.PublicKey)}
 }
 
-// newChain funds each account with 100 ETH and adds MixerAlloc.
+// newChain funds each account with 100 ETH and adds MixerAlloc and
+// Permit2Alloc.
 func newChain(t *testing.T, funded ...account) *chain {
 	t.Helper()
 	alloc, err := MixerAlloc()
 	if err != nil {
 		t.Fatal(err)
 	}
+	permit2, err := Permit2Alloc()
+	if err != nil {
+		t.Fatal(err)
+	}
+	maps.Copy(alloc, permit2)
 	for _, a := range funded {
 		alloc[a.addr] = types.Account{Balance: new(big.Int).Mul(big.NewInt(100), oneEther)}
 	}
@@ -236,7 +243,7 @@ func wantBig(t *testing.T, what string, got *big.Int, want int64) {
 }
 
 func TestLoad(t *testing.T) {
-	want := []string{NameTestToken, NameTornadoPool, NameTornadoRouter, NameUpgradeableProxy, NameVault, NameVaultV2}
+	want := []string{NamePermit2, NameTestMultiToken, NameTestNFT, NameTestToken, NameTornadoPool, NameTornadoRouter, NameUpgradeableProxy, NameVault, NameVaultV2}
 	if got := strings.Join(Names(), ","); got != strings.Join(want, ",") {
 		t.Fatalf("Names() = %s, want %s", got, strings.Join(want, ","))
 	}

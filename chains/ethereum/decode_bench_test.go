@@ -121,13 +121,7 @@ func copyTxs(b *testing.B, block *types.Block) []*types.Transaction {
 // BenchmarkDecodeTransferLogs decodes ERC-20 Transfer logs of watched wallets
 // (the eth_getLogs answer for a busy block), per log.
 func BenchmarkDecodeTransferLogs(b *testing.B) {
-	token := common.HexToAddress("0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48")
-	var wallets []Wallet
-	for i := range 50 {
-		a := common.BigToAddress(big.NewInt(int64(1000 + i)))
-		wallets = append(wallets, Wallet{Name: a.Hex(), Address: a, Role: "hot"})
-	}
-	s := NewSource(receiptsOnly{}, Options{Chain: "eth", Wallets: wallets, Tokens: []Token{{Symbol: "USDC", Address: token, Decimals: 6, USD: 1}}})
+	s, wallets, token := logBenchSource()
 	block := types.NewBlockWithHeader(&types.Header{Number: big.NewInt(1)})
 	const n = 1000
 	logs := make([]types.Log, n)
@@ -138,13 +132,30 @@ func BenchmarkDecodeTransferLogs(b *testing.B) {
 			Topics: []common.Hash{TopicTransfer, common.BytesToHash(from.Bytes()), common.BytesToHash(to.Bytes())},
 			Data:   common.LeftPadBytes(big.NewInt(int64(1_000_000*i+1)).Bytes(), 32)}
 	}
+	benchDecodeLogs(b, s, block, logs)
+}
+
+// logBenchSource is a Source over 50 watched wallets and USDC.
+func logBenchSource() (*Source, []Wallet, common.Address) {
+	token := common.HexToAddress("0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48")
+	var wallets []Wallet
+	for i := range 50 {
+		a := common.BigToAddress(big.NewInt(int64(1000 + i)))
+		wallets = append(wallets, Wallet{Name: a.Hex(), Address: a, Role: "hot"})
+	}
+	return NewSource(receiptsOnly{}, Options{Chain: "eth", Wallets: wallets, Tokens: []Token{{Symbol: "USDC", Address: token, Decimals: 6, USD: 1}}}), wallets, token
+}
+
+// benchDecodeLogs decodes logs, each one event, and reports the time per
+// event.
+func benchDecodeLogs(b *testing.B, s *Source, block *types.Block, logs []types.Log) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	for b.Loop() {
 		evs, err := s.decode(ctx, block, logs, nil)
-		if err != nil || len(evs) != n {
+		if err != nil || len(evs) != len(logs) {
 			b.Fatalf("%d events, %v", len(evs), err)
 		}
 	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*n), "ns/event")
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(logs)), "ns/event")
 }

@@ -1,8 +1,8 @@
 // Package ethereum reads Ethereum and other EVM chains through go-ethereum's
 // ethclient and decodes their blocks into keywatch events: native value
-// transfers to and from watched wallets, ERC-20 Transfer and Approval logs of
-// configured tokens and ApprovalForAll of any contract, fetched with
-// eth_getLogs topic filters; admin changes (EIP-1967 Upgraded, AdminChanged
+// transfers to and from watched wallets, ERC-20 Transfer logs of configured
+// tokens, and approvals watched wallets grant on any contract (approvals.go),
+// fetched with eth_getLogs topic filters; admin changes (EIP-1967 Upgraded, AdminChanged
 // and BeaconUpgraded, OwnershipTransferred, RoleGranted) on watched contracts
 // and in transactions signed by employee keys; and the outflows of addresses
 // followed after funds left a watched wallet, Tornado Cash router deposits
@@ -123,6 +123,7 @@ type Source struct {
 	topics    []common.Hash
 	addrs     []common.Address // token contracts
 	contracts []common.Address // watched contracts, for admin logs
+	approvals approvalState    // standards of collections (approvals.go)
 
 	// The followed addresses the last block was decoded with, for Rescan.
 	mu           sync.Mutex
@@ -219,23 +220,20 @@ func (s *Source) Events(ctx context.Context, b chains.Block) ([]chains.Event, er
 	}
 	var queries []ethereum.FilterQuery
 	if len(s.addrs) > 0 && len(from) > 0 {
-		// One filter cannot say "topic1 OR topic2": movements from (and
-		// approvals by) watched and followed addresses, then movements to
+		// One filter cannot say "topic1 OR topic2": movements from watched
+		// and followed addresses, then movements to
 		// watched wallets. Long address lists (a theft fanned out to many
 		// followed addresses) are split so no request outgrows what nodes
 		// and providers accept; a log matches one address of a list, so the
 		// parts do not overlap.
 		for _, part := range chunks(from, maxTopicsPerQuery) {
-			queries = append(queries, ethereum.FilterQuery{BlockHash: &hash, Addresses: s.addrs, Topics: [][]common.Hash{{TopicTransfer, TopicApproval}, part}})
+			queries = append(queries, ethereum.FilterQuery{BlockHash: &hash, Addresses: s.addrs, Topics: [][]common.Hash{{TopicTransfer}, part}})
 		}
 		for _, part := range chunks(s.topics, maxTopicsPerQuery) {
 			queries = append(queries, ethereum.FilterQuery{BlockHash: &hash, Addresses: s.addrs, Topics: [][]common.Hash{{TopicTransfer}, nil, part}})
 		}
 	}
-	// setApprovalForAll of any contract (NFT collections are not configured).
-	for _, part := range chunks(s.topics, maxTopicsPerQuery) {
-		queries = append(queries, ethereum.FilterQuery{BlockHash: &hash, Topics: [][]common.Hash{{TopicApprovalForAll}, part}})
-	}
+	queries = append(queries, s.approvalQueries(hash)...) // any contract
 	if len(s.contracts) > 0 {
 		queries = append(queries, ethereum.FilterQuery{BlockHash: &hash, Addresses: s.contracts, Topics: [][]common.Hash{adminTopics}})
 	}
@@ -444,8 +442,8 @@ func (s *Source) decode(ctx context.Context, block *types.Block, logs []types.Lo
 		ev := base
 		ev.Tx = l.TxHash.Hex()
 		ev.Initiator = lower(senders[l.TxHash])
-		if l.Topics[0] == TopicApprovalForAll {
-			if e, ok := s.approvalForAll(ev, l); ok {
+		if isApprovalLog(l) {
+			if e, ok := s.approval(ctx, ev, l); ok {
 				out = append(out, e)
 			}
 			continue
@@ -468,18 +466,6 @@ func (s *Source) decode(ctx context.Context, block *types.Block, logs []types.Lo
 			ev.Amount = chains.NewAmount(new(big.Int).SetBytes(l.Data), tok.Decimals)
 			ev.USD = ev.Amount.Float64() * tok.USD
 			out = append(out, s.sides(ev, from, to, l.Index, followed)...)
-		case l.Topics[0] == TopicApproval && len(l.Topics) == 3 && len(l.Data) == 32:
-			owner, spender := common.BytesToAddress(l.Topics[1].Bytes()), common.BytesToAddress(l.Topics[2].Bytes())
-			w, ok := s.wallets[owner]
-			if !ok {
-				continue
-			}
-			ev.Kind = chains.KindApproval
-			ev.ID = chains.EventID(s.opts.Chain, ev.Tx, l.Index)
-			ev.From, ev.To = lower(owner), lower(spender)
-			ev.Amount = chains.NewAmount(new(big.Int).SetBytes(l.Data), tok.Decimals)
-			ev.USD = ev.Amount.Float64() * tok.USD
-			out = append(out, s.attribute(ev, w, chains.Out, spender))
 		}
 	}
 	return dedupe(out), nil
@@ -493,28 +479,6 @@ func (s *Source) decode(ctx context.Context, block *types.Block, logs []types.Lo
 // watcher that cannot tell judges the movement rather than drop it.
 func succeeded(r *types.Receipt) bool {
 	return r.Status == types.ReceiptStatusSuccessful || len(r.PostState) > 0
-}
-
-// approvalForAll decodes setApprovalForAll by a watched wallet.
-func (s *Source) approvalForAll(ev chains.Event, l types.Log) (chains.Event, bool) {
-	if len(l.Topics) != 3 || len(l.Data) != 32 {
-		return ev, false
-	}
-	owner, operator := common.BytesToAddress(l.Topics[1].Bytes()), common.BytesToAddress(l.Topics[2].Bytes())
-	w, ok := s.wallets[owner]
-	if !ok {
-		return ev, false
-	}
-	ev.Kind = chains.KindApproval
-	ev.ID = chains.EventID(s.opts.Chain, ev.Tx, l.Index)
-	ev.From, ev.To = lower(owner), lower(operator)
-	ev.Token, ev.Asset = lower(l.Address), lower(l.Address)
-	if tok, ok := s.tokens[l.Address]; ok {
-		ev.Asset = tok.Symbol
-	}
-	ev.Amount = chains.NewAmount(new(big.Int), 0)
-	ev.Detail = map[string]string{"approved_for_all": fmt.Sprint(new(big.Int).SetBytes(l.Data).Sign() != 0)}
-	return s.attribute(ev, w, chains.Out, operator), true
 }
 
 // adminEvent decodes an admin change log: the counterparty is who gains
