@@ -77,10 +77,16 @@ type BatchCaller interface {
 	BatchCallContext(ctx context.Context, b []rpc.BatchElem) error
 }
 
-// rpcClientHolder is implemented by *ethclient.Client and go-ethereum's
-// simulated.Client: both hand out the *rpc.Client they call through.
+// rpcClientHolder is implemented by *ethclient.Client: it hands out the
+// *rpc.Client it calls through.
 type rpcClientHolder interface {
 	Client() *rpc.Client
+}
+
+// storageByHash is implemented by *ethclient.Client and go-ethereum's
+// simulated.Client, which hides its raw client: it reads one slot per call.
+type storageByHash interface {
+	StorageAtHash(ctx context.Context, account common.Address, key common.Hash, blockHash common.Hash) ([]byte, error)
 }
 
 // batchCallerOf finds the raw JSON-RPC client behind c, or nil.
@@ -124,9 +130,10 @@ const (
 
 // slotWatch reads the watched slots of one chain's Safes and contracts.
 type slotWatch struct {
-	wallets []Wallet // Safes and contracts, one per address, in configured order
-	rpc     BatchCaller
-	trace   bool // attribute changes with debug_traceBlockByHash
+	wallets []Wallet      // Safes and contracts, one per address, in configured order
+	rpc     BatchCaller   // nil when the client makes no raw calls
+	single  storageByHash // reads one slot per call when rpc is nil
+	trace   bool          // attribute changes with debug_traceBlockByHash
 
 	mu       sync.Mutex
 	cache    map[common.Hash]*slotBlock
@@ -143,7 +150,8 @@ type slotBlock struct {
 }
 
 func newSlotWatch(client Client, opts Options) *slotWatch {
-	w := &slotWatch{rpc: batchCallerOf(client), cache: map[common.Hash]*slotBlock{},
+	single, _ := client.(storageByHash)
+	w := &slotWatch{rpc: batchCallerOf(client), single: single, cache: map[common.Hash]*slotBlock{},
 		trace: opts.Traces == "auto" || opts.Traces == "debug"}
 	seen := map[common.Address]bool{}
 	for _, wl := range opts.Wallets {
@@ -171,8 +179,8 @@ func (s *Source) slotEvents(ctx context.Context, block *types.Block) ([]chains.E
 	if len(w.wallets) == 0 || block.NumberU64() == 0 {
 		return nil, nil
 	}
-	if w.rpc == nil {
-		return nil, errors.New("read storage slots of Safes and contracts: the node client makes no raw JSON-RPC calls")
+	if w.rpc == nil && w.single == nil {
+		return nil, errors.New("read storage slots of Safes and contracts: the node client makes no raw JSON-RPC calls and has no StorageAtHash")
 	}
 	hash, parent := block.Hash(), block.ParentHash()
 	cur, prev, evs, done := w.cached(hash, parent)
@@ -250,9 +258,13 @@ func (w *slotWatch) store(hash common.Hash, b *slotBlock) {
 }
 
 // read reads every watched slot at each of the blocks, in batches of at
-// most maxBatch requests. Any error, of the batch or of one request, fails
-// the whole read: a block is never judged on part of its slots.
+// most maxBatch requests (one call per slot on a client without raw calls).
+// Any error, of the batch or of one request, fails the whole read: a block
+// is never judged on part of its slots.
 func (w *slotWatch) read(ctx context.Context, blocks []common.Hash) ([][][numSlots]common.Hash, error) {
+	if w.rpc == nil {
+		return w.readEach(ctx, blocks)
+	}
 	type req struct{ block, wallet, slot int }
 	var reqs []req
 	var elems []rpc.BatchElem
@@ -277,20 +289,43 @@ func (w *slotWatch) read(ctx context.Context, blocks []common.Hash) ([][][numSlo
 	}
 	for i, e := range elems {
 		r := reqs[i]
-		what := func() string {
-			return fmt.Sprintf("eth_getStorageAt of %s (%s) slot %s at block %s", w.wallets[r.wallet].Name,
-				lower(w.wallets[r.wallet].Address), watchedSlots[r.slot].name, blocks[r.block].Hex())
-		}
 		if e.Error != nil {
-			return nil, fmt.Errorf("%s: %w", what(), e.Error)
+			return nil, fmt.Errorf("%s: %w", w.what(r.wallet, r.slot, blocks[r.block]), e.Error)
 		}
 		v, err := parseWord(*e.Result.(*json.RawMessage))
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", what(), err)
+			return nil, fmt.Errorf("%s: %w", w.what(r.wallet, r.slot, blocks[r.block]), err)
 		}
 		out[r.block][r.wallet][r.slot] = v
 	}
 	return out, nil
+}
+
+// readEach reads the slots one call each.
+func (w *slotWatch) readEach(ctx context.Context, blocks []common.Hash) ([][][numSlots]common.Hash, error) {
+	out := make([][][numSlots]common.Hash, len(blocks))
+	for bi, h := range blocks {
+		out[bi] = make([][numSlots]common.Hash, len(w.wallets))
+		for wi, wl := range w.wallets {
+			for si := range numSlots {
+				v, err := w.single.StorageAtHash(ctx, wl.Address, watchedSlots[si].slot, h)
+				if err != nil {
+					return nil, fmt.Errorf("%s: %w", w.what(wi, si, h), err)
+				}
+				if len(v) > 32 {
+					return nil, fmt.Errorf("%s: the node answered %d bytes, want at most 32", w.what(wi, si, h), len(v))
+				}
+				out[bi][wi][si] = common.BytesToHash(v)
+			}
+		}
+	}
+	return out, nil
+}
+
+// what names one slot read in errors.
+func (w *slotWatch) what(wallet, slot int, block common.Hash) string {
+	return fmt.Sprintf("eth_getStorageAt of %s (%s) slot %s at block %s", w.wallets[wallet].Name,
+		lower(w.wallets[wallet].Address), watchedSlots[slot].name, block.Hex())
 }
 
 // parseWord decodes a storage word as nodes return it: a JSON string of 0x
@@ -457,6 +492,9 @@ func (w *slotWatch) attribute(ctx context.Context, block *types.Block, changes [
 	}
 	if !w.trace {
 		return reason("traces are off for this chain")
+	}
+	if w.rpc == nil {
+		return reason("the node client makes no raw JSON-RPC calls, so no debug_traceBlockByHash")
 	}
 	w.mu.Lock()
 	noDebug, noDebugE := w.noDebug, w.noDebugE
