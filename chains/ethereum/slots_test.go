@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"net/http"
+	"net/http/httptest"
 	"reflect"
 	"sort"
 	"strings"
@@ -620,4 +622,68 @@ func replaceTx(t *testing.T, c *simchain.Chain, from string, old *types.Transact
 	// nonce is taken.
 	testenv.WaitFor(t, 10*time.Second, func() bool { return c.Client.SendTransaction(ctx, tx) == nil },
 		"the pool to take the replacement of "+old.Hash().Hex())
+}
+
+// storageService answers eth_getStorageAt over a real go-ethereum RPC
+// server: a fixed word, or a node error.
+type storageService struct {
+	word  string
+	err   error
+	calls atomic.Int32
+}
+
+func (s *storageService) GetStorageAt(common.Address, common.Hash, rpc.BlockNumberOrHash) (string, error) {
+	s.calls.Add(1)
+	return s.word, s.err
+}
+
+func storageNode(t *testing.T, svc *storageService) string {
+	t.Helper()
+	srv := rpc.NewServer()
+	if err := srv.RegisterName("eth", svc); err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(srv)
+	t.Cleanup(func() { hs.Close(); srv.Stop() })
+	return hs.URL
+}
+
+// TestPoolBatchesFailOver: a batch the endpoint does not answer (HTTP 502
+// from a gateway) moves the pool to the next endpoint, as other calls do;
+// an error the node answers for one request stays in that request and the
+// pool stays where it is.
+func TestPoolBatchesFailOver(t *testing.T) {
+	ctx := context.Background()
+	gateway := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, "bad gateway", http.StatusBadGateway)
+	}))
+	defer gateway.Close()
+	good := &storageService{word: word(simchain.Addr("singleton")).Hex()}
+	pruned := &storageService{err: errors.New("missing trie node")}
+	read := func(p *kwe.Pool) ([]rpc.BatchElem, error) {
+		b := []rpc.BatchElem{{Method: "eth_getStorageAt", Args: []any{common.Address{}, kwe.SlotZero, rpc.BlockNumberOrHashWithHash(common.Hash{1}, false)}, Result: new(string)}}
+		return b, p.BatchCallContext(ctx, b)
+	}
+
+	p := kwe.NewPool([]string{gateway.URL, storageNode(t, good)}, 5*time.Second, nil)
+	defer p.Close()
+	if _, err := read(p); err == nil || !strings.Contains(err.Error(), "502") {
+		t.Fatalf("batch through the failing gateway: %v, want its 502", err)
+	}
+	b, err := read(p)
+	if err != nil || b[0].Error != nil || *b[0].Result.(*string) != good.word {
+		t.Fatalf("batch after the failover: %v, %v, %v; want %s from the second endpoint", err, b[0].Error, *b[0].Result.(*string), good.word)
+	}
+
+	spare := &storageService{word: good.word}
+	q := kwe.NewPool([]string{storageNode(t, pruned), storageNode(t, spare)}, 5*time.Second, nil)
+	defer q.Close()
+	for range 2 {
+		if b, err := read(q); err != nil || b[0].Error == nil || !strings.Contains(b[0].Error.Error(), "missing trie node") {
+			t.Fatalf("batch: %v, element error %v; want the node's answer in the element", err, b[0].Error)
+		}
+	}
+	if pruned.calls.Load() != 2 || spare.calls.Load() != 0 {
+		t.Fatalf("calls: first endpoint %d, second %d; want the pool to stay on the first", pruned.calls.Load(), spare.calls.Load())
+	}
 }
