@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math/big"
 	"strings"
 	"sync"
@@ -185,7 +186,12 @@ func (s *Source) slotEvents(ctx context.Context, block *types.Block) ([]chains.E
 	hash, parent := block.Hash(), block.ParentHash()
 	cur, prev, evs, done := w.cached(hash, parent)
 	if done {
-		return evs, nil
+		out := make([]chains.Event, len(evs))
+		for i, e := range evs {
+			e.Detail = maps.Clone(e.Detail) // the cached events stay as they were made
+			out[i] = e
+		}
+		return out, nil
 	}
 	var need []common.Hash
 	if cur == nil {
