@@ -218,6 +218,38 @@ func TestSlotChangesAreAttributedByThePrestateTrace(t *testing.T) {
 		})
 	}
 
+	t.Run("each of the four slots is compared", func(t *testing.T) {
+		before, after := map[common.Hash]common.Hash{}, map[common.Hash]common.Hash{}
+		for i, ws := range watchedSlots {
+			before[ws.slot] = common.BigToHash(big.NewInt(int64(0x100 + i)))
+			after[ws.slot] = common.BigToHash(big.NewInt(int64(0x200 + i)))
+		}
+		node := &fakeSlotNode{values: map[common.Hash]map[common.Address]map[common.Hash]common.Hash{
+			parent.Hash(): {wallet: before}, block.Hash(): {wallet: after}}}
+		s := NewSource(node, Options{Chain: "eth", Traces: "off", Wallets: []Wallet{{Name: "vault", Address: wallet, Role: "contract"}}})
+		evs, err := s.slotEvents(context.Background(), block)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, e := range evs {
+			got = append(got, e.Detail[DetailSlotName]+" "+e.Detail[chains.DetailSlot]+" "+e.Detail[chains.DetailNew][62:])
+		}
+		want := "slot-0 " + SlotZero.Hex() + " 0200\n" +
+			"eip1967-implementation " + SlotImplementation.Hex() + " 0201\n" +
+			"eip1967-admin " + SlotAdmin.Hex() + " 0202\n" +
+			"eip1967-beacon " + SlotBeacon.Hex() + " 0203"
+		if strings.Join(got, "\n") != want {
+			t.Fatalf("events\n%s\nwant\n%s", strings.Join(got, "\n"), want)
+		}
+		for name, slot := range map[string]common.Hash{"implementation": SlotImplementation, "admin": SlotAdmin, "beacon": SlotBeacon} {
+			seed := "eip1967.proxy." + name
+			if slot != common.BigToHash(new(big.Int).Sub(new(big.Int).SetBytes(crypto.Keccak256([]byte(seed))), big.NewInt(1))) {
+				t.Errorf("the %s slot %s is not keccak256(%q) - 1", name, slot.Hex(), seed)
+			}
+		}
+	})
+
 	t.Run("a node without the debug API is not asked again", func(t *testing.T) {
 		next := types.NewBlockWithHeader(&types.Header{Number: big.NewInt(11), ParentHash: block.Hash()}).WithBody(types.Body{Transactions: txs})
 		node := &fakeSlotNode{
