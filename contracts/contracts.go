@@ -9,6 +9,10 @@
 //   - Vault: the honest vault implementation (owner-only payouts).
 //   - VaultV2: a malicious upgrade adding an unguarded sweep, the backdoor an
 //     insider with the proxy admin key installs.
+//   - SingletonWallet and SlotZeroTakeover: a contract wallet that keeps its
+//     singleton in slot 0 as a Safe proxy does, and the attacker contract
+//     whose delegatecalled transfer rewrites that slot and logs nothing (the
+//     Bybit pattern).
 //   - TornadoPool and TornadoRouter: stand-ins for the Tornado Cash 1 ETH pool
 //     and router, with the mainnet selectors and events. MixerAlloc places
 //     their runtime code at the mainnet addresses in a genesis alloc, so a
@@ -63,6 +67,8 @@ const (
 	NameVaultV2          = "VaultV2"
 	NameTornadoPool      = "TornadoPool"
 	NameTornadoRouter    = "TornadoRouter"
+	NameSingletonWallet  = "SingletonWallet"
+	NameSlotZeroTakeover = "SlotZeroTakeover"
 )
 
 // Mainnet addresses of the Tornado Cash contracts the stand-ins replace.

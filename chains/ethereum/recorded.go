@@ -260,6 +260,11 @@ func (a *recordedAPI) GetTransactionReceipt(h common.Hash) (json.RawMessage, err
 	return nil, fmt.Errorf("receipt of transaction %s: %w (record its eth_getTransactionReceipt response)", h.Hex(), errNotRecorded)
 }
 
+// GetStorageAt fails: a recording holds no state (see Source.WithoutSlotReads).
+func (a *recordedAPI) GetStorageAt(addr common.Address, slot string, _ json.RawMessage) (hexutil.Bytes, error) {
+	return nil, fmt.Errorf("storage slot %s of %s: %w", slot, addr.Hex(), errNotRecorded)
+}
+
 func (a *recordedAPI) GetBalance(addr common.Address, _ json.RawMessage) (*hexutil.Big, error) {
 	return nil, fmt.Errorf("balance of %s: %w", addr.Hex(), errNotRecorded)
 }

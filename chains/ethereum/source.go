@@ -124,6 +124,7 @@ type Source struct {
 	addrs     []common.Address // token contracts
 	contracts []common.Address // watched contracts, for admin logs
 	approvals approvalState    // standards of collections (approvals.go)
+	slots     *slotWatch       // storage slots of Safes and contracts (slots.go)
 
 	// The followed addresses the last block was decoded with, for Rescan.
 	mu           sync.Mutex
@@ -133,7 +134,7 @@ type Source struct {
 
 // NewSource makes a Source over a connected client.
 func NewSource(client Client, opts Options) *Source {
-	s := &Source{client: client, opts: opts, wallets: map[common.Address]Wallet{}, tokens: map[common.Address]Token{}}
+	s := &Source{client: client, opts: opts, wallets: map[common.Address]Wallet{}, tokens: map[common.Address]Token{}, slots: newSlotWatch(client, opts)}
 	for _, w := range opts.Wallets {
 		s.wallets[w.Address] = w
 		s.topics = append(s.topics, common.BytesToHash(w.Address.Bytes()))
@@ -245,7 +246,15 @@ func (s *Source) Events(ctx context.Context, b chains.Block) ([]chains.Event, er
 		}
 		logs = append(logs, ls...)
 	}
-	return s.decode(ctx, block, logs, followed)
+	evs, err := s.decode(ctx, block, logs, followed)
+	if err != nil {
+		return nil, err
+	}
+	slotEvs, err := s.slotEvents(ctx, block)
+	if err != nil {
+		return nil, err
+	}
+	return append(evs, slotEvs...), nil
 }
 
 // maxTopicsPerQuery bounds the addresses of one eth_getLogs topic list.
