@@ -111,6 +111,9 @@ type Options struct {
 	// Traces is how internal value movements are read (chains[].traces:
 	// auto, debug, parity, balance or off; "" is off).
 	Traces string
+	// SafeCalls, when set, finds the calls another contract made to a
+	// watched Safe, from call traces (see safes.go).
+	SafeCalls SafeCalls
 }
 
 // Source decodes one EVM chain's blocks into events for watched wallets.
@@ -123,6 +126,7 @@ type Source struct {
 	topics    []common.Hash
 	addrs     []common.Address // token contracts
 	contracts []common.Address // watched contracts, for admin logs
+	safes     *safeWatch       // watched Safes (safes.go)
 
 	// The followed addresses the last block was decoded with, for Rescan.
 	mu           sync.Mutex
@@ -133,6 +137,7 @@ type Source struct {
 // NewSource makes a Source over a connected client.
 func NewSource(client Client, opts Options) *Source {
 	s := &Source{client: client, opts: opts, wallets: map[common.Address]Wallet{}, tokens: map[common.Address]Token{}}
+	s.safes = newSafeWatch(opts.Wallets)
 	for _, w := range opts.Wallets {
 		s.wallets[w.Address] = w
 		s.topics = append(s.topics, common.BytesToHash(w.Address.Bytes()))
@@ -239,6 +244,7 @@ func (s *Source) Events(ctx context.Context, b chains.Block) ([]chains.Event, er
 	if len(s.contracts) > 0 {
 		queries = append(queries, ethereum.FilterQuery{BlockHash: &hash, Addresses: s.contracts, Topics: [][]common.Hash{adminTopics}})
 	}
+	queries = append(queries, s.safeQueries(hash)...)
 	var logs []types.Log
 	for _, q := range queries {
 		ls, err := s.client.FilterLogs(ctx, q)
@@ -438,8 +444,8 @@ func (s *Source) decode(ctx context.Context, block *types.Block, logs []types.Lo
 		out = append(out, sides...)
 	}
 	for _, l := range logs {
-		if l.Removed || len(l.Topics) == 0 {
-			continue
+		if l.Removed || len(l.Topics) == 0 || s.isSafeLog(l) {
+			continue // Safe logs: safeEvents below
 		}
 		ev := base
 		ev.Tx = l.TxHash.Hex()
@@ -482,6 +488,11 @@ func (s *Source) decode(ctx context.Context, block *types.Block, logs []types.Lo
 			out = append(out, s.attribute(ev, w, chains.Out, spender))
 		}
 	}
+	safeEvs, err := s.safeEvents(ctx, base, block, logs, senders)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, safeEvs...)
 	return dedupe(out), nil
 }
 
