@@ -148,9 +148,9 @@ func TestDelegatecall(t *testing.T) {
 
 func TestDelegatecallBuildErrors(t *testing.T) {
 	for section, want := range map[string]string{
-		"policies:\n  - {name: dc, detector: delegatecall, allow: [no-such-list]}\n": `policies[0].allow[0]: "no-such-list" is neither an address (0x and 40 hex digits), a list under lists:, nor safe-libraries`,
+		"policies:\n  - {name: dc, detector: delegatecall, allow: [no-such-list]}\n":                              `policies[0].allow[0]: "no-such-list" is neither an address (0x and 40 hex digits), a list under lists:, nor safe-libraries`,
 		"policies:\n  - {name: big, detector: threshold, usd_over: 1, allow: [safe-libraries], severity: high}\n": `policies[0].allow: detector threshold does not use allow (its parameters: usd_over, amount_over, asset)`,
-		"policies:\n  - {name: dc, detector: delegatecall, severity: urgent}\n":                             `policies[0].severity: unknown severity "urgent"`,
+		"policies:\n  - {name: dc, detector: delegatecall, severity: urgent}\n":                                   `policies[0].severity: unknown severity "urgent"`,
 	} {
 		_, err := buildSafeSet(t, section)
 		if got := strings.Join(errorLines(t, err), "\n"); !strings.Contains(got, want) {
