@@ -36,10 +36,15 @@ type safeScene struct {
 func newSafeScene(t *testing.T, version string, l2 bool, calls kwe.SafeCalls) *safeScene {
 	t.Helper()
 	ctx := context.Background()
-	c := simchain.New(map[string]int64{"deployer": 100, "alice": 10, "bob": 10, "dev-kim": 10, "relayer": 10, "module": 10}, nil)
+	c := simchain.New(map[string]int64{"deployer": 100, "alice": 10, "bob": 10, "dev-kim": 10, "relayer": 10, "module": 10}, safetest.DeployerAlloc())
 	t.Cleanup(c.Close)
 	chain := safetest.Sim(c)
 	dep := must[*safetest.Deployment](t)(safetest.Deploy(ctx, chain, simchain.Key("deployer"), version))
+	for _, lib := range []common.Address{dep.MultiSend, dep.MultiSendCallOnly} {
+		if _, ok := safe.LibraryAt(lib.Hex()); !ok {
+			t.Fatalf("Safe %s library deployed at %s, not at Safe's canonical address", version, lib.Hex())
+		}
+	}
 	owners := []*ecdsa.PrivateKey{simchain.Key("alice"), simchain.Key("bob"), simchain.Key("dev-kim")}
 	addrs := []common.Address{simchain.Addr("alice"), simchain.Addr("bob"), simchain.Addr("dev-kim")}
 	s := must[*safetest.Safe](t)(dep.NewSafe(ctx, chain, simchain.Key("deployer"), addrs, 2, l2, 1))

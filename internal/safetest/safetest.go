@@ -34,7 +34,37 @@ import (
 type Backend interface {
 	contracts.Backend
 	CallContract(ctx context.Context, msg ethereum.CallMsg, block *big.Int) ([]byte, error)
+	CodeAt(ctx context.Context, account common.Address, block *big.Int) ([]byte, error)
 	TransactionReceipt(ctx context.Context, hash common.Hash) (*types.Receipt, error)
+}
+
+// The deterministic deployment proxies Safe deployed its contracts through
+// (CREATE2, salt 0): Arachnid's for the 1.3.0 canonical deployments, Safe's
+// singleton factory for 1.4.1 (and 1.3.0's eip155 ones). Both run the same
+// code: the input is a 32-byte salt and the creation code.
+var (
+	ArachnidDeployer = common.HexToAddress("0x4e59b44847b379578588920cA78FbF26c0B4956C")
+	SafeFactory      = common.HexToAddress("0x914d7Fec6aaC8cd542e72Bca78B30650d45643d7")
+	deployerCode     = common.FromHex("0x7fffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffe03601600081602082378035828234f58015156039578182fd5b8082525050506014600cf3")
+)
+
+// DeployerAlloc places both deployment proxies in a genesis alloc (merge it
+// into the chain's own): Deploy then puts the npm packages' contracts at
+// their canonical addresses, so Safe's own MultiSend is at
+// 0x38869bf66a61cF6bDB996A6aE40D5853Fd43B526 as on mainnet.
+func DeployerAlloc() types.GenesisAlloc {
+	return types.GenesisAlloc{
+		ArachnidDeployer: {Code: deployerCode, Balance: new(big.Int), Nonce: 1},
+		SafeFactory:      {Code: deployerCode, Balance: new(big.Int), Nonce: 1},
+	}
+}
+
+// canonicalDeployer is the proxy a release's canonical deployment used.
+func canonicalDeployer(version string) common.Address {
+	if version == "1.3.0" {
+		return ArachnidDeployer
+	}
+	return SafeFactory
 }
 
 // Chain sends transactions and waits until they are in a block.
@@ -102,6 +132,25 @@ func (c *Chain) deploy(ctx context.Context, key *ecdsa.PrivateKey, data []byte) 
 	return r.ContractAddress, nil
 }
 
+// create deploys code through the deployment proxy when it is on the
+// chain (and the contract is not there yet), else by an ordinary creation.
+func (c *Chain) create(ctx context.Context, key *ecdsa.PrivateKey, proxy common.Address, code []byte) (common.Address, error) {
+	if have, err := c.Client.CodeAt(ctx, proxy, nil); err != nil || len(have) == 0 {
+		return c.deploy(ctx, key, code)
+	}
+	addr := crypto.CreateAddress2(proxy, common.Hash{}, crypto.Keccak256(code))
+	if have, err := c.Client.CodeAt(ctx, addr, nil); err == nil && len(have) > 0 {
+		return addr, nil // deployed before
+	}
+	if _, err := c.Send(ctx, key, &proxy, nil, append(make([]byte, 32), code...)); err != nil {
+		return common.Address{}, err
+	}
+	if have, err := c.Client.CodeAt(ctx, addr, nil); err != nil || len(have) == 0 {
+		return common.Address{}, fmt.Errorf("no code at %s after deploying through %s", addr.Hex(), proxy.Hex())
+	}
+	return addr, nil
+}
+
 // Deployment is one Safe release deployed on a chain.
 type Deployment struct {
 	Release           contracts.SafeRelease
@@ -116,7 +165,11 @@ type Deployment struct {
 }
 
 // Deploy deploys a Safe release ("1.3.0" or "1.4.1"): the singleton, the
-// L2 singleton, the proxy factory and the libraries, from key.
+// L2 singleton, the proxy factory and the libraries, from key. When the
+// release's deployment proxy is on the chain (DeployerAlloc), they go
+// through it with salt 0, to the addresses Safe deployed them at (the
+// 1.3.0 SignMessageLib of the npm package is another build and lands
+// elsewhere); otherwise each is an ordinary creation.
 func Deploy(ctx context.Context, c *Chain, key *ecdsa.PrivateKey, version string) (*Deployment, error) {
 	d := &Deployment{}
 	for _, r := range contracts.SafeReleases() {
@@ -138,7 +191,7 @@ func Deploy(ctx context.Context, c *Chain, key *ecdsa.PrivateKey, version string
 		if err != nil {
 			return nil, err
 		}
-		if *x.addr, err = c.deploy(ctx, key, art.Bytecode); err != nil {
+		if *x.addr, err = c.create(ctx, key, canonicalDeployer(version), art.Bytecode); err != nil {
 			return nil, fmt.Errorf("safetest: deploy %s %s: %w", x.name, version, err)
 		}
 		switch x.name {
