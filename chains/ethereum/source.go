@@ -4,7 +4,8 @@
 // configured tokens and ApprovalForAll of any contract, fetched with
 // eth_getLogs topic filters; admin changes (EIP-1967 Upgraded, AdminChanged
 // and BeaconUpgraded, OwnershipTransferred, RoleGranted) on watched contracts
-// and in transactions signed by employee keys; and the outflows of addresses
+// and in transactions signed by employee keys; the executions and admin
+// changes of watched Safes (safes.go); and the outflows of addresses
 // followed after funds left a watched wallet, Tornado Cash router deposits
 // included.
 package ethereum
