@@ -149,7 +149,7 @@ func CheckSafe(ctx context.Context, client any, addr common.Address) (SafeInfo, 
 			return SafeInfo{}, fmt.Errorf("%w: %s has no contract code (an externally owned account, or nothing deployed there yet)", ErrNotSafe, lower(addr))
 		}
 	}
-	version, err := readVersion(ctx, cc, addr)
+	version, err := readVersion(ctx, cc, addr, nil)
 	if err != nil {
 		return SafeInfo{}, err
 	}
@@ -167,10 +167,10 @@ func CheckSafe(ctx context.Context, client any, addr common.Address) (SafeInfo, 
 	return SafeInfo{Version: version, Owners: owners}, nil
 }
 
-// readVersion calls VERSION() of the Safe at addr and checks keywatch reads
-// that version.
-func readVersion(ctx context.Context, cc contractCaller, addr common.Address) (string, error) {
-	out, err := cc.CallContract(ctx, ethereum.CallMsg{To: &addr, Data: safe.SelectorVersion}, nil)
+// readVersion calls VERSION() of the Safe at addr, at block (nil: the
+// latest), and checks keywatch reads that version.
+func readVersion(ctx context.Context, cc contractCaller, addr common.Address, block *big.Int) (string, error) {
+	out, err := cc.CallContract(ctx, ethereum.CallMsg{To: &addr, Data: safe.SelectorVersion}, block)
 	if err != nil {
 		return "", answered(err, fmt.Sprintf("VERSION() of %s", lower(addr)))
 	}
@@ -197,31 +197,56 @@ func answered(err error, what string) error {
 	return fmt.Errorf("%s: %w", what, err)
 }
 
-// safeParams returns the chain id and the Safe's version, read once.
-func (s *Source) safeParams(ctx context.Context, addr common.Address) (*big.Int, string, error) {
+// safeParams returns the chain id and the Safe's version, each read once.
+// The version is read at the block before the one decoded (a delegatecall
+// that rewrote the singleton in this block leaves that state unchanged),
+// then at the block itself (a Safe created in it). A version that cannot be
+// read is no reason to stop reading the chain (a Safe taken over answers
+// no VERSION() any more): versionErr says why, and the logged safeTxHash
+// decides between the two EIP-712 domains instead. err is for the chain id,
+// which only a failing node withholds.
+func (s *Source) safeParams(ctx context.Context, addr common.Address, block uint64) (id *big.Int, version, versionErr string, err error) {
 	s.safes.mu.Lock()
-	id, v := s.safes.chainID, s.safes.versions[addr]
+	id, version = s.safes.chainID, s.safes.versions[addr]
 	s.safes.mu.Unlock()
 	if id == nil {
-		var err error
 		if id, err = s.client.ChainID(ctx); err != nil {
-			return nil, "", fmt.Errorf("read chain id: %w", err)
+			return nil, "", "", fmt.Errorf("read chain id: %w", err)
+		}
+		s.safes.mu.Lock()
+		s.safes.chainID = id
+		s.safes.mu.Unlock()
+	}
+	if version != "" {
+		return id, version, "", nil
+	}
+	cc, ok := s.client.(contractCaller)
+	if !ok {
+		return id, "", "the node client cannot call contracts", nil
+	}
+	var verr error
+	for _, at := range []*big.Int{new(big.Int).SetUint64(max(block, 1) - 1), new(big.Int).SetUint64(block)} {
+		if version, verr = readVersion(ctx, cc, addr, at); verr == nil {
+			break
 		}
 	}
-	if v == "" {
-		cc, ok := s.client.(contractCaller)
-		if !ok {
-			return nil, "", errors.New("the node client cannot call contracts: Safe versions cannot be read")
-		}
-		var err error
-		if v, err = readVersion(ctx, cc, addr); err != nil {
-			return nil, "", err
-		}
+	if verr != nil {
+		return id, "", verr.Error(), nil
 	}
 	s.safes.mu.Lock()
-	s.safes.chainID, s.safes.versions[addr] = id, v
+	s.safes.versions[addr] = version
 	s.safes.mu.Unlock()
-	return id, v, nil
+	return id, version, "", nil
+}
+
+// domains are the versions whose EIP-712 domains a safeTxHash is checked
+// against: the Safe's, or when it is unknown one of each form (1.3.0 on
+// with the chain id, before without).
+func domains(version string) []string {
+	if version != "" {
+		return []string{version}
+	}
+	return []string{"1.3.0", "1.1.1"}
 }
 
 // safeLog is one decoded log of a watched Safe.
@@ -293,6 +318,9 @@ type candidate struct {
 	from   common.Address // the caller (module executions)
 	source string         // input, l2-event or traces
 	used   bool
+	// unverified says why the candidate was taken without matching the
+	// logged safeTxHash.
+	unverified string
 }
 
 // tx decodes the Safe logs of one transaction.
@@ -314,6 +342,12 @@ func (r *safeBlock) tx(ctx context.Context, base chains.Event, tx *types.Transac
 		}
 	}
 	traced := map[common.Address]bool{}
+	multisig := map[common.Address]int{} // multisig executions of each Safe in this transaction
+	for _, sl := range sls {
+		if sl.exec != nil && !sl.exec.FromModule {
+			multisig[sl.log.Address]++
+		}
+	}
 	var out []chains.Event
 	execEvents := map[uint]int{} // log index -> index in out
 	for _, sl := range sls {
@@ -321,11 +355,12 @@ func (r *safeBlock) tx(ctx context.Context, base chains.Event, tx *types.Transac
 			continue
 		}
 		addr := sl.log.Address
-		chainID, version, err := s.safeParams(ctx, addr)
+		chainID, version, versionErr, err := s.safeParams(ctx, addr, r.block.NumberU64())
 		if err != nil {
 			return nil, fmt.Errorf("safe %s in tx %s: %w", lower(addr), txHash.Hex(), err)
 		}
-		c, nonce, why := r.match(ctx, chainID, version, addr, *sl.exec, cands[addr])
+		alone := multisig[addr] == 1
+		c, nonce, why := r.match(ctx, chainID, version, addr, *sl.exec, cands[addr], alone)
 		if c == nil && s.opts.SafeCalls != nil && !traced[addr] {
 			traced[addr] = true
 			calls, err := s.opts.SafeCalls.CallsTo(ctx, r.block.Hash(), txHash, addr)
@@ -337,12 +372,15 @@ func (r *safeBlock) tx(ctx context.Context, base chains.Event, tx *types.Transac
 					cands[addr] = append(cands[addr], &candidate{params: p, from: tc.From, source: "traces"})
 				}
 			}
-			c, nonce, why = r.match(ctx, chainID, version, addr, *sl.exec, cands[addr])
+			c, nonce, why = r.match(ctx, chainID, version, addr, *sl.exec, cands[addr], alone)
 		}
 		if c == nil && s.opts.SafeCalls == nil && why == "" {
 			why = "the Safe was called by another contract, and call traces are not read"
 		}
 		ev := s.executionEvent(base, sl, version, c, nonce, why)
+		if versionErr != "" {
+			ev.Detail["version_error"] = versionErr
+		}
 		execEvents[sl.log.Index] = len(out)
 		out = append(out, ev)
 	}
@@ -366,8 +404,11 @@ func (r *safeBlock) tx(ctx context.Context, base chains.Event, tx *types.Transac
 
 // match finds the candidate that explains an execution log, and the
 // multisig transaction's nonce (nil when it cannot be told). why says what
-// is missing when none does.
-func (r *safeBlock) match(ctx context.Context, chainID *big.Int, version string, addr common.Address, e safe.Execution, cands []*candidate) (*candidate, *big.Int, string) {
+// is missing when none does. alone says the execution is the Safe's only
+// multisig execution in its transaction: then the transaction's own input
+// is taken when the nonce to check it with cannot be read (state the node
+// no longer keeps), marked unverified, rather than leaving it unresolved.
+func (r *safeBlock) match(ctx context.Context, chainID *big.Int, version string, addr common.Address, e safe.Execution, cands []*candidate, alone bool) (*candidate, *big.Int, string) {
 	if e.FromModule {
 		for _, c := range cands {
 			if !c.used && c.params.FromModule && c.from == e.Module {
@@ -383,9 +424,11 @@ func (r *safeBlock) match(ctx context.Context, chainID *big.Int, version string,
 			continue
 		}
 		if c.params.NonceKnown {
-			if h, err := safe.Hash(chainID, addr, version, c.params.Tx); err == nil && h == e.TxHash {
-				c.used = true
-				return c, c.params.Tx.Nonce, ""
+			for _, v := range domains(version) {
+				if h, err := safe.Hash(chainID, addr, v, c.params.Tx); err == nil && h == e.TxHash {
+					c.used = true
+					return c, c.params.Tx.Nonce, ""
+				}
 			}
 			continue
 		}
@@ -398,16 +441,26 @@ func (r *safeBlock) match(ctx context.Context, chainID *big.Int, version string,
 	// before the block plus the multisig executions before it in the block.
 	start, err := r.nonceBefore(ctx, addr)
 	if err != nil {
-		return nil, nil, fmt.Sprintf("the Safe's nonce before block %d cannot be read (%v), so its input cannot be checked against the logged safeTxHash", r.block.NumberU64(), err)
+		why := fmt.Sprintf("the Safe's nonce before block %d cannot be read (%v), so its input cannot be checked against the logged safeTxHash", r.block.NumberU64(), err)
+		for _, c := range noNonce {
+			if alone && c.source == "input" {
+				c.used = true
+				c.unverified = why
+				return c, nil, ""
+			}
+		}
+		return nil, nil, why
 	}
 	for _, c := range noNonce {
 		for i := 0; i <= r.execs[addr]; i++ {
 			tx := c.params.Tx
 			tx.Nonce = new(big.Int).Add(start, big.NewInt(int64(i)))
-			if h, err := safe.Hash(chainID, addr, version, tx); err == nil && h == e.TxHash {
-				c.used = true
-				c.params.Tx = tx
-				return c, tx.Nonce, ""
+			for _, v := range domains(version) {
+				if h, err := safe.Hash(chainID, addr, v, tx); err == nil && h == e.TxHash {
+					c.used = true
+					c.params.Tx = tx
+					return c, tx.Nonce, ""
+				}
 			}
 		}
 	}
@@ -452,7 +505,9 @@ func (s *Source) executionEvent(base chains.Event, sl safeLog, version string, c
 		"event":    e.Event,
 		"contract": lower(addr),
 		"success":  fmt.Sprint(e.Success),
-		"version":  version,
+	}
+	if version != "" {
+		ev.Detail["version"] = version
 	}
 	if e.FromModule {
 		ev.Module = lower(e.Module)
@@ -471,6 +526,9 @@ func (s *Source) executionEvent(base chains.Event, sl safeLog, version string, c
 	}
 	tx := c.params.Tx
 	ev.Detail["source"] = c.source
+	if c.unverified != "" {
+		ev.Detail["unverified"] = c.unverified
+	}
 	ev.Operation = tx.Operation.String()
 	ev.Target, ev.To, ev.Counterparty = lower(tx.To), lower(tx.To), lower(tx.To)
 	value := tx.Value

@@ -1,6 +1,7 @@
 package ethereum_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
 
@@ -30,6 +32,7 @@ type safeScene struct {
 	dep    *safetest.Deployment
 	safe   *safetest.Safe
 	src    *kwe.Source
+	opts   kwe.Options
 	owners []*ecdsa.PrivateKey
 }
 
@@ -49,14 +52,14 @@ func newSafeScene(t *testing.T, version string, l2 bool, calls kwe.SafeCalls) *s
 	addrs := []common.Address{simchain.Addr("alice"), simchain.Addr("bob"), simchain.Addr("dev-kim")}
 	s := must[*safetest.Safe](t)(dep.NewSafe(ctx, chain, simchain.Key("deployer"), addrs, 2, l2, 1))
 	must[*types.Receipt](t)(chain.Send(ctx, simchain.Key("deployer"), &s.Address, simchain.Ether(5), nil))
-	src := kwe.NewSource(c.Client, kwe.Options{
+	opts := kwe.Options{
 		Chain: "eth", NativeSymbol: "ETH", NativeUSD: 3000, SafeCalls: calls,
 		Wallets: []kwe.Wallet{
 			{Name: "treasury-safe", Address: s.Address, Role: "warm", Owner: "treasury@firm.example", Safe: true},
 			{Name: "dev-kim", Address: simchain.Addr("dev-kim"), Role: "employee-key", Owner: "kim@firm.example"},
 		},
-	})
-	return &safeScene{t: t, c: c, chain: chain, dep: dep, safe: s, src: src, owners: owners}
+	}
+	return &safeScene{t: t, c: c, chain: chain, dep: dep, safe: s, src: kwe.NewSource(c.Client, opts), opts: opts, owners: owners}
 }
 
 // events decodes the block of r and returns the events of kind k.
@@ -137,7 +140,7 @@ func testSafeEvents(t *testing.T, version string, l2 bool) {
 		if !slices.Equal(ev.Signers, signers) {
 			t.Errorf("signers %v, want %v", ev.Signers, signers)
 		}
-		if ev.Initiator != lower(simchain.Addr("relayer")) || ev.Tx != r.TxHash.Hex() || ev.Detail["version"] != version {
+		if ev.Initiator != lower(simchain.Addr("relayer")) || ev.Tx != r.TxHash.Hex() || (ev.Detail["version"] != version && ev.Detail["version_error"] == "") {
 			t.Errorf("initiator %s tx %s version %s", ev.Initiator, ev.Tx, ev.Detail["version"])
 		}
 	}
@@ -236,6 +239,59 @@ func testSafeEvents(t *testing.T, version string, l2 bool) {
 	if common.BytesToAddress(slot0) != evil {
 		t.Fatalf("slot 0 is %x after the delegatecall, want %s", slot0, evil.Hex())
 	}
+
+	// A watcher that first meets the Safe in the takeover's block (just
+	// restarted, or catching up), when the Safe answers no VERSION() any
+	// more: the version is read at the block before. And one whose node
+	// cannot answer VERSION() at all still reads the execution, the
+	// logged safeTxHash choosing the EIP-712 domain.
+	for name, client := range map[string]kwe.Client{"fresh": sc.c.Client, "no VERSION()": noVersion{sc.c.Client}} {
+		sc.src = kwe.NewSource(client, sc.opts)
+		x := sc.one(r, chains.KindExecution)
+		checkExec(x, r, "delegatecall", lower(attacker), "0", "0xa9059cbb", 7, allAddrs)
+		if name == "no VERSION()" && (x.Detail["version_error"] == "" || x.Detail["version"] != "") {
+			t.Errorf("%s: detail %v", name, x.Detail)
+		}
+		if name == "fresh" && (x.Detail["version"] != version || x.Detail["version_error"] != "") {
+			t.Errorf("%s: the version was not read at the block before the takeover: detail %v", name, x.Detail)
+		}
+	}
+	// A node that no longer keeps the state of the block before (catching
+	// up past what a full node keeps): the transaction's own input is
+	// taken, unverified, with no nonce; an L2 Safe's log still has it.
+	sc.src = kwe.NewSource(pruned{sc.c.Client}, sc.opts)
+	x = sc.one(r, chains.KindExecution)
+	if x.Operation != "delegatecall" || x.Target != lower(attacker) || !slices.Equal(x.Signers, allAddrs) || x.Owner != "kim@firm.example" {
+		t.Errorf("pruned state: %+v", x)
+	}
+	if l2 && (x.SafeNonce == nil || *x.SafeNonce != 7 || x.Detail["unverified"] != "") || !l2 && (x.SafeNonce != nil || !strings.Contains(x.Detail["unverified"], "nonce before block")) {
+		t.Errorf("pruned state: nonce %v, detail %v", x.SafeNonce, x.Detail)
+	}
+}
+
+// pruned is a node that answers calls only at the latest block.
+type pruned struct{ simulated }
+
+func (p pruned) CallContract(ctx context.Context, msg ethereum.CallMsg, block *big.Int) ([]byte, error) {
+	if block != nil {
+		return nil, errors.New("missing trie node")
+	}
+	return p.simulated.CallContract(ctx, msg, block)
+}
+
+// noVersion is a node that fails every VERSION() call.
+type noVersion struct{ simulated }
+
+type simulated interface {
+	kwe.Client
+	CallContract(ctx context.Context, msg ethereum.CallMsg, block *big.Int) ([]byte, error)
+}
+
+func (n noVersion) CallContract(ctx context.Context, msg ethereum.CallMsg, block *big.Int) ([]byte, error) {
+	if bytes.HasPrefix(msg.Data, safe.SelectorVersion) {
+		return nil, errors.New("VERSION() unavailable")
+	}
+	return n.simulated.CallContract(ctx, msg, block)
 }
 
 // tracedCalls is a SafeCalls that answers with fixed calls.
