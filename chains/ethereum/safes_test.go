@@ -26,7 +26,7 @@ import (
 // safeScene is a watched Safe on a simulated chain: owners alice, bob and
 // the employee key dev-kim (kim@firm.example), threshold 2.
 type safeScene struct {
-	t      *testing.T
+	t      testing.TB
 	c      *simchain.Chain
 	chain  *safetest.Chain
 	dep    *safetest.Deployment
@@ -36,13 +36,13 @@ type safeScene struct {
 	owners []*ecdsa.PrivateKey
 }
 
-func newSafeScene(t *testing.T, version string, l2 bool, calls kwe.SafeCalls) *safeScene {
+func newSafeScene(t testing.TB, version string, l2 bool, calls kwe.SafeCalls) *safeScene {
 	t.Helper()
 	ctx := context.Background()
 	c := simchain.New(map[string]int64{"deployer": 100, "alice": 10, "bob": 10, "dev-kim": 10, "relayer": 10, "module": 10}, safetest.DeployerAlloc())
 	t.Cleanup(c.Close)
 	chain := safetest.Sim(c)
-	dep := must[*safetest.Deployment](t)(safetest.Deploy(ctx, chain, simchain.Key("deployer"), version))
+	dep := mustTB[*safetest.Deployment](t)(safetest.Deploy(ctx, chain, simchain.Key("deployer"), version))
 	for _, lib := range []common.Address{dep.MultiSend, dep.MultiSendCallOnly} {
 		if _, ok := safe.LibraryAt(lib.Hex()); !ok {
 			t.Fatalf("Safe %s library deployed at %s, not at Safe's canonical address", version, lib.Hex())
@@ -50,8 +50,8 @@ func newSafeScene(t *testing.T, version string, l2 bool, calls kwe.SafeCalls) *s
 	}
 	owners := []*ecdsa.PrivateKey{simchain.Key("alice"), simchain.Key("bob"), simchain.Key("dev-kim")}
 	addrs := []common.Address{simchain.Addr("alice"), simchain.Addr("bob"), simchain.Addr("dev-kim")}
-	s := must[*safetest.Safe](t)(dep.NewSafe(ctx, chain, simchain.Key("deployer"), addrs, 2, l2, 1))
-	must[*types.Receipt](t)(chain.Send(ctx, simchain.Key("deployer"), &s.Address, simchain.Ether(5), nil))
+	s := mustTB[*safetest.Safe](t)(dep.NewSafe(ctx, chain, simchain.Key("deployer"), addrs, 2, l2, 1))
+	mustTB[*types.Receipt](t)(chain.Send(ctx, simchain.Key("deployer"), &s.Address, simchain.Ether(5), nil))
 	opts := kwe.Options{
 		Chain: "eth", NativeSymbol: "ETH", NativeUSD: 3000, SafeCalls: calls,
 		Wallets: []kwe.Wallet{
@@ -66,7 +66,9 @@ func newSafeScene(t *testing.T, version string, l2 bool, calls kwe.SafeCalls) *s
 func (sc *safeScene) events(r *types.Receipt, k chains.Kind) []chains.Event {
 	sc.t.Helper()
 	var out []chains.Event
-	for _, ev := range blockEvents(sc.t, sc.src, sc.c, r) {
+	ctx := context.Background()
+	b := mustTB[chains.Block](sc.t)(sc.src.BlockAt(ctx, r.BlockNumber.Uint64()))
+	for _, ev := range mustTB[[]chains.Event](sc.t)(sc.src.Events(ctx, b)) {
 		if ev.Kind == k {
 			out = append(out, ev)
 		}
@@ -82,6 +84,16 @@ func (sc *safeScene) one(r *types.Receipt, k chains.Kind) chains.Event {
 		sc.t.Fatalf("block of tx %s: %d %s events, want 1: %+v", r.TxHash.Hex(), len(evs), k, evs)
 	}
 	return evs[0]
+}
+
+func mustTB[T any](t testing.TB) func(T, error) T {
+	return func(v T, err error) T {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
 }
 
 func sortedLower(as ...common.Address) []string {
