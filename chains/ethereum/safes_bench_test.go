@@ -19,10 +19,10 @@ import (
 func BenchmarkSafeBlock(b *testing.B) {
 	ctx := context.Background()
 	sc := newSafeScene(b, "1.4.1", false, nil)
-	pay := mustTB[*types.Receipt](b)(sc.chain.Send(ctx, simchain.Key("relayer"), &sc.safe.Address, big.NewInt(1), nil))
-	exec := mustTB[*types.Receipt](b)(sc.safe.Run(ctx, simchain.Key("relayer"), simchain.Addr("vendor"), big.NewInt(1), nil, safe.Call, sc.owners[0], sc.owners[2]))
+	pay := must[*types.Receipt](b)(sc.chain.Send(ctx, simchain.Key("relayer"), &sc.safe.Address, big.NewInt(1), nil))
+	exec := must[*types.Receipt](b)(sc.safe.Run(ctx, simchain.Key("relayer"), simchain.Addr("vendor"), big.NewInt(1), nil, safe.Call, sc.owners[0], sc.owners[2]))
 	for name, r := range map[string]*types.Receipt{"payment": pay, "execTransaction": exec} {
-		blk := mustTB[chains.Block](b)(sc.src.BlockAt(ctx, r.BlockNumber.Uint64()))
+		blk := must[chains.Block](b)(sc.src.BlockAt(ctx, r.BlockNumber.Uint64()))
 		b.Run(name, func(b *testing.B) {
 			for b.Loop() {
 				if _, err := sc.src.Events(ctx, blk); err != nil {

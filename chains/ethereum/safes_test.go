@@ -42,7 +42,7 @@ func newSafeScene(t testing.TB, version string, l2 bool, calls kwe.SafeCalls) *s
 	c := simchain.New(map[string]int64{"deployer": 100, "alice": 10, "bob": 10, "dev-kim": 10, "relayer": 10, "module": 10}, safetest.DeployerAlloc())
 	t.Cleanup(c.Close)
 	chain := safetest.Sim(c)
-	dep := mustTB[*safetest.Deployment](t)(safetest.Deploy(ctx, chain, simchain.Key("deployer"), version))
+	dep := must[*safetest.Deployment](t)(safetest.Deploy(ctx, chain, simchain.Key("deployer"), version))
 	for _, lib := range []common.Address{dep.MultiSend, dep.MultiSendCallOnly} {
 		if _, ok := safe.LibraryAt(lib.Hex()); !ok {
 			t.Fatalf("Safe %s library deployed at %s, not at Safe's canonical address", version, lib.Hex())
@@ -50,8 +50,8 @@ func newSafeScene(t testing.TB, version string, l2 bool, calls kwe.SafeCalls) *s
 	}
 	owners := []*ecdsa.PrivateKey{simchain.Key("alice"), simchain.Key("bob"), simchain.Key("dev-kim")}
 	addrs := []common.Address{simchain.Addr("alice"), simchain.Addr("bob"), simchain.Addr("dev-kim")}
-	s := mustTB[*safetest.Safe](t)(dep.NewSafe(ctx, chain, simchain.Key("deployer"), addrs, 2, l2, 1))
-	mustTB[*types.Receipt](t)(chain.Send(ctx, simchain.Key("deployer"), &s.Address, simchain.Ether(5), nil))
+	s := must[*safetest.Safe](t)(dep.NewSafe(ctx, chain, simchain.Key("deployer"), addrs, 2, l2, 1))
+	must[*types.Receipt](t)(chain.Send(ctx, simchain.Key("deployer"), &s.Address, simchain.Ether(5), nil))
 	opts := kwe.Options{
 		Chain: "eth", NativeSymbol: "ETH", NativeUSD: 3000, SafeCalls: calls,
 		Wallets: []kwe.Wallet{
@@ -67,8 +67,8 @@ func (sc *safeScene) events(r *types.Receipt, k chains.Kind) []chains.Event {
 	sc.t.Helper()
 	var out []chains.Event
 	ctx := context.Background()
-	b := mustTB[chains.Block](sc.t)(sc.src.BlockAt(ctx, r.BlockNumber.Uint64()))
-	for _, ev := range mustTB[[]chains.Event](sc.t)(sc.src.Events(ctx, b)) {
+	b := must[chains.Block](sc.t)(sc.src.BlockAt(ctx, r.BlockNumber.Uint64()))
+	for _, ev := range must[[]chains.Event](sc.t)(sc.src.Events(ctx, b)) {
 		if ev.Kind == k {
 			out = append(out, ev)
 		}
@@ -84,16 +84,6 @@ func (sc *safeScene) one(r *types.Receipt, k chains.Kind) chains.Event {
 		sc.t.Fatalf("block of tx %s: %d %s events, want 1: %+v", r.TxHash.Hex(), len(evs), k, evs)
 	}
 	return evs[0]
-}
-
-func mustTB[T any](t testing.TB) func(T, error) T {
-	return func(v T, err error) T {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return v
-	}
 }
 
 func sortedLower(as ...common.Address) []string {
