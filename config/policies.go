@@ -46,6 +46,8 @@ type Policy struct {
 	Hops int `yaml:"hops"`
 	// off-hours: working hours for keys whose wallet sets none.
 	Hours string `yaml:"hours"`
+	// delegatecall: the targets a Safe may delegatecall (see allow.go).
+	Allow []string `yaml:"allow"`
 }
 
 // validatePolicies checks the policies' names, unique, and what limits them;
@@ -63,6 +65,7 @@ func validatePolicies(v *checker, policies []Policy, known names) {
 			}
 		}
 		pol.check(v, p)
+		pol.checkAllow(v, p, known)
 	}
 }
 

@@ -556,7 +556,12 @@ func (d *Daemon) build(ctx context.Context) (startup, error) {
 			if w.follower, err = d.follower(ch, client, p.metrics); err != nil {
 				return p, err
 			}
-			w.check = func(ctx context.Context) error { return d.checkChainID(ctx, ch, client) }
+			w.check = func(ctx context.Context) error {
+				if err := d.checkChainID(ctx, ch, client); err != nil {
+					return err
+				}
+				return d.checkSafes(ctx, ch, client) // safes.go
+			}
 		}
 		p.watchers = append(p.watchers, w)
 	}

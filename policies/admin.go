@@ -19,7 +19,9 @@ const (
 // adminChange fires on a change of who controls a contract: EIP-1967
 // Upgraded, BeaconUpgraded and AdminChanged, OwnershipTransferred and
 // RoleGranted, on watched contracts (role contract) or in a transaction
-// signed by a watched employee key. No parameters.
+// signed by a watched employee key; a watched Safe's owner, threshold,
+// module, guard, fallback-handler and singleton changes; and a watched
+// storage slot that changed (detail.change slot). No parameters.
 type adminChange struct{}
 
 func buildAdminChange(b *builder, path string, p config.Policy) Detector {
@@ -28,6 +30,9 @@ func buildAdminChange(b *builder, path string, p config.Policy) Detector {
 }
 
 func (adminChange) Detect(_ context.Context, ev *chains.Event, in *Input) (Finding, error) {
+	if reasons, ok := changeReasons(ev, in); ok { // Safe and slot changes: safeadmin.go
+		return Finding{Hit: true, Reasons: reasons}, nil
+	}
 	name := ev.Detail[DetailEvent]
 	if name == "" {
 		name = "admin change"

@@ -126,6 +126,8 @@ type detectorSpec struct {
 	// any wallet's spend signed by an employee key).
 	ownRoles bool
 	followed bool // also judges events of followed addresses
+	// severity, when set, is the policy's severity when it names none.
+	severity alertmodel.Severity
 	build    func(b *builder, path string, p config.Policy) Detector
 }
 
@@ -176,6 +178,7 @@ func (b *builder) unused(path string, p config.Policy, allowed ...string) {
 		"scope": p.Scope != "", "window": p.Window != 0, "tolerance": p.Tolerance != nil,
 		"percent_over": p.PercentOver != nil, "count": p.Count != 0, "margin": p.Margin != nil,
 		"hops": p.Hops != 0, "hours": p.Hours != "", "lists": len(p.Lists) > 0,
+		"allow": len(p.Allow) > 0,
 	}
 	ok := map[string]bool{}
 	for _, a := range allowed {
@@ -217,6 +220,7 @@ func detectors() map[string]detectorSpec {
 		"admin-change":       {kinds: []chains.Kind{chains.KindAdmin}, build: buildAdminChange},
 		"approval":           {kinds: []chains.Kind{chains.KindApproval}, build: buildApproval},
 		"forwarding":         {direction: chains.Out, kinds: transfers, followed: true, build: buildForwarding},
+		"delegatecall":       {kinds: []chains.Kind{chains.KindExecution}, severity: alertmodel.Critical, build: buildDelegatecall},
 	}
 }
 
@@ -247,7 +251,9 @@ func Build(cfg *config.Config, ls *lists.Set) (*Set, error) {
 		path := fmt.Sprintf("policies[%d]", i)
 		p := &Policy{Name: pc.Name}
 		sev, err := alertmodel.ParseSeverity(pc.Severity)
-		if pc.Severity == "" {
+		if def := specs[pc.Detector].severity; pc.Severity == "" && def != "" {
+			sev = def
+		} else if pc.Severity == "" {
 			b.errorf(path+".severity", "required: critical, high, medium, low or info")
 		} else if err != nil {
 			b.errorf(path+".severity", "%v", err)

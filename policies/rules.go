@@ -43,6 +43,15 @@ type RuleEvent struct {
 	USD          float64           `cel:"usd"`
 	Intent       string            `cel:"intent"`
 	Detail       map[string]string `cel:"detail"`
+	// Safe executions (kind execution): value is the wei sent (decimal),
+	// safe_nonce is -1 when the event has none.
+	Operation string   `cel:"operation"`
+	Target    string   `cel:"target"`
+	Value     string   `cel:"value"`
+	Selector  string   `cel:"selector"`
+	SafeNonce int64    `cel:"safe_nonce"`
+	Signers   []string `cel:"signers"`
+	Module    string   `cel:"module"`
 }
 
 func ruleEvent(ev *chains.Event) *RuleEvent {
@@ -56,7 +65,17 @@ func ruleEvent(ev *chains.Event) *RuleEvent {
 		Wallet: ev.Wallet, WalletRole: ev.WalletRole, Owner: ev.Owner, From: ev.From, To: ev.To,
 		Counterparty: ev.Counterparty, Initiator: ev.Initiator, Asset: ev.Asset, Token: ev.Token,
 		Amount: ev.Amount.Float64(), USD: ev.USD, Intent: ev.Intent, Detail: d,
+		Operation: ev.Operation, Target: ev.Target, Value: ev.Value, Selector: ev.Selector,
+		SafeNonce: safeNonce(ev), Signers: ev.Signers, Module: ev.Module,
 	}
+}
+
+// safeNonce is the event's Safe nonce for rules, -1 when it has none.
+func safeNonce(ev *chains.Event) int64 {
+	if ev.SafeNonce == nil || *ev.SafeNonce > 1<<62 {
+		return -1
+	}
+	return int64(*ev.SafeNonce)
 }
 
 // listType is the CEL type of one address list: lists.mixers.contains(a).

@@ -61,7 +61,7 @@ var (
 
 // contractCaller is implemented by Pool, *ethclient.Client and the simulated
 // client: the ERC-165 question that tells an ERC-721 collection from an
-// ERC-1155 one.
+// ERC-1155 one, and a Safe's VERSION(), nonce and owners (safes.go).
 type contractCaller interface {
 	CallContract(ctx context.Context, call ethereum.CallMsg, block *big.Int) ([]byte, error)
 }

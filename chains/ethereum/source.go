@@ -4,7 +4,8 @@
 // tokens, and approvals watched wallets grant on any contract (approvals.go),
 // fetched with eth_getLogs topic filters; admin changes (EIP-1967 Upgraded, AdminChanged
 // and BeaconUpgraded, OwnershipTransferred, RoleGranted) on watched contracts
-// and in transactions signed by employee keys; and the outflows of addresses
+// and in transactions signed by employee keys; the executions and admin
+// changes of watched Safes (safes.go); and the outflows of addresses
 // followed after funds left a watched wallet, Tornado Cash router deposits
 // included.
 package ethereum
@@ -111,6 +112,9 @@ type Options struct {
 	// Traces is how internal value movements are read (chains[].traces:
 	// auto, debug, parity, balance or off; "" is off).
 	Traces string
+	// SafeCalls, when set, finds the calls another contract made to a
+	// watched Safe, from call traces (see safes.go).
+	SafeCalls SafeCalls
 }
 
 // Source decodes one EVM chain's blocks into events for watched wallets.
@@ -125,6 +129,7 @@ type Source struct {
 	contracts []common.Address // watched contracts, for admin logs
 	approvals approvalState    // standards of collections (approvals.go)
 	slots     *slotWatch       // storage slots of Safes and contracts (slots.go)
+	safes     *safeWatch       // watched Safes (safes.go)
 
 	// The followed addresses the last block was decoded with, for Rescan.
 	mu           sync.Mutex
@@ -135,6 +140,7 @@ type Source struct {
 // NewSource makes a Source over a connected client.
 func NewSource(client Client, opts Options) *Source {
 	s := &Source{client: client, opts: opts, wallets: map[common.Address]Wallet{}, tokens: map[common.Address]Token{}, slots: newSlotWatch(client, opts)}
+	s.safes = newSafeWatch(opts.Wallets)
 	for _, w := range opts.Wallets {
 		s.wallets[w.Address] = w
 		s.topics = append(s.topics, common.BytesToHash(w.Address.Bytes()))
@@ -238,6 +244,7 @@ func (s *Source) Events(ctx context.Context, b chains.Block) ([]chains.Event, er
 	if len(s.contracts) > 0 {
 		queries = append(queries, ethereum.FilterQuery{BlockHash: &hash, Addresses: s.contracts, Topics: [][]common.Hash{adminTopics}})
 	}
+	queries = append(queries, s.safeQueries(hash)...)
 	var logs []types.Log
 	for _, q := range queries {
 		ls, err := s.client.FilterLogs(ctx, q)
@@ -445,8 +452,8 @@ func (s *Source) decode(ctx context.Context, block *types.Block, logs []types.Lo
 		out = append(out, sides...)
 	}
 	for _, l := range logs {
-		if l.Removed || len(l.Topics) == 0 {
-			continue
+		if l.Removed || len(l.Topics) == 0 || s.isSafeLog(l) {
+			continue // Safe logs: safeEvents below
 		}
 		ev := base
 		ev.Tx = l.TxHash.Hex()
@@ -477,6 +484,11 @@ func (s *Source) decode(ctx context.Context, block *types.Block, logs []types.Lo
 			out = append(out, s.sides(ev, from, to, l.Index, followed)...)
 		}
 	}
+	safeEvs, err := s.safeEvents(ctx, base, block, logs, senders)
+	if err != nil {
+		return nil, err
+	}
+	out = append(out, safeEvs...)
 	return dedupe(out), nil
 }
 
