@@ -126,6 +126,8 @@ type detectorSpec struct {
 	// any wallet's spend signed by an employee key).
 	ownRoles bool
 	followed bool // also judges events of followed addresses
+	// severity, when set, is the policy's severity if it names none.
+	severity alertmodel.Severity
 	build    func(b *builder, path string, p config.Policy) Detector
 }
 
@@ -217,6 +219,7 @@ func detectors() map[string]detectorSpec {
 		"admin-change":       {kinds: []chains.Kind{chains.KindAdmin}, build: buildAdminChange},
 		"approval":           {kinds: []chains.Kind{chains.KindApproval}, build: buildApproval},
 		"forwarding":         {direction: chains.Out, kinds: transfers, followed: true, build: buildForwarding},
+		"safe-hash":          {kinds: []chains.Kind{chains.KindExecution}, severity: alertmodel.Critical, build: buildSafeHash},
 	}
 }
 
@@ -247,7 +250,9 @@ func Build(cfg *config.Config, ls *lists.Set) (*Set, error) {
 		path := fmt.Sprintf("policies[%d]", i)
 		p := &Policy{Name: pc.Name}
 		sev, err := alertmodel.ParseSeverity(pc.Severity)
-		if pc.Severity == "" {
+		if def := specs[pc.Detector].severity; pc.Severity == "" && def != "" {
+			sev, err = def, nil
+		} else if pc.Severity == "" {
 			b.errorf(path+".severity", "required: critical, high, medium, low or info")
 		} else if err != nil {
 			b.errorf(path+".severity", "%v", err)

@@ -1,0 +1,330 @@
+package safequeue
+
+// Decoding the service's JSON field by field, so that a field of the wrong
+// type is an error naming it (results[3].nonce: want a non-negative
+// integer, got true). Fields the poller does not read are ignored: the
+// service adds fields over time.
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/big"
+	"strings"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/hexutil"
+
+	"github.com/keywatch/keywatch/chains/ethereum/safe"
+)
+
+// object reads the fields of one JSON object; the first problem is kept.
+type object struct {
+	path   string
+	fields map[string]json.RawMessage
+	err    error
+}
+
+// newObject reads raw as a JSON object named path ("" for the document).
+func newObject(path string, raw json.RawMessage) *object {
+	o := &object{path: path}
+	if err := json.Unmarshal(raw, &o.fields); err != nil || o.fields == nil {
+		o.fail("", "want an object, got %s", kindOf(raw))
+	}
+	return o
+}
+
+func (o *object) name(field string) string {
+	switch {
+	case o.path == "":
+		return field
+	case field == "":
+		return o.path
+	}
+	return o.path + "." + field
+}
+
+func (o *object) fail(field, format string, args ...any) {
+	if o.err == nil {
+		o.err = fmt.Errorf("%s: %s", o.name(field), fmt.Sprintf(format, args...))
+	}
+}
+
+// value is a field's JSON, nil when it is absent or null. A required one
+// that is absent or null is an error.
+func (o *object) value(field string, required bool) json.RawMessage {
+	if o.err != nil && o.fields == nil {
+		return nil
+	}
+	raw, ok := o.fields[field]
+	if ok && !bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
+		return raw
+	}
+	if required {
+		if ok {
+			o.fail(field, "must not be null")
+		} else {
+			o.fail(field, "missing")
+		}
+	}
+	return nil
+}
+
+// quantity reads a non-negative integer of at most bits bits, as a JSON
+// number or a string of decimal digits (the service sends uint256 values as
+// strings, and nonce and the gas fields as numbers in v1, strings in v2).
+func (o *object) quantity(field string, required bool, bits int) *big.Int {
+	raw := o.value(field, required)
+	if raw == nil {
+		return nil
+	}
+	s := string(bytes.TrimSpace(raw))
+	if strings.HasPrefix(s, `"`) {
+		if json.Unmarshal(raw, &s) != nil {
+			s = ""
+		}
+	}
+	n, ok := new(big.Int), false
+	if s != "" && len(s) <= 80 && strings.TrimLeft(s, "0123456789") == "" {
+		_, ok = n.SetString(s, 10)
+	}
+	if !ok {
+		o.fail(field, "want a non-negative integer, got %s", abbreviate(raw))
+		return nil
+	}
+	if n.BitLen() > bits {
+		o.fail(field, "%s is over %d bits", abbreviate(raw), bits)
+		return nil
+	}
+	return n
+}
+
+// uint64 reads a quantity that fits in 64 bits.
+func (o *object) uint64(field string, required bool) (uint64, bool) {
+	n := o.quantity(field, required, 64)
+	if n == nil {
+		return 0, false
+	}
+	return n.Uint64(), true
+}
+
+func (o *object) str(field string, required bool) (string, bool) {
+	raw := o.value(field, required)
+	if raw == nil {
+		return "", false
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		o.fail(field, "want a string, got %s", kindOf(raw))
+		return "", false
+	}
+	return s, true
+}
+
+func (o *object) address(field string, required bool) (common.Address, bool) {
+	s, ok := o.str(field, required)
+	if !ok {
+		return common.Address{}, false
+	}
+	if !strings.HasPrefix(s, "0x") || !common.IsHexAddress(s) {
+		o.fail(field, "%q is not an address", abbreviate([]byte(s)))
+		return common.Address{}, false
+	}
+	return common.HexToAddress(s), true
+}
+
+func (o *object) hash(field string, required bool) (common.Hash, bool) {
+	s, ok := o.str(field, required)
+	if !ok {
+		return common.Hash{}, false
+	}
+	b, err := hexutil.Decode(s)
+	if err != nil || len(b) != common.HashLength {
+		o.fail(field, "%q is not a 32-byte 0x hex hash", abbreviate([]byte(s)))
+		return common.Hash{}, false
+	}
+	return common.BytesToHash(b), true
+}
+
+// hexBytes reads 0x hex ("0x" for none).
+func (o *object) hexBytes(field string, required bool) []byte {
+	s, ok := o.str(field, required)
+	if !ok {
+		return nil
+	}
+	if s == "0x" {
+		return []byte{}
+	}
+	b, err := hexutil.Decode(s)
+	if err != nil {
+		o.fail(field, "%q is not 0x hex bytes", abbreviate([]byte(s)))
+		return nil
+	}
+	return b
+}
+
+func (o *object) boolean(field string, required bool) (bool, bool) {
+	raw := o.value(field, required)
+	if raw == nil {
+		return false, false
+	}
+	var b bool
+	if err := json.Unmarshal(raw, &b); err != nil {
+		o.fail(field, "want true or false, got %s", abbreviate(raw))
+		return false, false
+	}
+	return b, true
+}
+
+// array reads a JSON array (nil for an absent or null field).
+func (o *object) array(field string, required bool) []json.RawMessage {
+	raw := o.value(field, required)
+	if raw == nil {
+		return nil
+	}
+	var items []json.RawMessage
+	if err := json.Unmarshal(raw, &items); err != nil {
+		o.fail(field, "want an array, got %s", kindOf(raw))
+		return nil
+	}
+	return items
+}
+
+// kindOf names the JSON type of raw, for errors.
+func kindOf(raw json.RawMessage) string {
+	s := bytes.TrimSpace(raw)
+	if len(s) == 0 {
+		return "nothing"
+	}
+	switch s[0] {
+	case '{':
+		return "an object"
+	case '[':
+		return "an array"
+	case '"':
+		return "a string"
+	case 't', 'f':
+		return "a boolean"
+	case 'n':
+		return "null"
+	}
+	return "a number"
+}
+
+// abbreviate keeps error messages short whatever the service sent.
+func abbreviate(b []byte) string {
+	const most = 40
+	if len(b) > most {
+		return string(b[:most]) + "…"
+	}
+	return string(b)
+}
+
+// page is one page of a paginated listing: {"count", "next", "previous",
+// "results"}.
+type page struct {
+	count   uint64
+	next    string // "" on the last page
+	results []json.RawMessage
+}
+
+func decodePage(body []byte) (page, error) {
+	if !json.Valid(body) {
+		return page{}, errors.New("not JSON")
+	}
+	o := newObject("", body)
+	var p page
+	p.count, _ = o.uint64("count", true)
+	p.next, _ = o.str("next", false)
+	o.str("previous", false)
+	p.results = o.array("results", true)
+	if o.err == nil && p.results == nil {
+		o.fail("results", "missing")
+	}
+	return p, o.err
+}
+
+// decodeTx reads one result of the multisig-transactions listing, as
+// SafeMultisigTransactionResponseSerializer writes it.
+func decodeTx(path string, raw json.RawMessage) (Tx, error) {
+	o := newObject(path, raw)
+	var tx Tx
+	tx.Safe, _ = o.address("safe", true)
+	tx.Payload.To, _ = o.address("to", true)
+	tx.Payload.Value = o.quantity("value", true, 256)
+	tx.Payload.Data = o.hexBytes("data", false)
+	if op, ok := o.uint64("operation", true); ok {
+		if op > uint64(safe.DelegateCall) {
+			o.fail("operation", "%d is neither 0 (call) nor 1 (delegatecall)", op)
+		}
+		tx.Payload.Operation = safe.Operation(op)
+	}
+	tx.Payload.GasToken, _ = o.address("gasToken", false)
+	tx.Payload.SafeTxGas = o.quantity("safeTxGas", true, 256)
+	tx.Payload.BaseGas = o.quantity("baseGas", true, 256)
+	tx.Payload.GasPrice = o.quantity("gasPrice", true, 256)
+	tx.Payload.RefundReceiver, _ = o.address("refundReceiver", false)
+	tx.Nonce, _ = o.uint64("nonce", true)
+	tx.Payload.Nonce = new(big.Int).SetUint64(tx.Nonce)
+	tx.Hash, _ = o.hash("safeTxHash", true)
+	tx.Executed, _ = o.boolean("isExecuted", true)
+	if h, ok := o.hash("transactionHash", false); ok {
+		tx.TxHash = &h
+	}
+	if b, ok := o.uint64("blockNumber", false); ok {
+		tx.Block = &b
+	}
+	if p, ok := o.address("proposer", false); ok {
+		tx.Proposer = &p
+	}
+	tx.Required, _ = o.uint64("confirmationsRequired", false)
+	if raw := o.value("dataDecoded", false); raw != nil {
+		d := newObject(o.name("dataDecoded"), raw)
+		tx.Method, _ = d.str("method", false)
+		if o.err == nil {
+			o.err = d.err
+		}
+	}
+	for i, c := range o.array("confirmations", false) {
+		co := newObject(fmt.Sprintf("%s[%d]", o.name("confirmations"), i), c)
+		var cf Confirmation
+		cf.Owner, _ = co.address("owner", true)
+		cf.Signature = co.hexBytes("signature", false)
+		cf.Type, _ = co.str("signatureType", false)
+		if co.err != nil {
+			if o.err == nil {
+				o.err = co.err
+			}
+			break
+		}
+		tx.Confirmations = append(tx.Confirmations, cf)
+	}
+	return tx, o.err
+}
+
+// decodeInfo reads GET /api/v1/safes/{address}/ (SafeInfoResponseSerializer:
+// nonce is a string in the current service, a number in older ones).
+func decodeInfo(body []byte) (Info, error) {
+	if !json.Valid(body) {
+		return Info{}, errors.New("not JSON")
+	}
+	o := newObject("", body)
+	var info Info
+	info.Address, _ = o.address("address", true)
+	info.Nonce, _ = o.uint64("nonce", true)
+	info.Threshold, _ = o.uint64("threshold", true)
+	for i, raw := range o.array("owners", false) {
+		a := newObject("owners", json.RawMessage(`{"owner":`+string(raw)+`}`))
+		owner, _ := a.address("owner", true)
+		if a.err != nil {
+			if o.err == nil {
+				o.err = fmt.Errorf("owners[%d]: %q is not an address", i, abbreviate(raw))
+			}
+			break
+		}
+		info.Owners = append(info.Owners, owner)
+	}
+	info.Version, _ = o.str("version", false)
+	return info, o.err
+}
