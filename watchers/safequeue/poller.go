@@ -75,9 +75,11 @@ type Options struct {
 	// Confirmations is the depth at which the chain's nonce is read to
 	// settle a transaction (confirmed or retracted).
 	Confirmations uint64
-	// Interval is the time between polls of one Safe (default 15s);
-	// MaxBackoff caps the wait after failures (default 5m).
+	// Interval is the time between polls of one Safe (default 15s). After
+	// a failure the Safe is polled again after RetryAfter (default 1s),
+	// doubling up to MaxBackoff (default 5m).
 	Interval   time.Duration
+	RetryAfter time.Duration
 	MaxBackoff time.Duration
 	// FailingAfter is how long a Safe's queue may stay unreadable before
 	// Failing is called (default 5m).
@@ -123,6 +125,9 @@ func New(svc *Service, node Node, opts Options) (*Poller, error) {
 	if opts.Interval <= 0 {
 		opts.Interval = 15 * time.Second
 	}
+	if opts.RetryAfter <= 0 {
+		opts.RetryAfter = time.Second
+	}
 	if opts.MaxBackoff <= 0 {
 		opts.MaxBackoff = 5 * time.Minute
 	}
@@ -157,7 +162,7 @@ func (p *Poller) Run(ctx context.Context) error {
 	}
 	sched := make([]schedule, len(p.opts.Safes))
 	for i := range sched {
-		sched[i].retry = backoff.New(time.Second, p.opts.MaxBackoff)
+		sched[i].retry = backoff.New(p.opts.RetryAfter, p.opts.MaxBackoff)
 	}
 	p.log.Info("polling the Safe queue", "service", p.svc.String(), "safes", len(p.opts.Safes), "interval", p.opts.Interval)
 	for {
@@ -261,7 +266,12 @@ func (p *Poller) read(ctx context.Context, s Safe) (chainState, error) {
 		if head > p.opts.Confirmations {
 			depth = head - p.opts.Confirmations
 		}
-		if c.settled, err = p.chain.nonce(ctx, s.Address, new(big.Int).SetUint64(depth)); err != nil {
+		// A Safe created after that block answers nothing there: it had
+		// used no nonce yet.
+		if c.settled, err = p.chain.nonce(ctx, s.Address, new(big.Int).SetUint64(depth)); errors.Is(err, ErrNotSafe) {
+			c.settled, err = 0, nil
+		}
+		if err != nil {
 			return c, err
 		}
 	}
