@@ -43,13 +43,13 @@ func addrOf(k *ecdsa.PrivateKey) common.Address { return crypto.PubkeyToAddress(
 // harness is a simulated chain with a Safe stand-in, a fake service and a
 // poller over a memory store, whose deliveries go through a policy engine.
 type harness struct {
-	t      *testing.T
-	ctx    context.Context
-	chain  *simchain.Chain
-	svc    *fakeService
-	st     store.Store
-	safe   common.Address
-	ver    string
+	t       *testing.T
+	ctx     context.Context
+	chain   *simchain.Chain
+	svc     *fakeService
+	st      store.Store
+	safe    common.Address
+	ver     string
 	opts    safequeue.Options
 	svcOpts safequeue.ServiceOptions
 	engine  *policies.Engine
