@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/keywatch/keywatch/chains/ethereum/safe"
+	"github.com/keywatch/keywatch/internal/safeservice"
 	"github.com/keywatch/keywatch/internal/simchain"
 	"github.com/keywatch/keywatch/watchers/safequeue"
 )
@@ -41,8 +42,8 @@ func listingWith(status int, body string) func(w http.ResponseWriter, r *http.Re
 func TestMalformedResponses(t *testing.T) {
 	const secretPath = "/tx-service/key-3f9a"
 	h := newHarness(t, harnessOpts{nonce: 5, prefix: secretPath, apiKey: "api-key-77c1"})
-	rec, hash := record(t, h.safe, simchain.ChainID, h.ver, proposal{to: attacker, op: safe.DelegateCall, nonce: 5, signers: []*ecdsa.PrivateKey{owner1}})
-	h.svc.add(h.safe, rec)
+	rec, hash := safeservice.Record(t, h.safe, simchain.ChainID, h.ver, safeservice.Proposal{To: attacker, Op: safe.DelegateCall, Nonce: 5, Signers: []*ecdsa.PrivateKey{owner1}})
+	h.svc.Add(h.safe, rec)
 	good, _ := json.Marshal(rec)
 	other := strings.Replace(string(good), h.safe.Hex(), attacker.Hex(), 1)
 	page := func(results ...string) string {
@@ -99,13 +100,13 @@ func TestMalformedResponses(t *testing.T) {
 			if strings.HasSuffix(r.URL.Path, "/multisig-transactions/") {
 				return false
 			}
-			writeJSON(w, 200, map[string]any{"address": attacker.Hex(), "nonce": "5", "threshold": 3, "owners": []string{}, "version": "1.3.0"})
+			safeservice.WriteJSON(w, 200, map[string]any{"address": attacker.Hex(), "nonce": "5", "threshold": 3, "owners": []string{}, "version": "1.3.0"})
 			return true
 		}, want: "describes Safe " + attacker.Hex()},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			h.svc.setOverride(tc.override)
+			h.svc.SetOverride(tc.override)
 			p := h.poller()
 			err := p.Step(h.ctx)
 			if err == nil {
@@ -131,7 +132,7 @@ func TestMalformedResponses(t *testing.T) {
 				t.Fatalf("judged from a malformed response: %v", summary(got))
 			}
 			// The service answers soundly again: the next poll delivers.
-			h.svc.setOverride(nil)
+			h.svc.SetOverride(nil)
 			mustPoll(t, p, h.ctx)
 			if got := summary(h.take()); len(got) != 1 || got[0] != "dev:safe-tx:"+hash.Hex()+" proposed" {
 				t.Fatalf("after the service recovered: delivered %v", got)
@@ -147,7 +148,7 @@ func TestMalformedResponses(t *testing.T) {
 func TestServiceSendsTheBearerKey(t *testing.T) {
 	h := newHarness(t, harnessOpts{nonce: 5, apiKey: "api-key-77c1"})
 	var auth atomic.Value
-	h.svc.setOverride(func(w http.ResponseWriter, r *http.Request) bool {
+	h.svc.SetOverride(func(w http.ResponseWriter, r *http.Request) bool {
 		auth.Store(r.Header.Get("Authorization") + " " + r.URL.String())
 		return false
 	})
@@ -180,9 +181,9 @@ func (s *syncBuffer) String() string {
 // soundly.
 func TestRunRetriesAndLogs(t *testing.T) {
 	h := newHarness(t, harnessOpts{nonce: 5, prefix: "/tx-service/key-3f9a"})
-	hash := h.propose(proposal{to: attacker, op: safe.DelegateCall, nonce: 5, signers: []*ecdsa.PrivateKey{owner1}})
+	hash := h.propose(safeservice.Proposal{To: attacker, Op: safe.DelegateCall, Nonce: 5, Signers: []*ecdsa.PrivateKey{owner1}})
 	var bad atomic.Int32
-	h.svc.setOverride(func(w http.ResponseWriter, r *http.Request) bool {
+	h.svc.SetOverride(func(w http.ResponseWriter, r *http.Request) bool {
 		if !strings.HasSuffix(r.URL.Path, "/multisig-transactions/") || bad.Add(1) > 3 {
 			return false
 		}
@@ -229,7 +230,7 @@ func TestUnreachableServiceRaisesFailure(t *testing.T) {
 	}
 	var down atomic.Bool
 	down.Store(true)
-	h.svc.setOverride(func(w http.ResponseWriter, r *http.Request) bool {
+	h.svc.SetOverride(func(w http.ResponseWriter, r *http.Request) bool {
 		if !down.Load() {
 			return false
 		}

@@ -38,7 +38,7 @@ func TestBybitQueue(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := newHarness(t, harnessOpts{version: "1.1.1", nonce: 71, at: &bybitSafe})
-	h.svc.add(bybitSafe, page.Results...)
+	h.svc.Add(bybitSafe, page.Results...)
 	const (
 		delegatecall = "0xb3476d061aeb8fc1d605a873c483a2402d88a68a9cdd1a8b47655dd55ba004f8"
 		transfer     = "0x9d89e67333f99c136537be74029c44592985a4855172f4c2d0d942029868f98e"

@@ -22,6 +22,7 @@ import (
 	"github.com/keywatch/keywatch/chains/ethereum/safe"
 	"github.com/keywatch/keywatch/config"
 	"github.com/keywatch/keywatch/contracts"
+	"github.com/keywatch/keywatch/internal/safeservice"
 	"github.com/keywatch/keywatch/internal/simchain"
 	"github.com/keywatch/keywatch/policies"
 	"github.com/keywatch/keywatch/store"
@@ -46,7 +47,7 @@ type harness struct {
 	t       *testing.T
 	ctx     context.Context
 	chain   *simchain.Chain
-	svc     *fakeService
+	svc     *safeservice.Server
 	st      store.Store
 	safe    common.Address
 	ver     string
@@ -108,8 +109,8 @@ func newHarness(t *testing.T, ho harnessOpts) *harness {
 		}
 		h.safe = a
 	}
-	h.svc = newFakeService(t, ho.prefix)
-	h.svc.setInfo(h.safe, ho.nonce, 3, []common.Address{addrOf(owner1), addrOf(owner2), addrOf(owner3)}, ho.version)
+	h.svc = safeservice.New(t, ho.prefix)
+	h.svc.SetInfo(h.safe, ho.nonce, 3, []common.Address{addrOf(owner1), addrOf(owner2), addrOf(owner3)}, ho.version)
 
 	cfg, err := config.Parse("keywatch.yaml", []byte(fmt.Sprintf(policiesYAML, h.safe.Hex(), addrOf(owner3).Hex())), func(string) (string, bool) { return "", false })
 	if err != nil {
@@ -163,10 +164,10 @@ func (h *harness) poller() *safequeue.Poller {
 }
 
 // propose adds a proposal to the service's queue and returns its true hash.
-func (h *harness) propose(p proposal) common.Hash {
+func (h *harness) propose(p safeservice.Proposal) common.Hash {
 	h.t.Helper()
-	rec, hash := record(h.t, h.safe, simchain.ChainID, h.ver, p)
-	h.svc.add(h.safe, rec)
+	rec, hash := safeservice.Record(h.t, h.safe, simchain.ChainID, h.ver, p)
+	h.svc.Add(h.safe, rec)
 	return hash
 }
 
@@ -178,7 +179,7 @@ func (h *harness) execute(hash common.Hash) {
 	if err != nil {
 		h.t.Fatal(err)
 	}
-	h.svc.markExecuted(h.safe, hash, r.TxHash, r.BlockNumber.Uint64(), simchain.Addr("deployer"))
+	h.svc.MarkExecuted(h.safe, hash, r.TxHash, r.BlockNumber.Uint64(), simchain.Addr("deployer"))
 }
 
 // take returns the events delivered since the last call.
@@ -233,11 +234,11 @@ func TestQueuedDelegatecall(t *testing.T) {
 		t.Run(fmt.Sprintf("tampered=%v", tampered), func(t *testing.T) {
 			h := newHarness(t, harnessOpts{nonce: 5})
 			data := append(common.FromHex("0x8d80ff0a"), make([]byte, 64)...)
-			p := proposal{to: multiSend130, data: data, op: safe.DelegateCall, nonce: 5, signers: []*ecdsa.PrivateKey{owner1, owner3},
-				dataDecoded: multiSendDecoded(attacker)}
+			p := safeservice.Proposal{To: multiSend130, Data: data, Op: safe.DelegateCall, Nonce: 5, Signers: []*ecdsa.PrivateKey{owner1, owner3},
+				DataDecoded: safeservice.MultiSendDecoded(attacker)}
 			fake := common.HexToHash("0x1111111111111111111111111111111111111111111111111111111111111111")
 			if tampered {
-				p.shown = &fake
+				p.Shown = &fake
 			}
 			hash := h.propose(p)
 			poller := h.poller()
@@ -298,21 +299,21 @@ func TestPagination(t *testing.T) {
 	h := newHarness(t, harnessOpts{nonce: 5, pageLimit: 2})
 	var want []string
 	for n := uint64(5); n < 10; n++ {
-		hash := h.propose(proposal{to: attacker, value: big.NewInt(int64(n)), nonce: n, signers: []*ecdsa.PrivateKey{owner1}})
+		hash := h.propose(safeservice.Proposal{To: attacker, Value: big.NewInt(int64(n)), Nonce: n, Signers: []*ecdsa.PrivateKey{owner1}})
 		want = append(want, "dev:safe-tx:"+hash.Hex()+" proposed")
 	}
 	// One untrusted proposal (the service hides those by default) and one
 	// of a nonce the chain already used.
-	hash := h.propose(proposal{to: attacker, nonce: 7, untrusted: true})
+	hash := h.propose(safeservice.Proposal{To: attacker, Nonce: 7, Untrusted: true})
 	want = append(want[:3], append([]string{"dev:safe-tx:" + hash.Hex() + " proposed"}, want[3:]...)...)
-	h.propose(proposal{to: attacker, nonce: 4, signers: []*ecdsa.PrivateKey{owner1}})
+	h.propose(safeservice.Proposal{To: attacker, Nonce: 4, Signers: []*ecdsa.PrivateKey{owner1}})
 
 	mustPoll(t, h.poller(), h.ctx)
 	got := summary(h.take())
 	if !slices.Equal(got, want) {
 		t.Fatalf("delivered\n %v\nwant\n %v", got, want)
 	}
-	ls := h.svc.listings()
+	ls := h.svc.Listings()
 	if len(ls) != 3 {
 		t.Fatalf("%d listing requests, want 3 pages of 2", len(ls))
 	}
@@ -332,7 +333,7 @@ func TestPagination(t *testing.T) {
 // execution's transaction and block.
 func TestExecutedNonceConfirms(t *testing.T) {
 	h := newHarness(t, harnessOpts{nonce: 5, confirmations: 2})
-	hash := h.propose(proposal{to: multiSend130, op: safe.DelegateCall, data: common.FromHex("0x8d80ff0a"), nonce: 5, signers: []*ecdsa.PrivateKey{owner1, owner2}})
+	hash := h.propose(safeservice.Proposal{To: multiSend130, Op: safe.DelegateCall, Data: common.FromHex("0x8d80ff0a"), Nonce: 5, Signers: []*ecdsa.PrivateKey{owner1, owner2}})
 	p := h.poller()
 	mustPoll(t, p, h.ctx)
 	if got := summary(h.take()); len(got) != 1 {
@@ -374,8 +375,8 @@ func TestExecutedNonceConfirms(t *testing.T) {
 func TestOtherTransactionTakesNonce(t *testing.T) {
 	h := newHarness(t, harnessOpts{nonce: 5})
 	fake := common.HexToHash("0x2222222222222222222222222222222222222222222222222222222222222222")
-	bad := h.propose(proposal{to: attacker, op: safe.DelegateCall, nonce: 5, signers: []*ecdsa.PrivateKey{owner1}, shown: &fake})
-	good := h.propose(proposal{to: attacker, value: big.NewInt(0), data: []byte{}, nonce: 5, signers: []*ecdsa.PrivateKey{owner1, owner2}})
+	bad := h.propose(safeservice.Proposal{To: attacker, Op: safe.DelegateCall, Nonce: 5, Signers: []*ecdsa.PrivateKey{owner1}, Shown: &fake})
+	good := h.propose(safeservice.Proposal{To: attacker, Value: big.NewInt(0), Data: []byte{}, Nonce: 5, Signers: []*ecdsa.PrivateKey{owner1, owner2}})
 	if bad == good {
 		t.Fatal("the two proposals hash alike")
 	}
@@ -410,8 +411,8 @@ func TestOtherTransactionTakesNonce(t *testing.T) {
 // log that safeTxHash: nothing is settled from the service's word.
 func TestUnprovenExecutionStaysProposed(t *testing.T) {
 	h := newHarness(t, harnessOpts{nonce: 5})
-	mine := h.propose(proposal{to: attacker, op: safe.DelegateCall, nonce: 5, signers: []*ecdsa.PrivateKey{owner1}})
-	other := h.propose(proposal{to: attacker, nonce: 5, signers: []*ecdsa.PrivateKey{owner1}})
+	mine := h.propose(safeservice.Proposal{To: attacker, Op: safe.DelegateCall, Nonce: 5, Signers: []*ecdsa.PrivateKey{owner1}})
+	other := h.propose(safeservice.Proposal{To: attacker, Nonce: 5, Signers: []*ecdsa.PrivateKey{owner1}})
 	p := h.poller()
 	mustPoll(t, p, h.ctx)
 	h.take()
@@ -421,7 +422,7 @@ func TestUnprovenExecutionStaysProposed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.svc.markExecuted(h.safe, other, r.TxHash, r.BlockNumber.Uint64(), simchain.Addr("deployer"))
+	h.svc.MarkExecuted(h.safe, other, r.TxHash, r.BlockNumber.Uint64(), simchain.Addr("deployer"))
 	mustPoll(t, p, h.ctx)
 	if got := h.take(); len(got) != 0 {
 		t.Fatalf("settled from an unproven claim: %v", summary(got))
@@ -432,7 +433,7 @@ func TestUnprovenExecutionStaysProposed(t *testing.T) {
 // restart) delivers nothing already delivered, and still settles what was.
 func TestRestartDeliversNothingTwice(t *testing.T) {
 	h := newHarness(t, harnessOpts{nonce: 5})
-	hash := h.propose(proposal{to: attacker, op: safe.DelegateCall, nonce: 5, signers: []*ecdsa.PrivateKey{owner1}})
+	hash := h.propose(safeservice.Proposal{To: attacker, Op: safe.DelegateCall, Nonce: 5, Signers: []*ecdsa.PrivateKey{owner1}})
 	mustPoll(t, h.poller(), h.ctx)
 	if got := h.take(); len(got) != 1 {
 		t.Fatalf("delivered %v", summary(got))
@@ -457,7 +458,7 @@ func TestRestartDeliversNothingTwice(t *testing.T) {
 // safe-hash fires.
 func TestHashShownChangesRedelivers(t *testing.T) {
 	h := newHarness(t, harnessOpts{nonce: 5})
-	p := proposal{to: attacker, op: safe.DelegateCall, nonce: 5, signers: []*ecdsa.PrivateKey{owner1}}
+	p := safeservice.Proposal{To: attacker, Op: safe.DelegateCall, Nonce: 5, Signers: []*ecdsa.PrivateKey{owner1}}
 	hash := h.propose(p)
 	poller := h.poller()
 	mustPoll(t, poller, h.ctx)
@@ -465,9 +466,7 @@ func TestHashShownChangesRedelivers(t *testing.T) {
 	if as := policiesOf(h.takeAlerts()); slices.Contains(as, "safe-hash firing/proposed") {
 		t.Fatalf("safe-hash fired on the true hash: %v", as)
 	}
-	h.svc.mu.Lock()
-	h.svc.records[h.safe][0]["safeTxHash"] = common.HexToHash("0x33").Hex()
-	h.svc.mu.Unlock()
+	h.svc.Update(h.safe, func(recs []map[string]any) { recs[0]["safeTxHash"] = common.HexToHash("0x33").Hex() })
 	mustPoll(t, poller, h.ctx)
 	if got := summary(h.take()); !slices.Equal(got, []string{"dev:safe-tx:" + hash.Hex() + " proposed"}) {
 		t.Fatalf("delivered %v", got)
@@ -482,7 +481,7 @@ func TestHashShownChangesRedelivers(t *testing.T) {
 // is evidence too.
 func TestConfirmations(t *testing.T) {
 	h := newHarness(t, harnessOpts{nonce: 5})
-	rec, hash := record(t, h.safe, simchain.ChainID, h.ver, proposal{to: attacker, nonce: 5, signers: []*ecdsa.PrivateKey{owner1, owner2}})
+	rec, hash := safeservice.Record(t, h.safe, simchain.ChainID, h.ver, safeservice.Proposal{To: attacker, Nonce: 5, Signers: []*ecdsa.PrivateKey{owner1, owner2}})
 	// owner2's confirmation is credited to owner3; owner1 approved on chain
 	// and the service shows its confirmation without a signature.
 	cs := rec["confirmations"].([]map[string]any)
@@ -490,7 +489,7 @@ func TestConfirmations(t *testing.T) {
 	cs[0]["signature"], cs[0]["signatureType"] = nil, "APPROVED_HASH"
 	unapproved := map[string]any{"owner": addrOf(owner2).Hex(), "submissionDate": "2026-03-02T10:00:00Z", "transactionHash": nil, "signature": nil, "signatureType": "APPROVED_HASH"}
 	rec["confirmations"] = append(cs, unapproved)
-	h.svc.add(h.safe, rec)
+	h.svc.Add(h.safe, rec)
 	if _, err := h.chain.Call(h.ctx, "safe-owner-1", h.safe, contracts.NameSafeStandIn, "approveHash", hash); err != nil {
 		t.Fatal(err)
 	}

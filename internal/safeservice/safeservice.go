@@ -1,16 +1,15 @@
-package safequeue_test
-
-// A Safe Transaction Service over httptest, serving the JSON the real one
+// Package safeservice is a Safe Transaction Service over httptest for
+// tests, serving the JSON the real one
 // serves (safe-global/safe-transaction-service, history/views.py and
 // serializers.py): v1 multisig-transactions with its filters (nonce__gte,
 // trusted, executed), ordering and limit/offset pagination with absolute
 // next and previous links, camelCase fields, and safes/{address}/ info.
 // Addresses in paths must be checksummed, as the real service demands.
+package safeservice
 
 import (
 	"crypto/ecdsa"
 	"encoding/json"
-	"fmt"
 	"math/big"
 	"net/http"
 	"net/http/httptest"
@@ -28,8 +27,8 @@ import (
 	"github.com/keywatch/keywatch/chains/ethereum/safe"
 )
 
-type fakeService struct {
-	t      *testing.T
+type Server struct {
+	t      testing.TB
 	srv    *httptest.Server
 	prefix string // path of the base URL
 
@@ -42,24 +41,24 @@ type fakeService struct {
 	override func(w http.ResponseWriter, r *http.Request) bool
 }
 
-func newFakeService(t *testing.T, prefix string) *fakeService {
-	f := &fakeService{t: t, prefix: prefix, records: map[common.Address][]map[string]any{}, info: map[common.Address]map[string]any{}}
+func New(t testing.TB, prefix string) *Server {
+	f := &Server{t: t, prefix: prefix, records: map[common.Address][]map[string]any{}, info: map[common.Address]map[string]any{}}
 	f.srv = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(f.srv.Close)
 	return f
 }
 
 // URL is the base URL keywatch is configured with.
-func (f *fakeService) URL() string { return f.srv.URL + f.prefix }
+func (f *Server) URL() string { return f.srv.URL + f.prefix }
 
-func (f *fakeService) setOverride(fn func(w http.ResponseWriter, r *http.Request) bool) {
+func (f *Server) SetOverride(fn func(w http.ResponseWriter, r *http.Request) bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.override = fn
 }
 
 // listings are the multisig-transactions requests served so far.
-func (f *fakeService) listings() []*url.URL {
+func (f *Server) Listings() []*url.URL {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	var out []*url.URL
@@ -71,13 +70,13 @@ func (f *fakeService) listings() []*url.URL {
 	return out
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
+func WriteJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(v)
 }
 
-func (f *fakeService) serve(w http.ResponseWriter, r *http.Request) {
+func (f *Server) serve(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	f.requests = append(f.requests, r.URL)
 	override := f.override
@@ -87,12 +86,12 @@ func (f *fakeService) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	rest, ok := strings.CutPrefix(r.URL.Path, f.prefix+"/api/v1/safes/")
 	if !ok || r.Method != http.MethodGet {
-		writeJSON(w, http.StatusNotFound, map[string]any{"detail": "Not found."})
+		WriteJSON(w, http.StatusNotFound, map[string]any{"detail": "Not found."})
 		return
 	}
 	addr, endpoint, _ := strings.Cut(rest, "/")
 	if !common.IsHexAddress(addr) || common.HexToAddress(addr).Hex() != addr {
-		writeJSON(w, http.StatusUnprocessableEntity, map[string]any{"code": 1, "message": "Checksum address validation failed", "arguments": []string{addr}})
+		WriteJSON(w, http.StatusUnprocessableEntity, map[string]any{"code": 1, "message": "Checksum address validation failed", "arguments": []string{addr}})
 		return
 	}
 	a := common.HexToAddress(addr)
@@ -102,20 +101,20 @@ func (f *fakeService) serve(w http.ResponseWriter, r *http.Request) {
 	case "":
 		info, ok := f.info[a]
 		if !ok {
-			writeJSON(w, http.StatusNotFound, map[string]any{"detail": "Not found."})
+			WriteJSON(w, http.StatusNotFound, map[string]any{"detail": "Not found."})
 			return
 		}
-		writeJSON(w, http.StatusOK, info)
+		WriteJSON(w, http.StatusOK, info)
 	case "multisig-transactions/":
 		f.list(w, r, a)
 	default:
-		writeJSON(w, http.StatusNotFound, map[string]any{"detail": "Not found."})
+		WriteJSON(w, http.StatusNotFound, map[string]any{"detail": "Not found."})
 	}
 }
 
 // list is SafeMultisigTransactionListView.get: filters, ordering, then
 // DRF's LimitOffsetPagination (default limit 100, max 200).
-func (f *fakeService) list(w http.ResponseWriter, r *http.Request, a common.Address) {
+func (f *Server) list(w http.ResponseWriter, r *http.Request, a common.Address) {
 	q := r.URL.Query()
 	var rows []map[string]any
 	onlyTrusted := q.Get("trusted") != "false" && q.Get("trusted") != "False"
@@ -176,7 +175,7 @@ func (f *fakeService) list(w http.ResponseWriter, r *http.Request, a common.Addr
 	for _, rec := range f.records[a] {
 		nonces[recNonce(rec)] = true
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"count": len(rows), "next": next, "previous": prev, "results": page, "countUniqueNonce": len(nonces)})
+	WriteJSON(w, http.StatusOK, map[string]any{"count": len(rows), "next": next, "previous": prev, "results": page, "countUniqueNonce": len(nonces)})
 }
 
 func recNonce(rec map[string]any) uint64 {
@@ -198,14 +197,14 @@ func recNonce(rec map[string]any) uint64 {
 }
 
 // add puts records (as the serializer writes them) in a Safe's history.
-func (f *fakeService) add(a common.Address, recs ...map[string]any) {
+func (f *Server) Add(a common.Address, recs ...map[string]any) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.records[a] = append(f.records[a], recs...)
 }
 
 // setInfo is what GET /api/v1/safes/{address}/ answers.
-func (f *fakeService) setInfo(a common.Address, nonce uint64, threshold int, owners []common.Address, version string) {
+func (f *Server) SetInfo(a common.Address, nonce uint64, threshold int, owners []common.Address, version string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	os := make([]string, len(owners))
@@ -220,7 +219,7 @@ func (f *fakeService) setInfo(a common.Address, nonce uint64, threshold int, own
 
 // markExecuted records, as the service's indexer does, that the record with
 // safeTxHash hash was executed by transaction tx in block.
-func (f *fakeService) markExecuted(a common.Address, hash common.Hash, tx common.Hash, block uint64, executor common.Address) {
+func (f *Server) MarkExecuted(a common.Address, hash common.Hash, tx common.Hash, block uint64, executor common.Address) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, rec := range f.records[a] {
@@ -235,40 +234,40 @@ func (f *fakeService) markExecuted(a common.Address, hash common.Hash, tx common
 }
 
 // proposal is a multisig transaction as an owner proposes it.
-type proposal struct {
-	to      common.Address
-	value   *big.Int
-	data    []byte
-	op      safe.Operation
-	nonce   uint64
-	signers []*ecdsa.PrivateKey // EOA signatures over the true safeTxHash
+type Proposal struct {
+	To      common.Address
+	Value   *big.Int
+	Data    []byte
+	Op      safe.Operation
+	Nonce   uint64
+	Signers []*ecdsa.PrivateKey // EOA signatures over the true safeTxHash
 	// shown, when set, is the safeTxHash the service shows instead of the
 	// true one (a tampered service or front end).
-	shown       *common.Hash
-	dataDecoded any
-	untrusted   bool
+	Shown       *common.Hash
+	DataDecoded any
+	Untrusted   bool
 }
 
 // record is the proposal as SafeMultisigTransactionResponseSerializer (v1)
 // writes it, not yet executed, and its true safeTxHash.
-func record(t *testing.T, safeAddr common.Address, chainID *big.Int, version string, p proposal) (map[string]any, common.Hash) {
+func Record(t testing.TB, safeAddr common.Address, chainID *big.Int, version string, p Proposal) (map[string]any, common.Hash) {
 	t.Helper()
-	if p.value == nil {
-		p.value = new(big.Int)
+	if p.Value == nil {
+		p.Value = new(big.Int)
 	}
-	tx := safe.Tx{To: p.to, Value: p.value, Data: p.data, Operation: p.op, SafeTxGas: new(big.Int), BaseGas: new(big.Int),
-		GasPrice: new(big.Int), Nonce: new(big.Int).SetUint64(p.nonce)}
+	tx := safe.Tx{To: p.To, Value: p.Value, Data: p.Data, Operation: p.Op, SafeTxGas: new(big.Int), BaseGas: new(big.Int),
+		GasPrice: new(big.Int), Nonce: new(big.Int).SetUint64(p.Nonce)}
 	hash, err := safe.Hash(chainID, safeAddr, version, tx)
 	if err != nil {
 		t.Fatal(err)
 	}
 	shown := hash
-	if p.shown != nil {
-		shown = *p.shown
+	if p.Shown != nil {
+		shown = *p.Shown
 	}
 	var confirmations []map[string]any
 	var sigs []byte
-	for _, k := range p.signers {
+	for _, k := range p.Signers {
 		sig, err := crypto.Sign(hash[:], k)
 		if err != nil {
 			t.Fatal(err)
@@ -281,12 +280,12 @@ func record(t *testing.T, safeAddr common.Address, chainID *big.Int, version str
 		})
 	}
 	var data any
-	if len(p.data) > 0 {
-		data = hexutil.Encode(p.data)
+	if len(p.Data) > 0 {
+		data = hexutil.Encode(p.Data)
 	}
 	var proposer any
-	if len(p.signers) > 0 {
-		proposer = crypto.PubkeyToAddress(p.signers[0].PublicKey).Hex()
+	if len(p.Signers) > 0 {
+		proposer = crypto.PubkeyToAddress(p.Signers[0].PublicKey).Hex()
 	}
 	var signatures any
 	if len(sigs) > 0 {
@@ -294,29 +293,29 @@ func record(t *testing.T, safeAddr common.Address, chainID *big.Int, version str
 	}
 	zero := common.Address{}.Hex()
 	return map[string]any{
-		"safe": safeAddr.Hex(), "to": p.to.Hex(), "value": p.value.String(), "data": data, "operation": int(p.op),
-		"gasToken": zero, "safeTxGas": 0, "baseGas": 0, "gasPrice": "0", "refundReceiver": zero, "nonce": p.nonce,
+		"safe": safeAddr.Hex(), "to": p.To.Hex(), "value": p.Value.String(), "data": data, "operation": int(p.Op),
+		"gasToken": zero, "safeTxGas": 0, "baseGas": 0, "gasPrice": "0", "refundReceiver": zero, "nonce": p.Nonce,
 		"executionDate": nil, "submissionDate": "2026-03-02T10:00:00.123456Z", "modified": "2026-03-02T10:00:00.123456Z",
 		"blockNumber": nil, "transactionHash": nil, "safeTxHash": shown.Hex(), "proposer": proposer, "proposedByDelegate": nil,
 		"executor": nil, "isExecuted": false, "isSuccessful": nil, "ethGasPrice": nil, "maxFeePerGas": nil, "maxPriorityFeePerGas": nil,
-		"gasUsed": nil, "fee": nil, "origin": "{}", "dataDecoded": p.dataDecoded, "confirmationsRequired": 3,
-		"confirmations": confirmations, "trusted": !p.untrusted, "signatures": signatures,
+		"gasUsed": nil, "fee": nil, "origin": "{}", "dataDecoded": p.DataDecoded, "confirmationsRequired": 3,
+		"confirmations": confirmations, "trusted": !p.Untrusted, "signatures": signatures,
 	}, hash
 }
 
 // multiSendDecoded is dataDecoded as the service writes it for a MultiSend
 // delegatecall.
-func multiSendDecoded(inner common.Address) any {
+func MultiSendDecoded(inner common.Address) any {
 	return map[string]any{"method": "multiSend", "parameters": []any{map[string]any{
 		"name": "transactions", "type": "bytes", "value": "0x00",
 		"valueDecoded": []any{map[string]any{"operation": 0, "to": inner.Hex(), "value": "0", "data": nil, "dataDecoded": nil}},
 	}}}
 }
 
-func fmtHashes(hs []common.Hash) string {
-	s := make([]string, len(hs))
-	for i, h := range hs {
-		s[i] = h.Hex()
-	}
-	return fmt.Sprint(s)
+// Update changes a Safe's records in place (a service that changes what it
+// shows).
+func (f *Server) Update(a common.Address, fn func(recs []map[string]any)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	fn(f.records[a])
 }
