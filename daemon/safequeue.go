@@ -44,7 +44,7 @@ func (d *Daemon) safeQueue(ch config.Chain, client ethereum.Client, m *watchers.
 	if !ok {
 		return nil, fmt.Errorf("chain %s: safe_tx_service needs a node client that can call contracts", ch.Name)
 	}
-	svc, err := safequeue.NewService(ch.SafeTxService, safequeue.ServiceOptions{})
+	svc, err := safequeue.NewService(ch.SafeTxService, safequeue.ServiceOptions{APIKey: ch.SafeTxServiceKey().Reveal()})
 	if err != nil {
 		return nil, fmt.Errorf("chain %s: %w", ch.Name, err)
 	}
