@@ -1,7 +1,6 @@
 package safequeue_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"encoding/json"
@@ -10,7 +9,6 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,6 +16,7 @@ import (
 	"github.com/keywatch/keywatch/chains/ethereum/safe"
 	"github.com/keywatch/keywatch/internal/safeservice"
 	"github.com/keywatch/keywatch/internal/simchain"
+	"github.com/keywatch/keywatch/internal/testenv"
 	"github.com/keywatch/keywatch/watchers/safequeue"
 )
 
@@ -158,24 +157,6 @@ func TestServiceSendsTheBearerKey(t *testing.T) {
 	}
 }
 
-// syncBuffer is a log sink tests read while the poller writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestRunRetriesAndLogs: Run logs a malformed response with the URL
 // redacted, retries with backoff, and delivers once the service answers
 // soundly.
@@ -189,7 +170,7 @@ func TestRunRetriesAndLogs(t *testing.T) {
 		}
 		return listingWith(200, `{"count": "x"`)(w, r)
 	})
-	var logs syncBuffer
+	var logs testenv.LogBuffer
 	h.opts.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	ctx, cancel := context.WithCancel(h.ctx)
 	done := make(chan error, 1)

@@ -229,11 +229,19 @@ type page struct {
 	results []json.RawMessage
 }
 
-func decodePage(body []byte) (page, error) {
+// document reads a response body as a JSON object.
+func document(body []byte) (*object, error) {
 	if !json.Valid(body) {
-		return page{}, errors.New("not JSON")
+		return nil, errors.New("not JSON")
 	}
-	o := newObject("", body)
+	return newObject("", body), nil
+}
+
+func decodePage(body []byte) (page, error) {
+	o, err := document(body)
+	if err != nil {
+		return page{}, err
+	}
 	var p page
 	p.count, _ = o.uint64("count", true)
 	p.next, _ = o.str("next", false)
@@ -306,24 +314,21 @@ func decodeTx(path string, raw json.RawMessage) (Tx, error) {
 // decodeInfo reads GET /api/v1/safes/{address}/ (SafeInfoResponseSerializer:
 // nonce is a string in the current service, a number in older ones).
 func decodeInfo(body []byte) (Info, error) {
-	if !json.Valid(body) {
-		return Info{}, errors.New("not JSON")
+	o, err := document(body)
+	if err != nil {
+		return Info{}, err
 	}
-	o := newObject("", body)
 	var info Info
 	info.Address, _ = o.address("address", true)
 	info.Nonce, _ = o.uint64("nonce", true)
 	info.Threshold, _ = o.uint64("threshold", true)
 	for i, raw := range o.array("owners", false) {
-		a := newObject("owners", json.RawMessage(`{"owner":`+string(raw)+`}`))
-		owner, _ := a.address("owner", true)
-		if a.err != nil {
-			if o.err == nil {
-				o.err = fmt.Errorf("owners[%d]: %q is not an address", i, abbreviate(raw))
-			}
+		var s string
+		if json.Unmarshal(raw, &s) != nil || !strings.HasPrefix(s, "0x") || !common.IsHexAddress(s) {
+			o.fail(fmt.Sprintf("owners[%d]", i), "%s is not an address", abbreviate(raw))
 			break
 		}
-		info.Owners = append(info.Owners, owner)
+		info.Owners = append(info.Owners, common.HexToAddress(s))
 	}
 	info.Version, _ = o.str("version", false)
 	return info, o.err
