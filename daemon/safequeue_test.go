@@ -73,15 +73,12 @@ policies:
 		t.Fatal(err)
 	}
 	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- d.Run(runCtx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("daemon: %v", err)
-		}
-		d.Close()
+	r := &running{cancel: cancel, done: make(chan error, 1)}
+	go func() {
+		defer d.Close()
+		r.done <- d.Run(runCtx)
 	}()
+	defer r.stop(t)
 
 	col := testenv.ReadAlerts(t, ns.URL())
 	id := "eth:safe-tx:" + hash.Hex()
@@ -99,15 +96,15 @@ policies:
 		t.Fatalf("alert %s: severity %s, hold %q, wallet %s", m.MsgID, m.Alert.Severity, m.Alert.HoldID, m.Alert.Wallet)
 	}
 
-	r, err := chain.Call(ctx, "deployer", safeAddr, contracts.NameSafeStandIn, "execute", hash, true)
+	exec, err := chain.Call(ctx, "deployer", safeAddr, contracts.NameSafeStandIn, "execute", hash, true)
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc.MarkExecuted(safeAddr, shown, r.TxHash, r.BlockNumber.Uint64(), simchain.Addr("deployer"))
+	svc.MarkExecuted(safeAddr, shown, exec.TxHash, exec.BlockNumber.Uint64(), simchain.Addr("deployer"))
 	chain.Backend.Commit() // to confirmation depth
 	testenv.WaitFor(t, 0, func() bool { return find("confirmed") != nil }, "the alert again with the execution confirmed")
-	if got := find("confirmed"); got.Alert.Event.Tx != r.TxHash.Hex() {
-		t.Errorf("confirmed in tx %s, want %s", got.Alert.Event.Tx, r.TxHash.Hex())
+	if got := find("confirmed"); got.Alert.Event.Tx != exec.TxHash.Hex() {
+		t.Errorf("confirmed in tx %s, want %s", got.Alert.Event.Tx, exec.TxHash.Hex())
 	}
 	for msgID, n := range col.MsgIDCounts() {
 		if n > 1 {
