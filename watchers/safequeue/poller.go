@@ -26,6 +26,7 @@ import (
 
 	"github.com/ethereum/go-ethereum"
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/crypto"
 
 	"github.com/keywatch/keywatch/chains"
 	"github.com/keywatch/keywatch/chains/ethereum/safe"
@@ -100,7 +101,7 @@ type Poller struct {
 	chain  chainReader
 	opts   Options
 	log    *slog.Logger
-	states store.Records[queueState]
+	states store.Records[tracked]
 	keys   map[common.Address]Key
 
 	chainID *big.Int             // read once from the node
@@ -145,7 +146,7 @@ func New(svc *Service, node Node, opts Options) (*Poller, error) {
 	}
 	p := &Poller{svc: svc, chain: chainReader{node: node}, opts: opts,
 		log:    opts.Logger.With("chain", opts.Chain, "part", "safe-queue"),
-		states: store.NewRecords[queueState](opts.Store, "Safe queue state of chain "+opts.Chain),
+		states: store.NewRecords[tracked](opts.Store, "Safe queue state of chain "+opts.Chain),
 		keys:   map[common.Address]Key{}, failing: map[string]*failure{}, unclear: map[string]bool{}, claims: map[string]claimSeen{}}
 	for _, k := range opts.Keys {
 		p.keys[k.Address] = k
@@ -284,15 +285,12 @@ func (p *Poller) poll(ctx context.Context, s Safe) error {
 		return err
 	}
 	key := stateKey(p.opts.Chain, s.Address)
-	st, _, err := p.states.Get(ctx, key)
+	delivered, err := p.states.HGetAll(ctx, key)
 	if err != nil {
 		return err
 	}
-	if st.Txs == nil {
-		st.Txs = map[string]tracked{}
-	}
 	from := c.nonce
-	for _, t := range st.Txs {
+	for _, t := range delivered {
 		from = min(from, t.Nonce)
 	}
 	info, err := p.svc.Info(ctx, s.Address)
@@ -305,37 +303,42 @@ func (p *Poller) poll(ctx context.Context, s Safe) error {
 		return err
 	}
 	// Judge everything first: a transaction that cannot be judged fails the
-	// poll before anything of it is delivered.
+	// poll before anything of it is delivered. One delivered before, shown
+	// with the same hash and the same confirmations, is not judged again.
 	var judged []judgement
 	for _, tx := range txs {
 		if tx.Nonce < c.nonce {
 			continue // used on chain: only settles what was tracked
 		}
-		j, err := p.judge(ctx, s, c, info, tx)
+		computed, err := safe.Hash(c.chainID, s.Address, c.version, tx.Payload)
+		if err != nil {
+			return fmt.Errorf("hash nonce %d: %w", tx.Nonce, err)
+		}
+		prev, seen := delivered[computed.Hex()]
+		if seen && prev.ServiceHash == tx.Hash.Hex() && prev.Confirmations == fingerprint(tx.Confirmations) {
+			continue
+		}
+		j, err := p.judge(ctx, s, c, info, tx, computed)
 		if err != nil {
 			return err
-		}
-		judged = append(judged, j)
-	}
-	for _, j := range judged {
-		prev, seen := st.Txs[j.key]
-		if seen && prev.ServiceHash == j.t.ServiceHash {
-			continue
 		}
 		if seen {
 			j.t.Event.Time = prev.Event.Time
 		}
+		judged = append(judged, j)
+	}
+	for _, j := range judged {
 		if err := p.opts.Deliver(ctx, []chains.Event{j.t.Event}); err != nil {
 			return fmt.Errorf("deliver queued Safe transaction %s: %w", j.key, err)
 		}
-		st.Txs[j.key] = j.t
-		if err := p.states.Put(ctx, key, st, 0); err != nil {
+		delivered[j.key] = j.t
+		if err := p.states.HPut(ctx, key, j.key, j.t); err != nil {
 			return err
 		}
 		p.log.Info("queued Safe transaction judged", "wallet", s.Name, "nonce", j.t.Nonce, "safe_tx_hash", j.key,
 			"service_safe_tx_hash", j.t.ServiceHash, "operation", j.t.Event.Operation, "target", j.t.Event.Target)
 	}
-	return p.settle(ctx, s, c, &st, key, txs)
+	return p.settle(ctx, s, c, delivered, key, txs)
 }
 
 // compare warns when the service's view of the Safe disagrees with the
@@ -356,18 +359,26 @@ func (p *Poller) compare(s Safe, c chainState, info Info) {
 	}
 }
 
-// queueState is what was delivered of one Safe's queue: the transactions
-// delivered as proposed and not settled yet, by computed safeTxHash.
-type queueState struct {
-	Txs map[string]tracked `json:"txs"`
-}
-
-// tracked is one delivered transaction.
+// tracked is one delivered transaction not settled yet. A Safe's are kept
+// in one hash of the store (stateKey), by computed safeTxHash.
 type tracked struct {
 	Event       chains.Event `json:"event"` // as delivered
 	Nonce       uint64       `json:"nonce"`
 	ServiceHash string       `json:"service_safe_tx_hash"`
 	Version     string       `json:"version"` // the Safe's version it was hashed with
+	// Confirmations fingerprints the confirmations it was judged with: a
+	// new one (another owner signing) is judged again.
+	Confirmations string `json:"confirmations"`
+}
+
+// fingerprint identifies a list of confirmations.
+func fingerprint(cs []Confirmation) string {
+	var b []byte
+	for _, c := range cs {
+		b = append(b, c.Owner[:]...)
+		b = append(b, crypto.Keccak256(c.Signature)...)
+	}
+	return crypto.Keccak256Hash(b).Hex()
 }
 
 func stateKey(chain string, addr common.Address) string {
@@ -381,11 +392,7 @@ type judgement struct {
 }
 
 // judge builds the proposed event of a queued transaction.
-func (p *Poller) judge(ctx context.Context, s Safe, c chainState, info Info, tx Tx) (judgement, error) {
-	computed, err := safe.Hash(c.chainID, s.Address, c.version, tx.Payload)
-	if err != nil {
-		return judgement{}, fmt.Errorf("hash nonce %d: %w", tx.Nonce, err)
-	}
+func (p *Poller) judge(ctx context.Context, s Safe, c chainState, info Info, tx Tx, computed common.Hash) (judgement, error) {
 	signers, bad, err := p.signers(ctx, s, computed, tx.Confirmations)
 	if err != nil {
 		return judgement{}, err
@@ -443,7 +450,8 @@ func (p *Poller) judge(ctx context.Context, s Safe, c chainState, info Info, tx 
 	if tx.Method != "" {
 		ev.Detail[chains.DetailMethod] = tx.Method
 	}
-	return judgement{key: computed.Hex(), t: tracked{Event: ev, Nonce: tx.Nonce, ServiceHash: tx.Hash.Hex(), Version: c.version}}, nil
+	return judgement{key: computed.Hex(), t: tracked{Event: ev, Nonce: tx.Nonce, ServiceHash: tx.Hash.Hex(), Version: c.version,
+		Confirmations: fingerprint(tx.Confirmations)}}, nil
 }
 
 // signers returns the owners whose confirmations sign the computed hash,
@@ -489,22 +497,22 @@ func (p *Poller) signers(ctx context.Context, s Safe, hash common.Hash, cs []Con
 // the chain: the service names the executing transaction, and its receipt
 // must show the Safe logging that transaction's safeTxHash, which commits
 // to the nonce. Until a proof is found, the transaction stays proposed.
-func (p *Poller) settle(ctx context.Context, s Safe, c chainState, st *queueState, key string, txs []Tx) error {
-	keys := make([]string, 0, len(st.Txs))
-	for k, t := range st.Txs {
+func (p *Poller) settle(ctx context.Context, s Safe, c chainState, delivered map[string]tracked, key string, txs []Tx) error {
+	keys := make([]string, 0, len(delivered))
+	for k, t := range delivered {
 		if t.Nonce < c.settled {
 			keys = append(keys, k)
 		}
 	}
 	sort.Slice(keys, func(i, j int) bool {
-		a, b := st.Txs[keys[i]], st.Txs[keys[j]]
+		a, b := delivered[keys[i]], delivered[keys[j]]
 		if a.Nonce != b.Nonce {
 			return a.Nonce < b.Nonce
 		}
 		return keys[i] < keys[j]
 	})
 	for _, k := range keys {
-		t := st.Txs[k]
+		t := delivered[k]
 		taker, ex, err := p.taker(ctx, s, c, t, txs)
 		if err != nil {
 			return err
@@ -537,11 +545,11 @@ func (p *Poller) settle(ctx context.Context, s Safe, c chainState, st *queueStat
 		if err := p.opts.Deliver(ctx, []chains.Event{ev}); err != nil {
 			return fmt.Errorf("deliver %s Safe transaction %s: %w", ev.Status, k, err)
 		}
-		delete(st.Txs, k)
-		delete(p.unclear, k)
-		if err := p.states.Put(ctx, key, *st, 0); err != nil {
-			return err
+		if err := p.opts.Store.HDel(ctx, key, k); err != nil {
+			return fmt.Errorf("write Safe queue state of chain %s: %w", p.opts.Chain, err)
 		}
+		delete(delivered, k)
+		delete(p.unclear, k)
 		p.log.Info("queued Safe transaction settled", "wallet", s.Name, "nonce", t.Nonce, "safe_tx_hash", k, "status", ev.Status, "tx", ex.tx.Hex())
 	}
 	return nil

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
-	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/core/types"
 	"github.com/ethereum/go-ethereum/crypto"
 
@@ -44,7 +44,7 @@ func addrOf(k *ecdsa.PrivateKey) common.Address { return crypto.PubkeyToAddress(
 // harness is a simulated chain with a Safe stand-in, a fake service and a
 // poller over a memory store, whose deliveries go through a policy engine.
 type harness struct {
-	t       *testing.T
+	t       testing.TB
 	ctx     context.Context
 	chain   *simchain.Chain
 	svc     *safeservice.Server
@@ -83,7 +83,7 @@ policies:
   - {name: queued-execution, when: 'event.kind == "execution" && event.status == "proposed"', severity: info}
 `
 
-func newHarness(t *testing.T, ho harnessOpts) *harness {
+func newHarness(t testing.TB, ho harnessOpts) *harness {
 	t.Helper()
 	if ho.version == "" {
 		ho.version = "1.3.0"
@@ -218,7 +218,7 @@ func policiesOf(as []alertmodel.Alert) []string {
 	return out
 }
 
-func mustPoll(t *testing.T, p *safequeue.Poller, ctx context.Context) {
+func mustPoll(t testing.TB, p *safequeue.Poller, ctx context.Context) {
 	t.Helper()
 	if err := p.Step(ctx); err != nil {
 		t.Fatalf("poll: %v", err)
@@ -542,4 +542,38 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-var _ = http.StatusOK
+
+// TestNewConfirmationJudgedAgain: another owner confirming a delivered
+// transaction has it judged again (same id, still proposed), so its
+// signers and owner are those of now.
+func TestNewConfirmationJudgedAgain(t *testing.T) {
+	h := newHarness(t, harnessOpts{nonce: 5})
+	hash := h.propose(safeservice.Proposal{To: attacker, Op: safe.DelegateCall, Nonce: 5, Signers: []*ecdsa.PrivateKey{owner1}})
+	p := h.poller()
+	mustPoll(t, p, h.ctx)
+	if evs := h.take(); len(evs) != 1 || evs[0].Owner != "" {
+		t.Fatalf("delivered %v", summary(evs))
+	}
+	sig, err := crypto.Sign(hash[:], owner3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sig[64] += 27
+	h.svc.Update(h.safe, func(recs []map[string]any) {
+		recs[0]["confirmations"] = append(recs[0]["confirmations"].([]map[string]any), map[string]any{
+			"owner": addrOf(owner3).Hex(), "submissionDate": "2026-03-02T10:20:00Z", "transactionHash": nil,
+			"signature": hexutil.Encode(sig), "signatureType": "EOA"})
+	})
+	mustPoll(t, p, h.ctx)
+	evs := h.take()
+	if len(evs) != 1 || evs[0].ID != "dev:safe-tx:"+hash.Hex() || evs[0].Status != chains.StatusProposed {
+		t.Fatalf("delivered %v, want the transaction again", summary(evs))
+	}
+	if len(evs[0].Signers) != 2 || evs[0].Owner != "kim@firm.example" || evs[0].Detail[chains.DetailConfirmations] != "2 of 3" {
+		t.Errorf("signers %v owner %q confirmations %q", evs[0].Signers, evs[0].Owner, evs[0].Detail[chains.DetailConfirmations])
+	}
+	mustPoll(t, p, h.ctx)
+	if evs := h.take(); len(evs) != 0 {
+		t.Fatalf("delivered again: %v", summary(evs))
+	}
+}
