@@ -542,7 +542,6 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-
 // TestNewConfirmationJudgedAgain: another owner confirming a delivered
 // transaction has it judged again (same id, still proposed), so its
 // signers and owner are those of now.
