@@ -1,8 +1,8 @@
 // Package safeservice is a Safe Transaction Service over httptest for
 // tests, serving the JSON the real one
 // serves (safe-global/safe-transaction-service, history/views.py and
-// serializers.py): v1 multisig-transactions with its filters (nonce__gte,
-// trusted, executed), ordering and limit/offset pagination with absolute
+// serializers.py): v1 multisig-transactions with its filters (nonce,
+// nonce__gte, trusted, executed), ordering and limit/offset pagination with absolute
 // next and previous links, camelCase fields, and safes/{address}/ info.
 // Addresses in paths must be checksummed, as the real service demands.
 package safeservice
@@ -125,6 +125,12 @@ func (f *Server) list(w http.ResponseWriter, r *http.Request, a common.Address) 
 		if s := q.Get("nonce__gte"); s != "" {
 			n, _ := strconv.ParseUint(s, 10, 64)
 			if recNonce(rec) < n {
+				continue
+			}
+		}
+		if s := q.Get("nonce"); s != "" {
+			n, _ := strconv.ParseUint(s, 10, 64)
+			if recNonce(rec) != n {
 				continue
 			}
 		}

@@ -289,16 +289,12 @@ func (p *Poller) poll(ctx context.Context, s Safe) error {
 	if err != nil {
 		return err
 	}
-	from := c.nonce
-	for _, t := range delivered {
-		from = min(from, t.Nonce)
-	}
 	info, err := p.svc.Info(ctx, s.Address)
 	if err != nil {
 		return err
 	}
 	p.compare(s, c, info)
-	txs, err := p.svc.Queue(ctx, s.Address, from)
+	txs, err := p.svc.Queue(ctx, s.Address, c.nonce)
 	if err != nil {
 		return err
 	}
@@ -308,7 +304,7 @@ func (p *Poller) poll(ctx context.Context, s Safe) error {
 	var judged []judgement
 	for _, tx := range txs {
 		if tx.Nonce < c.nonce {
-			continue // used on chain: only settles what was tracked
+			return fmt.Errorf("%w: the queue from nonce %d lists a transaction of nonce %d", ErrMalformed, c.nonce, tx.Nonce)
 		}
 		computed, err := safe.Hash(c.chainID, s.Address, c.version, tx.Payload)
 		if err != nil {
@@ -338,7 +334,7 @@ func (p *Poller) poll(ctx context.Context, s Safe) error {
 		p.log.Info("queued Safe transaction judged", "wallet", s.Name, "nonce", j.t.Nonce, "safe_tx_hash", j.key,
 			"service_safe_tx_hash", j.t.ServiceHash, "operation", j.t.Event.Operation, "target", j.t.Event.Target)
 	}
-	return p.settle(ctx, s, c, delivered, key, txs)
+	return p.settle(ctx, s, c, delivered, key)
 }
 
 // compare warns when the service's view of the Safe disagrees with the
@@ -497,7 +493,7 @@ func (p *Poller) signers(ctx context.Context, s Safe, hash common.Hash, cs []Con
 // the chain: the service names the executing transaction, and its receipt
 // must show the Safe logging that transaction's safeTxHash, which commits
 // to the nonce. Until a proof is found, the transaction stays proposed.
-func (p *Poller) settle(ctx context.Context, s Safe, c chainState, delivered map[string]tracked, key string, txs []Tx) error {
+func (p *Poller) settle(ctx context.Context, s Safe, c chainState, delivered map[string]tracked, key string) error {
 	keys := make([]string, 0, len(delivered))
 	for k, t := range delivered {
 		if t.Nonce < c.settled {
@@ -511,8 +507,22 @@ func (p *Poller) settle(ctx context.Context, s Safe, c chainState, delivered map
 		}
 		return keys[i] < keys[j]
 	})
+	atNonce := map[uint64][]Tx{} // the service's transactions of each used nonce
 	for _, k := range keys {
 		t := delivered[k]
+		txs, ok := atNonce[t.Nonce]
+		if !ok {
+			var err error
+			if txs, err = p.svc.AtNonce(ctx, s.Address, t.Nonce); err != nil {
+				return err
+			}
+			for _, tx := range txs {
+				if tx.Nonce != t.Nonce {
+					return fmt.Errorf("%w: the listing of nonce %d holds a transaction of nonce %d", ErrMalformed, t.Nonce, tx.Nonce)
+				}
+			}
+			atNonce[t.Nonce] = txs
+		}
 		taker, ex, err := p.taker(ctx, s, c, t, txs)
 		if err != nil {
 			return err
@@ -570,7 +580,7 @@ func (p *Poller) taker(ctx context.Context, s Safe, c chainState, t tracked, txs
 		versions = append(versions, c.version)
 	}
 	for _, tx := range txs {
-		if tx.Nonce != t.Nonce || !tx.Executed || tx.TxHash == nil {
+		if !tx.Executed || tx.TxHash == nil {
 			continue
 		}
 		execs, err := p.chain.executions(ctx, s.Address, *tx.TxHash)

@@ -380,9 +380,10 @@ func TestOtherTransactionTakesNonce(t *testing.T) {
 	if bad == good {
 		t.Fatal("the two proposals hash alike")
 	}
+	next := h.propose(safeservice.Proposal{To: attacker, Nonce: 6, Signers: []*ecdsa.PrivateKey{owner1}})
 	p := h.poller()
 	mustPoll(t, p, h.ctx)
-	if got := h.take(); len(got) != 2 {
+	if got := h.take(); len(got) != 3 {
 		t.Fatalf("delivered %v", summary(got))
 	}
 	h.takeAlerts()
@@ -403,6 +404,12 @@ func TestOtherTransactionTakesNonce(t *testing.T) {
 	}
 	if as := policiesOf(h.takeAlerts()); !slices.Equal(as, []string{"queued-execution resolved/retracted", "safe-hash resolved/retracted"}) {
 		t.Errorf("alerts %v, want the retracted proposal's resolved", as)
+	}
+	// Then nonce 6 is used too.
+	h.execute(next)
+	mustPoll(t, p, h.ctx)
+	if got := summary(h.take()); !slices.Equal(got, []string{"dev:safe-tx:" + next.Hex() + " confirmed"}) {
+		t.Fatalf("delivered %v, want nonce 6 confirmed", got)
 	}
 }
 

@@ -120,15 +120,26 @@ type Info struct {
 
 // Queue lists the multisig transactions of the Safe whose nonce is
 // fromNonce or more, lowest nonce first, following the pages' next links.
-// Untrusted transactions (proposed by someone the service does not vouch
-// for) are listed too: the service hides them by default, and an attacker's
-// proposal is one. Executed ones are listed as well: which nonces are still
-// open is for the chain to say, not the service.
+// Untrusted transactions (proposed without a signature yet) are listed too:
+// the service hides them by default. Executed ones are listed as well:
+// which nonces are still open is for the chain to say, not the service.
 func (s *Service) Queue(ctx context.Context, addr common.Address, fromNonce uint64) ([]Tx, error) {
+	return s.list(ctx, addr, "nonce__gte", fromNonce)
+}
+
+// AtNonce lists the multisig transactions of the Safe of one nonce, as
+// Queue does: the one that used it and those it replaced.
+func (s *Service) AtNonce(ctx context.Context, addr common.Address, nonce uint64) ([]Tx, error) {
+	return s.list(ctx, addr, "nonce", nonce)
+}
+
+// list reads the multisig-transactions listing of the Safe filtered on its
+// nonce (filter nonce or nonce__gte).
+func (s *Service) list(ctx context.Context, addr common.Address, filter string, nonce uint64) ([]Tx, error) {
 	endpoint := "/api/v1/safes/" + addr.Hex() + "/multisig-transactions/"
 	where := s.where(endpoint)
 	q := url.Values{}
-	q.Set("nonce__gte", strconv.FormatUint(fromNonce, 10))
+	q.Set(filter, strconv.FormatUint(nonce, 10))
 	q.Set("ordering", "nonce")
 	q.Set("trusted", "false")
 	q.Set("limit", strconv.Itoa(s.opts.PageLimit))
