@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math/big"
 	"strings"
 
@@ -19,18 +20,35 @@ import (
 	"github.com/keywatch/keywatch/chains/ethereum/safe"
 )
 
+// parse reads a response body in one pass, numbers kept as written
+// (json.Number), for the readers below.
+func parse(body []byte) (any, error) {
+	d := json.NewDecoder(bytes.NewReader(body))
+	d.UseNumber()
+	var v any
+	if err := d.Decode(&v); err != nil {
+		return nil, errors.New("not JSON")
+	}
+	if _, err := d.Token(); err != io.EOF {
+		return nil, errors.New("not JSON (more than one value)")
+	}
+	return v, nil
+}
+
 // object reads the fields of one JSON object; the first problem is kept.
 type object struct {
 	path   string
-	fields map[string]json.RawMessage
+	fields map[string]any
 	err    error
 }
 
-// newObject reads raw as a JSON object named path ("" for the document).
-func newObject(path string, raw json.RawMessage) *object {
+// newObject reads v as a JSON object named path ("" for the document).
+func newObject(path string, v any) *object {
 	o := &object{path: path}
-	if err := json.Unmarshal(raw, &o.fields); err != nil || o.fields == nil {
-		o.fail("", "want an object, got %s", kindOf(raw))
+	if m, ok := v.(map[string]any); ok {
+		o.fields = m
+	} else {
+		o.fail("", "want an object, got %s", kindOf(v))
 	}
 	return o
 }
@@ -51,17 +69,14 @@ func (o *object) fail(field, format string, args ...any) {
 	}
 }
 
-// value is a field's JSON, nil when it is absent or null. A required one
+// value is a field's value, nil when it is absent or null. A required one
 // that is absent or null is an error.
-func (o *object) value(field string, required bool) json.RawMessage {
-	if o.err != nil && o.fields == nil {
-		return nil
+func (o *object) value(field string, required bool) any {
+	v, ok := o.fields[field]
+	if ok && v != nil {
+		return v
 	}
-	raw, ok := o.fields[field]
-	if ok && !bytes.Equal(bytes.TrimSpace(raw), []byte("null")) {
-		return raw
-	}
-	if required {
+	if required && o.fields != nil {
 		if ok {
 			o.fail(field, "must not be null")
 		} else {
@@ -75,26 +90,27 @@ func (o *object) value(field string, required bool) json.RawMessage {
 // number or a string of decimal digits (the service sends uint256 values as
 // strings, and nonce and the gas fields as numbers in v1, strings in v2).
 func (o *object) quantity(field string, required bool, bits int) *big.Int {
-	raw := o.value(field, required)
-	if raw == nil {
+	v := o.value(field, required)
+	if v == nil {
 		return nil
 	}
-	s := string(bytes.TrimSpace(raw))
-	if strings.HasPrefix(s, `"`) {
-		if json.Unmarshal(raw, &s) != nil {
-			s = ""
-		}
+	var s string
+	switch t := v.(type) {
+	case json.Number:
+		s = t.String()
+	case string:
+		s = t
 	}
 	n, ok := new(big.Int), false
 	if s != "" && len(s) <= 80 && strings.TrimLeft(s, "0123456789") == "" {
 		_, ok = n.SetString(s, 10)
 	}
 	if !ok {
-		o.fail(field, "want a non-negative integer, got %s", abbreviate(raw))
+		o.fail(field, "want a non-negative integer, got %s", abbreviate(v))
 		return nil
 	}
 	if n.BitLen() > bits {
-		o.fail(field, "%s is over %d bits", abbreviate(raw), bits)
+		o.fail(field, "%s is over %d bits", abbreviate(v), bits)
 		return nil
 	}
 	return n
@@ -110,13 +126,13 @@ func (o *object) uint64(field string, required bool) (uint64, bool) {
 }
 
 func (o *object) str(field string, required bool) (string, bool) {
-	raw := o.value(field, required)
-	if raw == nil {
+	v := o.value(field, required)
+	if v == nil {
 		return "", false
 	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
-		o.fail(field, "want a string, got %s", kindOf(raw))
+	s, ok := v.(string)
+	if !ok {
+		o.fail(field, "want a string, got %s", kindOf(v))
 		return "", false
 	}
 	return s, true
@@ -127,8 +143,15 @@ func (o *object) address(field string, required bool) (common.Address, bool) {
 	if !ok {
 		return common.Address{}, false
 	}
+	a, ok := parseAddress(s)
+	if !ok {
+		o.fail(field, "%s is not an address", abbreviate(s))
+	}
+	return a, ok
+}
+
+func parseAddress(s string) (common.Address, bool) {
 	if !strings.HasPrefix(s, "0x") || !common.IsHexAddress(s) {
-		o.fail(field, "%q is not an address", abbreviate([]byte(s)))
 		return common.Address{}, false
 	}
 	return common.HexToAddress(s), true
@@ -141,7 +164,7 @@ func (o *object) hash(field string, required bool) (common.Hash, bool) {
 	}
 	b, err := hexutil.Decode(s)
 	if err != nil || len(b) != common.HashLength {
-		o.fail(field, "%q is not a 32-byte 0x hex hash", abbreviate([]byte(s)))
+		o.fail(field, "%s is not a 32-byte 0x hex hash", abbreviate(s))
 		return common.Hash{}, false
 	}
 	return common.BytesToHash(b), true
@@ -158,62 +181,64 @@ func (o *object) hexBytes(field string, required bool) []byte {
 	}
 	b, err := hexutil.Decode(s)
 	if err != nil {
-		o.fail(field, "%q is not 0x hex bytes", abbreviate([]byte(s)))
+		o.fail(field, "%s is not 0x hex bytes", abbreviate(s))
 		return nil
 	}
 	return b
 }
 
 func (o *object) boolean(field string, required bool) (bool, bool) {
-	raw := o.value(field, required)
-	if raw == nil {
+	v := o.value(field, required)
+	if v == nil {
 		return false, false
 	}
-	var b bool
-	if err := json.Unmarshal(raw, &b); err != nil {
-		o.fail(field, "want true or false, got %s", abbreviate(raw))
-		return false, false
+	b, ok := v.(bool)
+	if !ok {
+		o.fail(field, "want true or false, got %s", abbreviate(v))
 	}
-	return b, true
+	return b, ok
 }
 
 // array reads a JSON array (nil for an absent or null field).
-func (o *object) array(field string, required bool) []json.RawMessage {
-	raw := o.value(field, required)
-	if raw == nil {
+func (o *object) array(field string, required bool) []any {
+	v := o.value(field, required)
+	if v == nil {
 		return nil
 	}
-	var items []json.RawMessage
-	if err := json.Unmarshal(raw, &items); err != nil {
-		o.fail(field, "want an array, got %s", kindOf(raw))
+	items, ok := v.([]any)
+	if !ok {
+		o.fail(field, "want an array, got %s", kindOf(v))
 		return nil
+	}
+	if items == nil {
+		items = []any{}
 	}
 	return items
 }
 
-// kindOf names the JSON type of raw, for errors.
-func kindOf(raw json.RawMessage) string {
-	s := bytes.TrimSpace(raw)
-	if len(s) == 0 {
-		return "nothing"
-	}
-	switch s[0] {
-	case '{':
+// kindOf names the JSON type of v, for errors.
+func kindOf(v any) string {
+	switch v.(type) {
+	case map[string]any:
 		return "an object"
-	case '[':
+	case []any:
 		return "an array"
-	case '"':
+	case string:
 		return "a string"
-	case 't', 'f':
+	case bool:
 		return "a boolean"
-	case 'n':
+	case nil:
 		return "null"
 	}
 	return "a number"
 }
 
-// abbreviate keeps error messages short whatever the service sent.
-func abbreviate(b []byte) string {
+// abbreviate writes v as JSON, kept short whatever the service sent.
+func abbreviate(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return kindOf(v)
+	}
 	const most = 40
 	if len(b) > most {
 		return string(b[:most]) + "…"
@@ -226,15 +251,16 @@ func abbreviate(b []byte) string {
 type page struct {
 	count   uint64
 	next    string // "" on the last page
-	results []json.RawMessage
+	results []any
 }
 
 // document reads a response body as a JSON object.
 func document(body []byte) (*object, error) {
-	if !json.Valid(body) {
-		return nil, errors.New("not JSON")
+	v, err := parse(body)
+	if err != nil {
+		return nil, err
 	}
-	return newObject("", body), nil
+	return newObject("", v), nil
 }
 
 func decodePage(body []byte) (page, error) {
@@ -255,7 +281,7 @@ func decodePage(body []byte) (page, error) {
 
 // decodeTx reads one result of the multisig-transactions listing, as
 // SafeMultisigTransactionResponseSerializer writes it.
-func decodeTx(path string, raw json.RawMessage) (Tx, error) {
+func decodeTx(path string, raw any) (Tx, error) {
 	o := newObject(path, raw)
 	var tx Tx
 	tx.Safe, _ = o.address("safe", true)
@@ -323,12 +349,13 @@ func decodeInfo(body []byte) (Info, error) {
 	info.Nonce, _ = o.uint64("nonce", true)
 	info.Threshold, _ = o.uint64("threshold", true)
 	for i, raw := range o.array("owners", false) {
-		var s string
-		if json.Unmarshal(raw, &s) != nil || !strings.HasPrefix(s, "0x") || !common.IsHexAddress(s) {
+		s, _ := raw.(string)
+		a, ok := parseAddress(s)
+		if !ok {
 			o.fail(fmt.Sprintf("owners[%d]", i), "%s is not an address", abbreviate(raw))
 			break
 		}
-		info.Owners = append(info.Owners, common.HexToAddress(s))
+		info.Owners = append(info.Owners, a)
 	}
 	info.Version, _ = o.str("version", false)
 	return info, o.err
