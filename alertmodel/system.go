@@ -17,11 +17,14 @@ const (
 	KindReloadFailed    = "reload-failed"       // lists and policies could not be reloaded
 	KindHoldExpiring    = "hold-expiring"       // a hold nobody released expires soon (holds)
 	KindHoldExpired     = "hold-expired"        // a hold expired unreleased (holds)
+	// KindSafeQueueFailing: a Safe's queue in the Safe Transaction Service
+	// could not be read for a while (queued transactions go unjudged).
+	KindSafeQueueFailing = "safe-queue-failing"
 )
 
 // SystemKinds lists the kinds above.
 func SystemKinds() []string {
-	return []string{KindHeartbeatLost, KindChainStale, KindNodeUnreachable, KindDeadLettered, KindSilenceCreated, KindListStale, KindReloadFailed, KindHoldExpiring, KindHoldExpired}
+	return []string{KindHeartbeatLost, KindChainStale, KindNodeUnreachable, KindDeadLettered, KindSilenceCreated, KindListStale, KindReloadFailed, KindHoldExpiring, KindHoldExpired, KindSafeQueueFailing}
 }
 
 // System builds an alert about keywatch itself rather than about a chain

@@ -64,15 +64,24 @@ type Chain struct {
 	// public REST API) whose queue of each watched Safe is judged before
 	// execution.
 	SafeTxService string `yaml:"safe_tx_service"`
+	// SafeTxServiceKeyEnv names an environment variable holding the
+	// service's API key, sent as a bearer token (the hosted service asks
+	// for one).
+	SafeTxServiceKeyEnv string `yaml:"safe_tx_service_key_env"`
 
 	rpcPassword Secret
 	cookiePath  string
 	rpcFromEnv  []string
+
+	safeTxServiceKey Secret // read from safe_tx_service_key_env
 }
 
 // RPCPassword returns the RPC password read from rpc_password_env or
 // rpc_password_file.
 func (c Chain) RPCPassword() Secret { return c.rpcPassword }
+
+// SafeTxServiceKey returns the API key read from safe_tx_service_key_env.
+func (c Chain) SafeTxServiceKey() Secret { return c.safeTxServiceKey }
 
 // RPCCookiePath is rpc_cookie_file resolved against the configuration's
 // folder ("" when unset).
@@ -229,9 +238,13 @@ func (ch *Chain) checkEthereum(v *checker, p string) {
 		if u, err := url.Parse(ch.SafeTxService); err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
 			v.add(p+".safe_tx_service", "want the http(s):// base URL of a Safe Transaction Service")
 		} else if u.User != nil {
-			v.add(p+".safe_tx_service", "must not carry credentials")
+			v.add(p+".safe_tx_service", "must not carry credentials (name the API key's variable in safe_tx_service_key_env)")
 		}
 	}
+	if ch.SafeTxServiceKeyEnv != "" && ch.SafeTxService == "" {
+		v.add(p+".safe_tx_service_key_env", "only with safe_tx_service")
+	}
+	ch.safeTxServiceKey = v.env(p+".safe_tx_service_key_env", "", ch.SafeTxServiceKeyEnv)
 }
 
 // checkBitcoin checks what a Bitcoin chain needs: a known network, RPC
@@ -244,7 +257,7 @@ func (ch *Chain) checkBitcoin(v *checker, p string) {
 	case !slices.Contains(bitcoinNetworks, ch.Network):
 		v.add(p+".network", "unknown network %q (want one of %s)", ch.Network, strings.Join(bitcoinNetworks, ", "))
 	}
-	if ch.Traces != "" || ch.SafeTxService != "" {
+	if ch.Traces != "" || ch.SafeTxService != "" || ch.SafeTxServiceKeyEnv != "" {
 		v.add(p, "traces and safe_tx_service are for EVM chains")
 	}
 	if len(ch.Tokens) > 0 {

@@ -51,6 +51,7 @@ import (
 	"github.com/keywatch/keywatch/store/redis"
 	"github.com/keywatch/keywatch/watchdog"
 	"github.com/keywatch/keywatch/watchers"
+	"github.com/keywatch/keywatch/watchers/safequeue"
 )
 
 // EthDialer connects to an EVM chain's node. The default dials the chain's
@@ -74,6 +75,9 @@ type Options struct {
 	// AnchorEvery is how often the audit log's head is anchored in
 	// JetStream (default 1 minute; tests shorten it).
 	AnchorEvery time.Duration
+	// SafeQueueInterval is how often each Safe's queue is read from
+	// chains[].safe_tx_service (default 15s; tests shorten it).
+	SafeQueueInterval time.Duration
 }
 
 // Daemon is a running keywatch.
@@ -505,6 +509,14 @@ func (d *Daemon) Run(ctx context.Context) error {
 			}
 			return w.follower.Run(ctx)
 		})
+		if w.queue != nil {
+			g.Go(func() error {
+				if err := w.check(ctx); err != nil {
+					return err
+				}
+				return w.queue.Run(ctx)
+			})
+		}
 	}
 	d.log.Info("keywatch running", "instance", instance, "chains", len(d.cfg.Chains),
 		"wallets", len(d.cfg.Wallets), "policies", len(d.cfg.Policies), "http", d.HTTPAddr())
@@ -523,6 +535,7 @@ type startup struct {
 type chainWatcher struct {
 	follower *watchers.Follower
 	check    func(context.Context) error
+	queue    *safequeue.Poller // the Safe queue (safe_tx_service), or nil
 }
 
 // build makes the sinks and each chain's node client and watcher. The
@@ -554,6 +567,9 @@ func (d *Daemon) build(ctx context.Context) (startup, error) {
 				return p, err
 			}
 			if w.follower, err = d.follower(ch, client, p.metrics); err != nil {
+				return p, err
+			}
+			if w.queue, err = d.safeQueue(ch, client, p.metrics); err != nil {
 				return p, err
 			}
 			w.check = func(ctx context.Context) error {

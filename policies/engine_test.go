@@ -246,12 +246,12 @@ func TestBuildErrors(t *testing.T) {
 		{
 			name:   "unknown detector",
 			policy: `{name: p, detector: list-mtach, lists: [mixers], severity: high}`,
-			want:   []string{`testdata/policies.yaml:%d:25: policies[0].detector: unknown detector "list-mtach" (want one of admin-change, approval, delegatecall, drain, forwarding, honeytoken, list-match, new-counterparty, off-hours, structuring, threshold, unapproved-outflow, velocity)`},
+			want:   []string{`testdata/policies.yaml:%d:25: policies[0].detector: unknown detector "list-mtach" (want one of admin-change, approval, delegatecall, drain, forwarding, honeytoken, list-match, new-counterparty, off-hours, safe-hash, structuring, threshold, unapproved-outflow, velocity)`},
 		},
 		{
 			name:   "no detector",
 			policy: `{name: p, severity: high}`,
-			want:   []string{`testdata/policies.yaml:%d:5: policies[0].detector: required (one of admin-change, approval, delegatecall, drain, forwarding, honeytoken, list-match, new-counterparty, off-hours, structuring, threshold, unapproved-outflow, velocity), or a when: expression`},
+			want:   []string{`testdata/policies.yaml:%d:5: policies[0].detector: required (one of admin-change, approval, delegatecall, drain, forwarding, honeytoken, list-match, new-counterparty, off-hours, safe-hash, structuring, threshold, unapproved-outflow, velocity), or a when: expression`},
 		},
 		{
 			name:   "unknown list",
@@ -394,7 +394,7 @@ func TestBuildReportsEveryPolicy(t *testing.T) {
 `)
 	line := strings.Count(head(t), "\n") + 2
 	want := []string{
-		fmt.Sprintf(`testdata/policies.yaml:%d:25: policies[1].detector: unknown detector "nope" (want one of admin-change, approval, delegatecall, drain, forwarding, honeytoken, list-match, new-counterparty, off-hours, structuring, threshold, unapproved-outflow, velocity)`, line+1),
+		fmt.Sprintf(`testdata/policies.yaml:%d:25: policies[1].detector: unknown detector "nope" (want one of admin-change, approval, delegatecall, drain, forwarding, honeytoken, list-match, new-counterparty, off-hours, safe-hash, structuring, threshold, unapproved-outflow, velocity)`, line+1),
 		fmt.Sprintf(`testdata/policies.yaml:%d:45: policies[2].lists[0]: no list named "pep" under lists:`, line+2),
 		fmt.Sprintf(`testdata/policies.yaml:%d:5: policies[3].severity: required: critical, high, medium, low or info`, line+3),
 		fmt.Sprintf(`testdata/policies.yaml:%d:5: policies[3].asset: required with amount_over (amounts of different assets do not compare)`, line+3),

@@ -221,6 +221,7 @@ func detectors() map[string]detectorSpec {
 		"approval":           {kinds: []chains.Kind{chains.KindApproval}, build: buildApproval},
 		"forwarding":         {direction: chains.Out, kinds: transfers, followed: true, build: buildForwarding},
 		"delegatecall":       {kinds: []chains.Kind{chains.KindExecution}, severity: alertmodel.Critical, build: buildDelegatecall},
+		"safe-hash":          {kinds: []chains.Kind{chains.KindExecution}, severity: alertmodel.Critical, build: buildSafeHash},
 	}
 }
 

@@ -1,0 +1,48 @@
+package contracts
+
+import (
+	"fmt"
+	"math/big"
+
+	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/core/types"
+)
+
+// NameSafeStandIn is the stand-in for a Safe as the Safe queue poller reads
+// it (nonce, VERSION, approvedHashes, ExecutionSuccess/ExecutionFailure).
+const NameSafeStandIn = "SafeStandIn"
+
+// Storage slots of SafeStandIn: the nonce where a Safe keeps it, then the
+// version string.
+var (
+	safeStandInNonceSlot   = common.BigToHash(big.NewInt(5))
+	safeStandInVersionSlot = common.BigToHash(big.NewInt(6))
+)
+
+// SafeStandInAlloc returns a genesis alloc entry that places SafeStandIn's
+// runtime code with the given VERSION() and nonce(), for a Safe that must sit
+// at a fixed address (a mainnet Safe whose signed transactions name it).
+// version must be shorter than 32 bytes, as every Safe version is.
+func SafeStandInAlloc(version string, nonce uint64) (types.Account, error) {
+	art, err := Load(NameSafeStandIn)
+	if err != nil {
+		return types.Account{}, err
+	}
+	if len(version) == 0 || len(version) >= 32 {
+		return types.Account{}, fmt.Errorf("contracts: %s: version %q must be 1 to 31 bytes", NameSafeStandIn, version)
+	}
+	// A Solidity string of under 32 bytes is stored in its slot: the bytes
+	// left-aligned, twice the length in the last byte.
+	var v common.Hash
+	copy(v[:], version)
+	v[31] = byte(2 * len(version))
+	return types.Account{
+		Code:    art.DeployedBytecode,
+		Balance: new(big.Int),
+		Nonce:   1,
+		Storage: map[common.Hash]common.Hash{
+			safeStandInNonceSlot:   common.BigToHash(new(big.Int).SetUint64(nonce)),
+			safeStandInVersionSlot: v,
+		},
+	}, nil
+}
