@@ -6,6 +6,7 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
+	"github.com/ethereum/go-ethereum/crypto"
 )
 
 // NameSafeStandIn is the stand-in for a Safe as the Safe queue poller reads
@@ -13,17 +14,19 @@ import (
 const NameSafeStandIn = "SafeStandIn"
 
 // Storage slots of SafeStandIn: the nonce where a Safe keeps it, then the
-// version string.
+// version string, then (after approvedHashes) the owners array.
 var (
 	safeStandInNonceSlot   = common.BigToHash(big.NewInt(5))
 	safeStandInVersionSlot = common.BigToHash(big.NewInt(6))
+	safeStandInOwnersSlot  = common.BigToHash(big.NewInt(8))
 )
 
 // SafeStandInAlloc returns a genesis alloc entry that places SafeStandIn's
-// runtime code with the given VERSION() and nonce(), for a Safe that must sit
-// at a fixed address (a mainnet Safe whose signed transactions name it).
-// version must be shorter than 32 bytes, as every Safe version is.
-func SafeStandInAlloc(version string, nonce uint64) (types.Account, error) {
+// runtime code with the given VERSION(), nonce() and getOwners(), for a Safe
+// that must sit at a fixed address (a mainnet Safe whose signed
+// transactions name it). version must be shorter than 32 bytes, as every
+// Safe version is.
+func SafeStandInAlloc(version string, nonce uint64, owners ...common.Address) (types.Account, error) {
 	art, err := Load(NameSafeStandIn)
 	if err != nil {
 		return types.Account{}, err
@@ -36,13 +39,21 @@ func SafeStandInAlloc(version string, nonce uint64) (types.Account, error) {
 	var v common.Hash
 	copy(v[:], version)
 	v[31] = byte(2 * len(version))
+	storage := map[common.Hash]common.Hash{
+		safeStandInNonceSlot:   common.BigToHash(new(big.Int).SetUint64(nonce)),
+		safeStandInVersionSlot: v,
+		safeStandInOwnersSlot:  common.BigToHash(big.NewInt(int64(len(owners)))),
+	}
+	// A dynamic array keeps its length in its slot and its elements from
+	// keccak256(slot) on.
+	first := new(big.Int).SetBytes(crypto.Keccak256(safeStandInOwnersSlot[:]))
+	for i, o := range owners {
+		storage[common.BigToHash(new(big.Int).Add(first, big.NewInt(int64(i))))] = common.BytesToHash(o[:])
+	}
 	return types.Account{
 		Code:    art.DeployedBytecode,
 		Balance: new(big.Int),
 		Nonce:   1,
-		Storage: map[common.Hash]common.Hash{
-			safeStandInNonceSlot:   common.BigToHash(new(big.Int).SetUint64(nonce)),
-			safeStandInVersionSlot: v,
-		},
+		Storage: storage,
 	}, nil
 }

@@ -3,6 +3,7 @@ package contracts
 import (
 	"context"
 	"math/big"
+	"slices"
 	"testing"
 
 	"github.com/ethereum/go-ethereum/common"
@@ -18,7 +19,8 @@ import (
 func TestSafeStandIn(t *testing.T) {
 	owner := newAccount(t)
 	placed := common.HexToAddress("0x1Db92e2EeBC8E0c075a02BeA49a2935BcD2dFCF4")
-	acc, err := SafeStandInAlloc("1.1.1", 71)
+	bybitOwners := []common.Address{common.HexToAddress("0x1F4EB0a903619ac168b19A82F1a6e2e426522211"), common.HexToAddress("0x3Cc3A225769900e003E264dd4CB43E90896BC21A")}
+	acc, err := SafeStandInAlloc("1.1.1", 71, bybitOwners...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,12 +28,16 @@ func TestSafeStandIn(t *testing.T) {
 	t.Cleanup(func() { sim.Close() })
 	c := &chain{t: t, ctx: context.Background(), sim: sim, client: sim.Client(), chainID: big.NewInt(1337)}
 	art := mustLoad(t, NameSafeStandIn)
-	deployed, _ := c.deploy(owner, NameSafeStandIn, "1.3.0", big.NewInt(5))
+	deployed, _ := c.deploy(owner, NameSafeStandIn, "1.3.0", big.NewInt(5), []common.Address{owner.addr})
 	for _, tc := range []struct {
 		addr    common.Address
 		version string
 		nonce   int64
-	}{{placed, "1.1.1", 71}, {deployed, "1.3.0", 5}} {
+		owners  []common.Address
+	}{{placed, "1.1.1", 71, bybitOwners}, {deployed, "1.3.0", 5, []common.Address{owner.addr}}} {
+		if got := c.call(tc.addr, art, "getOwners").([]common.Address); !slices.Equal(got, tc.owners) {
+			t.Errorf("%s: getOwners() %v, want %v", tc.addr, got, tc.owners)
+		}
 		if v := c.call(tc.addr, art, "VERSION").(string); v != tc.version {
 			t.Errorf("%s: VERSION() %q, want %q", tc.addr, v, tc.version)
 		}

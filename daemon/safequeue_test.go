@@ -35,7 +35,7 @@ func TestSafeQueueThroughTheDaemon(t *testing.T) {
 	ns := testenv.NATS(t)
 	chain := simchain.New(map[string]int64{"deployer": 10}, nil)
 	defer chain.Close()
-	safeAddr, err := chain.Deploy(ctx, "deployer", contracts.NameSafeStandIn, "1.3.0", big.NewInt(0))
+	safeAddr, err := chain.Deploy(ctx, "deployer", contracts.NameSafeStandIn, "1.3.0", big.NewInt(0), []common.Address{simchain.Addr("alice")})
 	if err != nil {
 		t.Fatal(err)
 	}

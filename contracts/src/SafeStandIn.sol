@@ -4,7 +4,7 @@ pragma solidity ^0.8.20;
 /// @title SafeStandIn
 /// @notice A stand-in for a Safe multisig as keywatch's Safe queue poller
 /// reads it from the chain: `nonce()` and `VERSION()` with a Safe's
-/// selectors, `approvedHashes(owner, hash)`, and the `ExecutionSuccess` and
+/// selectors, `getOwners()`, `approvedHashes(owner, hash)`, and the `ExecutionSuccess` and
 /// `ExecutionFailure` events a Safe logs when `execTransaction` uses a nonce.
 /// It checks no signatures and runs no call: `execute` only uses the nonce
 /// and logs the safeTxHash it was given, as a Safe does once it has checked
@@ -20,14 +20,22 @@ contract SafeStandIn {
     uint256 public nonce; // slot 5
     string private version; // slot 6
     mapping(address => mapping(bytes32 => uint256)) public approvedHashes; // slot 7
+    address[] private owners; // slot 8
 
     event ExecutionSuccess(bytes32 txHash, uint256 payment);
     event ExecutionFailure(bytes32 txHash, uint256 payment);
     event ApproveHash(bytes32 indexed approvedHash, address indexed owner);
 
-    constructor(string memory safeVersion, uint256 startNonce) {
+    constructor(string memory safeVersion, uint256 startNonce, address[] memory safeOwners) {
         version = safeVersion;
         nonce = startNonce;
+        owners = safeOwners;
+    }
+
+    /// @notice The owners, as a Safe lists them (keywatch asks at start
+    /// whether a wallet marked as a Safe is one).
+    function getOwners() external view returns (address[] memory) {
+        return owners;
     }
 
     /// @notice The Safe version whose EIP-712 domain the stand-in's

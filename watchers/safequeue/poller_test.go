@@ -103,7 +103,7 @@ func newHarness(t testing.TB, ho harnessOpts) *harness {
 	if ho.at != nil {
 		h.safe = *ho.at
 	} else {
-		a, err := h.chain.Deploy(ctx, "deployer", contracts.NameSafeStandIn, ho.version, new(big.Int).SetUint64(ho.nonce))
+		a, err := h.chain.Deploy(ctx, "deployer", contracts.NameSafeStandIn, ho.version, new(big.Int).SetUint64(ho.nonce), []common.Address{simchain.Addr("safe-owner-1")})
 		if err != nil {
 			t.Fatal(err)
 		}
