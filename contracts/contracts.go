@@ -13,6 +13,8 @@
 //     and router, with the mainnet selectors and events. MixerAlloc places
 //     their runtime code at the mainnet addresses in a genesis alloc, so a
 //     simulated or dev chain has a "Tornado Cash" where the real one is.
+//   - Sweeper and SweepCaller: ETH leaving a contract by internal calls (one
+//     or two frames deep, or undone by a reverted frame), which no log shows.
 //
 // The sources are in src/ and the compiled artifacts in build/, which are
 // committed and embedded in the binary. After changing a source, rebuild the
@@ -59,6 +61,8 @@ const (
 	NameVaultV2          = "VaultV2"
 	NameTornadoPool      = "TornadoPool"
 	NameTornadoRouter    = "TornadoRouter"
+	NameSweeper          = "Sweeper"
+	NameSweepCaller      = "SweepCaller"
 )
 
 // Mainnet addresses of the Tornado Cash contracts the stand-ins replace.

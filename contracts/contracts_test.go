@@ -236,7 +236,7 @@ func wantBig(t *testing.T, what string, got *big.Int, want int64) {
 }
 
 func TestLoad(t *testing.T) {
-	want := []string{NameTestToken, NameTornadoPool, NameTornadoRouter, NameUpgradeableProxy, NameVault, NameVaultV2}
+	want := []string{NameSweepCaller, NameSweeper, NameTestToken, NameTornadoPool, NameTornadoRouter, NameUpgradeableProxy, NameVault, NameVaultV2}
 	if got := strings.Join(Names(), ","); got != strings.Join(want, ",") {
 		t.Fatalf("Names() = %s, want %s", got, strings.Join(want, ","))
 	}
