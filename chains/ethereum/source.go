@@ -6,7 +6,8 @@
 // and BeaconUpgraded, OwnershipTransferred, RoleGranted) on watched contracts
 // and in transactions signed by employee keys; and the outflows of addresses
 // followed after funds left a watched wallet, Tornado Cash router deposits
-// included.
+// included. Value that moves by internal calls is read from the node's
+// traces, or checked by balance (Options.Traces; traces.go).
 package ethereum
 
 import (
@@ -14,6 +15,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/big"
 	"sync"
 	"time"
@@ -109,8 +111,19 @@ type Options struct {
 	// events with wallet_role "followed" (forwarding follows stolen funds).
 	Followed Followed
 	// Traces is how internal value movements are read (chains[].traces:
-	// auto, debug, parity, balance or off; "" is off).
+	// auto, debug, parity, balance or off; "" is off). See traces.go.
 	Traces string
+	// TraceRetry bounds the tries of a trace call on one block (default 3
+	// tries, 1s then 2s apart).
+	TraceRetry TraceRetry
+	// OnTraceFallback is called when the tracer failed on a block after
+	// the retries and the block's watched contracts are checked by balance
+	// instead (daemon raises a trace-fallback system alert). An error fails
+	// the block's decoding, so it is decoded again later.
+	OnTraceFallback func(ctx context.Context, b chains.Block, err error) error
+	// Logger receives what the source decides on its own (how traces are
+	// read); nil discards it.
+	Logger *slog.Logger
 }
 
 // Source decodes one EVM chain's blocks into events for watched wallets.
@@ -123,6 +136,9 @@ type Source struct {
 	topics    []common.Hash
 	addrs     []common.Address // token contracts
 	contracts []common.Address // watched contracts, for admin logs
+
+	// trace reads internal value movements (traces.go).
+	trace *traceReader
 
 	// The followed addresses the last block was decoded with, for Rescan.
 	mu           sync.Mutex
@@ -144,6 +160,7 @@ func NewSource(client Client, opts Options) *Source {
 		s.tokens[t.Address] = t
 		s.addrs = append(s.addrs, t.Address)
 	}
+	s.trace = newTraceReader(client, opts)
 	return s
 }
 
@@ -247,7 +264,11 @@ func (s *Source) Events(ctx context.Context, b chains.Block) ([]chains.Event, er
 		}
 		logs = append(logs, ls...)
 	}
-	return s.decode(ctx, block, logs, followed)
+	evs, err := s.decode(ctx, block, logs, followed)
+	if err != nil {
+		return nil, err
+	}
+	return s.withInternal(ctx, b, block, followed, evs)
 }
 
 // maxTopicsPerQuery bounds the addresses of one eth_getLogs topic list.

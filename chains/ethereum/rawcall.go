@@ -1,0 +1,82 @@
+package ethereum
+
+import (
+	"context"
+	"errors"
+	"strings"
+
+	"github.com/ethereum/go-ethereum/ethclient"
+	"github.com/ethereum/go-ethereum/rpc"
+)
+
+// RawCaller makes the JSON-RPC calls the typed Client has no method for:
+// debug_traceBlockByHash, trace_block, and eth_getBalance by block hash
+// (EIP-1898). *rpc.Client and Pool provide it; so do *ethclient.Client and
+// go-ethereum's simulated client, through the *rpc.Client their Client
+// method returns.
+type RawCaller interface {
+	CallContext(ctx context.Context, result any, method string, args ...any) error
+}
+
+// batchCaller sends several calls in one request (*rpc.Client, Pool).
+type batchCaller interface {
+	BatchCallContext(ctx context.Context, b []rpc.BatchElem) error
+}
+
+// rawCallerOf returns the raw caller of a node client, or nil when it has
+// none.
+func rawCallerOf(c any) RawCaller {
+	switch v := c.(type) {
+	case RawCaller:
+		return v
+	case interface{ Client() *rpc.Client }:
+		if rc := v.Client(); rc != nil {
+			return rc
+		}
+	}
+	return nil
+}
+
+// CallContext makes one raw JSON-RPC call through the pool: bounded by its
+// timeout, and moved to the next endpoint when this one gives no answer.
+func (p *Pool) CallContext(ctx context.Context, result any, method string, args ...any) error {
+	_, err := call(ctx, p, func(ctx context.Context, c *ethclient.Client) (struct{}, error) {
+		return struct{}{}, c.Client().CallContext(ctx, result, method, args...)
+	})
+	return err
+}
+
+// BatchCallContext sends several raw calls in one request through the pool.
+// An error one call gets from the node is in its BatchElem.Error; the error
+// returned is the request's own (no answer at all), which moves the pool on.
+func (p *Pool) BatchCallContext(ctx context.Context, b []rpc.BatchElem) error {
+	_, err := call(ctx, p, func(ctx context.Context, c *ethclient.Client) (struct{}, error) {
+		return struct{}{}, c.Client().BatchCallContext(ctx, b)
+	})
+	return err
+}
+
+// methodMissing reports whether err is the node saying it does not serve
+// method (geth without the debug API, a node without the trace namespace, a
+// provider plan without it), as opposed to a failure of the call: the
+// JSON-RPC "method not found" code, or an error that names the method (or
+// says "method") and says it is not served.
+func methodMissing(err error, method string) bool {
+	var re rpc.Error
+	if !errors.As(err, &re) {
+		return false
+	}
+	if re.ErrorCode() == -32601 { // JSON-RPC "method not found"
+		return true
+	}
+	msg := strings.ToLower(re.Error())
+	if !strings.Contains(msg, "method") && !strings.Contains(msg, strings.ToLower(method)) {
+		return false
+	}
+	for _, s := range []string{"not found", "does not exist", "not available", "not supported", "unsupported", "not enabled", "not allowed", "not whitelisted"} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
+}
