@@ -3,6 +3,7 @@ package ethereum
 import (
 	"context"
 	"errors"
+	"reflect"
 	"strings"
 
 	"github.com/ethereum/go-ethereum/ethclient"
@@ -32,6 +33,17 @@ func rawCallerOf(c any) RawCaller {
 	case interface{ Client() *rpc.Client }:
 		if rc := v.Client(); rc != nil {
 			return rc
+		}
+		return nil
+	}
+	// go-ethereum's simulated client is a struct that embeds
+	// *ethclient.Client as a field named Client, and that field hides the
+	// embedded Client method.
+	if v := reflect.ValueOf(c); v.Kind() == reflect.Struct {
+		if f := v.FieldByName("Client"); f.IsValid() && f.CanInterface() {
+			if ec, ok := f.Interface().(*ethclient.Client); ok && ec != nil {
+				return ec.Client()
+			}
 		}
 	}
 	return nil

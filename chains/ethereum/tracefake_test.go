@@ -5,10 +5,12 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"testing"
 
+	"github.com/ethereum/go-ethereum/ethclient"
 	"github.com/ethereum/go-ethereum/rpc"
 
 	kwe "github.com/keywatch/keywatch/chains/ethereum"
@@ -43,14 +45,20 @@ func (c *traceCounter) CallContext(ctx context.Context, result any, method strin
 	return c.raw.CallContext(ctx, result, method, args...)
 }
 
-// rawOf is the *rpc.Client behind a go-ethereum client.
+// rawOf is the *rpc.Client behind a go-ethereum client (the simulated
+// client hides it in a field).
 func rawOf(t testing.TB, c any) kwe.RawCaller {
 	t.Helper()
-	rc, ok := c.(interface{ Client() *rpc.Client })
-	if !ok {
-		t.Fatalf("%T has no raw RPC client", c)
+	if rc, ok := c.(interface{ Client() *rpc.Client }); ok {
+		return rc.Client()
 	}
-	return rc.Client()
+	if f := reflect.ValueOf(c).FieldByName("Client"); f.IsValid() {
+		if ec, ok := f.Interface().(*ethclient.Client); ok {
+			return ec.Client()
+		}
+	}
+	t.Fatalf("%T has no raw RPC client", c)
+	return nil
 }
 
 // slogTo logs text lines to w.
