@@ -201,6 +201,17 @@ func TestDebugTracesDecodeInternalMovements(t *testing.T) {
 // refuse a reverting call), seals its block and checks that it failed.
 func (s *sweepChain) sendFailing(from string, to common.Address, data []byte) *types.Receipt {
 	s.t.Helper()
+	r := s.sendWithGas(from, to, data)
+	if r.Status != types.ReceiptStatusFailed {
+		s.t.Fatal("the transaction should have failed")
+	}
+	return r
+}
+
+// sendWithGas sends data to `to` with a gas limit of 300,000 and seals its
+// block.
+func (s *sweepChain) sendWithGas(from string, to common.Address, data []byte) *types.Receipt {
+	s.t.Helper()
 	tip := must[*big.Int](s.t)(s.c.Client.SuggestGasTipCap(s.ctx))
 	tx := types.MustSignNewTx(simchain.Key(from), types.LatestSignerForChainID(simchain.ChainID), &types.DynamicFeeTx{
 		ChainID: simchain.ChainID, Nonce: must[uint64](s.t)(s.c.Client.PendingNonceAt(s.ctx, simchain.Addr(from))), To: &to,
@@ -210,11 +221,7 @@ func (s *sweepChain) sendFailing(from string, to common.Address, data []byte) *t
 		s.t.Fatal(err)
 	}
 	s.c.Backend.Commit()
-	r := must[*types.Receipt](s.t)(s.c.Client.TransactionReceipt(s.ctx, tx.Hash()))
-	if r.Status != types.ReceiptStatusFailed {
-		s.t.Fatal("the transaction should have failed")
-	}
-	return r
+	return must[*types.Receipt](s.t)(s.c.Client.TransactionReceipt(s.ctx, tx.Hash()))
 }
 
 // laterFollowed is a followed set that forwarding fills as it judges.

@@ -17,11 +17,16 @@ contract SweepCaller {
 
     /// @notice Sweeps and then reverts the sweep, catching the revert: the
     /// transaction succeeds and no ETH moves, though the trace holds the
-    /// value frame (under a reverted frame).
+    /// value frame (under a reverted frame). Only the inner call's own revert
+    /// is caught: had it failed sooner (out of gas, before the sweep ran),
+    /// the whole transaction reverts, so gas estimation gives the sweep
+    /// enough to run.
     function sweepReverted(Sweeper sweeper, address payable to, uint256 amount) external {
         try this.sweepThenFail(sweeper, to, amount) {
             revert("SweepCaller: the inner call should have reverted");
-        } catch {}
+        } catch Error(string memory reason) {
+            require(keccak256(bytes(reason)) == keccak256("SweepCaller: undone"), reason);
+        }
     }
 
     /// @notice Sweeps, then reverts.
