@@ -2,13 +2,17 @@ package ethereum_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/core/types"
 
 	"github.com/keywatch/keywatch/chains"
@@ -210,5 +214,77 @@ func TestDebugModeOnANodeWithoutTheDebugAPI(t *testing.T) {
 	}
 	if n := counted.traces.Load(); n != 1 || fb.count() != 1 || !strings.Contains(fb.errs[0].Error(), "debug_traceBlockByHash") {
 		t.Fatalf("%d trace calls (want 1), fallbacks %v", n, fb.errs)
+	}
+}
+
+// rpcError is an error a node answers, with its JSON-RPC code.
+type rpcError struct {
+	code int
+	msg  string
+}
+
+func (e rpcError) Error() string  { return e.msg }
+func (e rpcError) ErrorCode() int { return e.code }
+
+// parityNode answers like an Erigon or Nethermind node: no debug API, and
+// trace_block from answers (by block number, JSON text).
+type parityNode struct {
+	kwe.Client
+	raw     kwe.RawCaller
+	answers map[uint64]string
+	debug   atomic.Int32
+}
+
+func (p *parityNode) CallContext(ctx context.Context, result any, method string, args ...any) error {
+	switch method {
+	case "debug_traceBlockByHash":
+		p.debug.Add(1)
+		return rpcError{-32601, "the method debug_traceBlockByHash does not exist/is not available"}
+	case "trace_block":
+		n, ok := args[0].(hexutil.Uint64)
+		if !ok {
+			return fmt.Errorf("trace_block argument %T, want a block number", args[0])
+		}
+		return json.Unmarshal([]byte(p.answers[uint64(n)]), result)
+	}
+	return p.raw.CallContext(ctx, result, method, args...)
+}
+
+// TestAutoUsesTraceBlockWithoutTheDebugAPI: a node without the debug API
+// that serves trace_block (parity format, written here as Erigon answers
+// it for a sweep two frames deep) is read with trace_block, said once.
+func TestAutoUsesTraceBlockWithoutTheDebugAPI(t *testing.T) {
+	s := newSweepChain(t, false)
+	var logs logBuffer
+	node := &parityNode{Client: s.c.Client, raw: rawOf(t, s.c.Client), answers: map[uint64]string{}}
+	src := s.source(node, kwe.TracesAuto, func(o *kwe.Options) { o.Logger = slogTo(&logs) })
+	thief, outsider := simchain.Addr("thief"), simchain.Addr("outsider")
+	for range 2 {
+		r := s.send("outsider", s.caller, nil, contracts.NameSweepCaller, "sweepVia", s.sweeper, thief, simchain.Ether(5))
+		node.answers[r.BlockNumber.Uint64()] = strings.NewReplacer(
+			"{{block}}", r.BlockHash.Hex(), "{{tx}}", r.TxHash.Hex(), "{{n}}", r.BlockNumber.String(),
+			"{{outsider}}", lower(outsider), "{{caller}}", lower(s.caller), "{{sweeper}}", lower(s.sweeper), "{{thief}}", lower(thief),
+		).Replace(`[
+ {"action": {"callType": "call", "from": "{{outsider}}", "gas": "0x9b52", "input": "0x0e6a5c2c", "to": "{{caller}}", "value": "0x0"},
+  "blockHash": "{{block}}", "blockNumber": {{n}}, "result": {"gasUsed": "0x99e4", "output": "0x"},
+  "subtraces": 1, "traceAddress": [], "transactionHash": "{{tx}}", "transactionPosition": 0, "type": "call"},
+ {"action": {"callType": "call", "from": "{{caller}}", "gas": "0x40c6", "input": "0x6ea056a9", "to": "{{sweeper}}", "value": "0x0"},
+  "blockHash": "{{block}}", "blockNumber": {{n}}, "result": {"gasUsed": "0x4022", "output": "0x"},
+  "subtraces": 1, "traceAddress": [0], "transactionHash": "{{tx}}", "transactionPosition": 0, "type": "call"},
+ {"action": {"callType": "call", "from": "{{sweeper}}", "gas": "0x8fc", "input": "0x", "to": "{{thief}}", "value": "0x4563918244f40000"},
+  "blockHash": "{{block}}", "blockNumber": {{n}}, "result": {"gasUsed": "0x0", "output": "0x"},
+  "subtraces": 0, "traceAddress": [0, 0], "transactionHash": "{{tx}}", "transactionPosition": 0, "type": "call"}
+]`)
+		evs := blockEvents(t, src, s.c, r)
+		if len(evs) != 1 || evs[0].ID != internalID(r.TxHash, "0.0") || evs[0].Initiator != lower(outsider) ||
+			evs[0].Counterparty != lower(thief) || evs[0].Amount.String() != "5" {
+			t.Fatalf("want the sweep from trace_block:%s", describe(evs))
+		}
+	}
+	if n := node.debug.Load(); n != 1 {
+		t.Fatalf("debug_traceBlockByHash asked %d times, want once", n)
+	}
+	if n := strings.Count(logs.String(), "falling back to trace_block"); n != 1 {
+		t.Fatalf("want the fallback to trace_block logged once, got %d:\n%s", n, logs.String())
 	}
 }
