@@ -17,11 +17,12 @@ const (
 	KindReloadFailed    = "reload-failed"       // lists and policies could not be reloaded
 	KindHoldExpiring    = "hold-expiring"       // a hold nobody released expires soon (holds)
 	KindHoldExpired     = "hold-expired"        // a hold expired unreleased (holds)
+	KindTraceFallback   = "trace-fallback"      // a node's tracer failed on a block: its watched contracts were checked by balance only
 )
 
 // SystemKinds lists the kinds above.
 func SystemKinds() []string {
-	return []string{KindHeartbeatLost, KindChainStale, KindNodeUnreachable, KindDeadLettered, KindSilenceCreated, KindListStale, KindReloadFailed, KindHoldExpiring, KindHoldExpired}
+	return []string{KindHeartbeatLost, KindChainStale, KindNodeUnreachable, KindDeadLettered, KindSilenceCreated, KindListStale, KindReloadFailed, KindHoldExpiring, KindHoldExpired, KindTraceFallback}
 }
 
 // System builds an alert about keywatch itself rather than about a chain
