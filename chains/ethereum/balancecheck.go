@@ -115,17 +115,10 @@ func (s *Source) balanceCheck(ctx context.Context, block *types.Block, seen []ch
 // contract sends none, unless it is an account with EIP-7702 code).
 func (s *Source) feesPaid(ctx context.Context, block *types.Block, addr common.Address) (*big.Int, error) {
 	total := new(big.Int)
-	sr, _ := s.client.(senderReader)
 	for i, tx := range block.Transactions() {
-		var from common.Address
-		var err error
-		if sr != nil {
-			from, err = sr.TransactionSender(ctx, tx, block.Hash(), uint(i))
-		} else {
-			from, err = types.Sender(types.LatestSignerForChainID(tx.ChainId()), tx)
-		}
+		from, err := s.sender(ctx, block, i)
 		if err != nil {
-			return nil, fmt.Errorf("sender of tx %s: %w", tx.Hash().Hex(), err)
+			return nil, err
 		}
 		if from != addr {
 			continue

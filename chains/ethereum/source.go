@@ -46,6 +46,24 @@ type senderReader interface {
 	TransactionSender(ctx context.Context, tx *types.Transaction, block common.Hash, index uint) (common.Address, error)
 }
 
+// sender returns who sent the block's i-th transaction: as the node
+// reported it with the block when the client keeps that, else recovered
+// from the signature.
+func (s *Source) sender(ctx context.Context, block *types.Block, i int) (common.Address, error) {
+	tx := block.Transactions()[i]
+	var from common.Address
+	var err error
+	if sr, ok := s.client.(senderReader); ok {
+		from, err = sr.TransactionSender(ctx, tx, block.Hash(), uint(i))
+	} else {
+		from, err = types.Sender(types.LatestSignerForChainID(tx.ChainId()), tx)
+	}
+	if err != nil {
+		return common.Address{}, fmt.Errorf("sender of tx %s: %w", tx.Hash().Hex(), err)
+	}
+	return from, nil
+}
+
 // headSubscriber is implemented by clients that can push new heads (Pool on
 // a WebSocket endpoint, *ethclient.Client over WebSocket).
 type headSubscriber interface {
@@ -395,17 +413,10 @@ func (s *Source) decode(ctx context.Context, block *types.Block, logs []types.Lo
 	}
 	senders := map[common.Hash]common.Address{}
 	var out []chains.Event
-	sr, _ := s.client.(senderReader)
 	for i, tx := range block.Transactions() {
-		var from common.Address
-		var err error
-		if sr != nil {
-			from, err = sr.TransactionSender(ctx, tx, block.Hash(), uint(i))
-		} else {
-			from, err = types.Sender(types.LatestSignerForChainID(tx.ChainId()), tx)
-		}
+		from, err := s.sender(ctx, block, i)
 		if err != nil {
-			return nil, fmt.Errorf("sender of tx %s: %w", tx.Hash().Hex(), err)
+			return nil, err
 		}
 		senders[tx.Hash()] = from
 		to := tx.To()
