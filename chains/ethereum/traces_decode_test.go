@@ -191,3 +191,37 @@ func TestTraceAnswersThatDoNotFitTheBlock(t *testing.T) {
 		}
 	})
 }
+
+// nodeError is an error a node answered, with its JSON-RPC code.
+type nodeError struct {
+	code int
+	msg  string
+}
+
+func (e nodeError) Error() string  { return e.msg }
+func (e nodeError) ErrorCode() int { return e.code }
+
+// TestMethodMissing tells "this node does not serve the method" (auto moves
+// on to the next way) from a failure of the call (retried, then the
+// balance check and an alert).
+func TestMethodMissing(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		err  error
+		want bool
+	}{
+		{"geth without the debug API", nodeError{-32601, "the method debug_traceBlockByHash does not exist/is not available"}, true},
+		{"a provider plan without it", nodeError{-32000, "trace_block is not available on the free tier"}, true},
+		{"unsupported method, another code", nodeError{-32004, "Method not supported"}, true},
+		{"pruned state", nodeError{-32000, "historical state 0xabc is not available"}, false},
+		{"tracer timeout", nodeError{-32000, "execution timeout"}, false},
+		{"no answer at all", errors.New("dial tcp 127.0.0.1:1: connection refused"), false},
+		{"wrapped, as the pool returns it", fmt.Errorf("trace_block of block 7: %w", &scrubbed{msg: "method not found", err: nodeError{-32601, "method not found"}}), true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if got := methodMissing(c.err, "trace_block"); got != c.want {
+				t.Fatalf("methodMissing(%v) = %v, want %v", c.err, got, c.want)
+			}
+		})
+	}
+}
