@@ -177,7 +177,7 @@ func cmdBacktest(args []string, stdout, stderr io.Writer) int {
 		if to.set {
 			rng.To = to.n
 		}
-		src = daemon.EthereumSource(cfg, ch, client, replay.Hops())
+		src = daemon.EthereumSource(cfg, ch, client, replay.Hops(), func(o *ethereum.Options) { o.Logger = log })
 		if bc, ok := client.(ethereum.BalanceClient); ok {
 			balances[ch.Name] = ethereum.NewBalances(bc, daemon.EthereumTokens(ch))
 		}
