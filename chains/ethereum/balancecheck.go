@@ -26,10 +26,6 @@ const (
 	DetailBalanceCheck = "balance_check"
 )
 
-// balanceBatch bounds the eth_getBalance calls of one batch request (geth
-// accepts 1000 by default; providers often fewer).
-const balanceBatch = 100
-
 // blockBalances are the watched contracts' balances at the end of a block.
 type blockBalances struct {
 	hash common.Hash
@@ -151,33 +147,19 @@ func (t *traceReader) balancesAt(ctx context.Context, h common.Hash) (map[common
 	}
 	t.mu.Unlock()
 	at := rpc.BlockNumberOrHashWithHash(h, false)
-	of := make(map[common.Address]*big.Int, len(t.contracts))
-	results := make([]hexutil.Big, len(t.contracts))
-	if bc, ok := t.raw.(batchCaller); ok {
-		for start := 0; start < len(t.contracts); start += balanceBatch {
-			end := min(start+balanceBatch, len(t.contracts))
-			batch := make([]rpc.BatchElem, 0, end-start)
-			for i := start; i < end; i++ {
-				batch = append(batch, rpc.BatchElem{Method: "eth_getBalance", Args: []any{t.contracts[i].Address, at}, Result: &results[i]})
-			}
-			if err := bc.BatchCallContext(ctx, batch); err != nil {
-				return nil, fmt.Errorf("eth_getBalance: %w", err)
-			}
-			for i, e := range batch {
-				if e.Error != nil {
-					return nil, fmt.Errorf("eth_getBalance of %s (%s): %w", t.contracts[start+i].Name, lower(t.contracts[start+i].Address), e.Error)
-				}
-			}
-		}
-	} else {
-		for i, w := range t.contracts {
-			if err := t.raw.CallContext(ctx, &results[i], "eth_getBalance", w.Address, at); err != nil {
-				return nil, fmt.Errorf("eth_getBalance of %s (%s): %w", w.Name, lower(w.Address), err)
-			}
-		}
-	}
+	args := make([][]any, len(t.contracts))
+	results := make([]any, len(t.contracts))
 	for i, w := range t.contracts {
-		of[w.Address] = results[i].ToInt()
+		args[i], results[i] = []any{w.Address, at}, new(hexutil.Big)
+	}
+	if err := callEach(ctx, t.raw, "eth_getBalance", args, results, func(i int) string {
+		return t.contracts[i].Name + " (" + lower(t.contracts[i].Address) + ")"
+	}); err != nil {
+		return nil, err
+	}
+	of := make(map[common.Address]*big.Int, len(t.contracts))
+	for i, w := range t.contracts {
+		of[w.Address] = results[i].(*hexutil.Big).ToInt()
 	}
 	t.mu.Lock()
 	t.balances = append(t.balances, blockBalances{hash: h, of: of})

@@ -3,6 +3,7 @@ package ethereum
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 
@@ -22,6 +23,41 @@ type RawCaller interface {
 // batchCaller sends several calls in one request (*rpc.Client, Pool).
 type batchCaller interface {
 	BatchCallContext(ctx context.Context, b []rpc.BatchElem) error
+}
+
+// maxBatch bounds the calls of one batch request (geth accepts 1000 by
+// default; providers often fewer).
+const maxBatch = 100
+
+// callEach makes one call of method for each argument list, answer i into
+// results[i]: in batch requests of at most maxBatch when the client sends
+// batches, else one by one. what names call i in an error.
+func callEach(ctx context.Context, raw RawCaller, method string, args [][]any, results []any, what func(i int) string) error {
+	bc, ok := raw.(batchCaller)
+	if !ok {
+		for i := range args {
+			if err := raw.CallContext(ctx, results[i], method, args[i]...); err != nil {
+				return fmt.Errorf("%s of %s: %w", method, what(i), err)
+			}
+		}
+		return nil
+	}
+	for start := 0; start < len(args); start += maxBatch {
+		end := min(start+maxBatch, len(args))
+		batch := make([]rpc.BatchElem, 0, end-start)
+		for i := start; i < end; i++ {
+			batch = append(batch, rpc.BatchElem{Method: method, Args: args[i], Result: results[i]})
+		}
+		if err := bc.BatchCallContext(ctx, batch); err != nil {
+			return fmt.Errorf("%s: %w", method, err)
+		}
+		for i, e := range batch {
+			if e.Error != nil {
+				return fmt.Errorf("%s of %s: %w", method, what(start+i), e.Error)
+			}
+		}
+	}
+	return nil
 }
 
 // rawCallerOf returns the raw caller of a node client, or nil when it has

@@ -24,8 +24,11 @@ type traceCounter struct {
 	raw      kwe.RawCaller
 	traces   atomic.Int32
 	balances atomic.Int32
+	codes    atomic.Int32
 	failing  atomic.Int32
 	failWith error
+	// codeFails makes eth_getCode fail.
+	codeFails atomic.Bool
 }
 
 func (c *traceCounter) CallContext(ctx context.Context, result any, method string, args ...any) error {
@@ -41,6 +44,11 @@ func (c *traceCounter) CallContext(ctx context.Context, result any, method strin
 		}
 	case method == "eth_getBalance":
 		c.balances.Add(1)
+	case method == "eth_getCode":
+		c.codes.Add(1)
+		if c.codeFails.Load() {
+			return errors.New("connection reset by peer")
+		}
 	}
 	return c.raw.CallContext(ctx, result, method, args...)
 }

@@ -137,11 +137,13 @@ type traceReader struct {
 	noted     map[string]bool
 	recent    []traced
 	balances  []blockBalances
+	// withCode are addresses seen to hold code (tracefilter.go).
+	withCode map[common.Address]bool
 }
 
 func newTraceReader(client Client, opts Options) *traceReader {
 	t := &traceReader{mode: opts.Traces, raw: rawCallerOf(client), retry: opts.TraceRetry.withDefaults(),
-		log: opts.Logger, onFallback: opts.OnTraceFallback, noted: map[string]bool{}}
+		log: opts.Logger, onFallback: opts.OnTraceFallback, noted: map[string]bool{}, withCode: map[common.Address]bool{}}
 	if t.mode == "" {
 		t.mode = TracesOff
 	}
@@ -162,8 +164,9 @@ func newTraceReader(client Client, opts Options) *traceReader {
 //
 // A block without transactions is not traced: value moves by a call only
 // inside a transaction, and neither a block reward nor a withdrawal can make
-// a balance fall. Every other block is traced whole, in one call: an
-// internal call can reach a watched address from any transaction, and
+// a balance fall. Nor is a block none of whose transactions can run code
+// (runsNoCode). Every other block is traced whole, in one call: an internal
+// call can reach a watched address from any transaction that runs code, and
 // nothing in a block short of its trace tells which (see README, "Internal
 // value movements", for what was measured).
 func (s *Source) withInternal(ctx context.Context, b chains.Block, block *types.Block, followed map[common.Address]bool, seen []chains.Event) ([]chains.Event, error) {
@@ -226,6 +229,11 @@ func (s *Source) frameEvents(block *types.Block, frames []valueFrame, followed m
 func (t *traceReader) read(ctx context.Context, b chains.Block, block *types.Block) (traced, error) {
 	if r, ok := t.cached(block.Hash()); ok {
 		return r, nil
+	}
+	if t.method() != TracesBalance && t.runsNoCode(ctx, block) {
+		res := traced{hash: block.Hash()}
+		t.keep(res)
+		return res, nil
 	}
 	frames, method, err := t.trace(ctx, block)
 	res := traced{hash: block.Hash(), frames: frames, balance: method == TracesBalance}

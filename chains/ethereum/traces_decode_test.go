@@ -1,6 +1,7 @@
 package ethereum
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/ethereum/go-ethereum/common"
+	"github.com/ethereum/go-ethereum/common/hexutil"
 	"github.com/ethereum/go-ethereum/core/types"
 )
 
@@ -221,6 +223,56 @@ func TestMethodMissing(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			if got := methodMissing(c.err, "trace_block"); got != c.want {
 				t.Fatalf("methodMissing(%v) = %v, want %v", c.err, got, c.want)
+			}
+		})
+	}
+}
+
+// codeNode answers eth_getCode from a map, counting the calls.
+type codeNode struct {
+	code  map[common.Address][]byte
+	calls int
+}
+
+func (n *codeNode) CallContext(_ context.Context, result any, method string, args ...any) error {
+	if method != "eth_getCode" {
+		return fmt.Errorf("unexpected %s", method)
+	}
+	n.calls++
+	*result.(*hexutil.Bytes) = n.code[args[0].(common.Address)]
+	return nil
+}
+
+// TestRunsNoCode: a block is known to run no code only when every
+// transaction calls an address without code; a creation is code, and so is
+// a contract remembered from an earlier block (not asked again).
+func TestRunsNoCode(t *testing.T) {
+	eoa, other, contract := common.HexToAddress("0xe0a"), common.HexToAddress("0xe0b"), common.HexToAddress("0xc0de")
+	node := &codeNode{code: map[common.Address][]byte{contract: {0x60, 0x80}}}
+	tr := newTraceReader(nil, Options{Traces: TracesDebug})
+	tr.raw = node
+	block := func(to ...*common.Address) *types.Block {
+		var txs []*types.Transaction
+		for i, a := range to {
+			txs = append(txs, types.NewTx(&types.LegacyTx{Nonce: uint64(i), To: a, Gas: 21000, GasPrice: big.NewInt(1)}))
+		}
+		return types.NewBlockWithHeader(&types.Header{Number: big.NewInt(1)}).WithBody(types.Body{Transactions: txs})
+	}
+	for _, c := range []struct {
+		name  string
+		block *types.Block
+		free  bool
+		calls int
+	}{
+		{"plain transfers to EOAs", block(&eoa, &other, &eoa), true, 2},
+		{"a creation", block(&eoa, nil), false, 0},
+		{"a call to a contract", block(&eoa, &contract), false, 2},
+		{"the contract again: remembered", block(&contract, &eoa), false, 0},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			node.calls = 0
+			if got := tr.runsNoCode(context.Background(), c.block); got != c.free || node.calls != c.calls {
+				t.Fatalf("runsNoCode = %v after %d eth_getCode, want %v after %d", got, node.calls, c.free, c.calls)
 			}
 		})
 	}

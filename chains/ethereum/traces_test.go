@@ -273,3 +273,44 @@ func TestInternalHopIsFollowedOnRescan(t *testing.T) {
 		t.Fatalf("the block was traced %d times, want once (the rescan reuses the trace)", n)
 	}
 }
+
+// TestBlocksThatRunNoCodeAreNotTraced: a block whose transactions all pay
+// addresses without code makes no internal call, so it is not traced (the
+// code of its recipients at the parent block says so); a block with a
+// transaction to a contract is traced, and a contract seen once is known
+// without asking again. When the code cannot be read, the block is traced.
+func TestBlocksThatRunNoCodeAreNotTraced(t *testing.T) {
+	s := newSweepChain(t, true)
+	counted := &traceCounter{Client: s.c.Client, raw: rawOf(t, s.c.Client)}
+	src := s.source(counted, kwe.TracesDebug, nil)
+	hot := simchain.Addr("hot")
+	reset := func() { counted.traces.Store(0); counted.codes.Store(0) }
+
+	r := must[*types.Receipt](t)(s.c.Send(s.ctx, "outsider", &hot, simchain.Ether(1), nil))
+	evs := blockEvents(t, src, s.c, r)
+	if len(evs) != 1 || evs[0].ID != "eth:"+r.TxHash.Hex()+":native" {
+		t.Fatalf("want the plain inflow:%s", describe(evs))
+	}
+	if counted.traces.Load() != 0 || counted.codes.Load() != 1 {
+		t.Fatalf("a block of plain transfers to an EOA: %d traces, %d eth_getCode, want 0 and 1", counted.traces.Load(), counted.codes.Load())
+	}
+
+	reset()
+	r = s.send("outsider", s.caller, nil, contracts.NameSweepCaller, "sweepVia", s.sweeper, simchain.Addr("thief"), simchain.Ether(1))
+	if evs := blockEvents(t, src, s.c, r); len(evs) != 1 || counted.traces.Load() != 1 || counted.codes.Load() != 1 {
+		t.Fatalf("a call to a contract: %d traces, %d eth_getCode (want 1 and 1):%s", counted.traces.Load(), counted.codes.Load(), describe(evs))
+	}
+	reset()
+	r = s.send("outsider", s.caller, nil, contracts.NameSweepCaller, "sweepVia", s.sweeper, simchain.Addr("thief"), simchain.Ether(1))
+	if evs := blockEvents(t, src, s.c, r); len(evs) != 1 || counted.traces.Load() != 1 || counted.codes.Load() != 0 {
+		t.Fatalf("a contract seen before: %d traces, %d eth_getCode (want 1 and 0):%s", counted.traces.Load(), counted.codes.Load(), describe(evs))
+	}
+
+	reset()
+	counted.codeFails.Store(true)
+	r = must[*types.Receipt](t)(s.c.Send(s.ctx, "outsider", &hot, simchain.Ether(1), nil))
+	blockEvents(t, src, s.c, r)
+	if counted.traces.Load() != 1 {
+		t.Fatalf("the code could not be read: %d traces, want 1", counted.traces.Load())
+	}
+}
