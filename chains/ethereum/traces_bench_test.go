@@ -2,6 +2,7 @@ package ethereum_test
 
 import (
 	"context"
+	"encoding/json"
 	"math/big"
 	"testing"
 
@@ -35,10 +36,10 @@ const (
 // sweeps of the watched vault two frames deep, and contract calls that
 // forward ETH between outsiders (which must be traced to know they touch
 // nothing watched). "transfers": plain transfers between outsiders only,
-// the one kind of block a cheaper rule could skip without tracing: none of
-// its transactions runs code. The getCode case measures that rule's price
-// (one eth_getCode per distinct recipient at the parent block, batched) against the
-// trace it would save.
+// the one kind of block the source does not trace, as none of its
+// transactions runs code; "transfers/trace" is the trace call that saves
+// and "transfers/getCode" what knowing it costs (one eth_getCode per
+// distinct recipient at the parent block, batched).
 func BenchmarkTracesOnGeth(b *testing.B) {
 	g := testenv.Geth(b)
 	ctx := context.Background()
@@ -145,14 +146,25 @@ func BenchmarkTracesOnGeth(b *testing.B) {
 	b.Run("mixed/balance", func(b *testing.B) { decode(b, kwe.TracesBalance, mixedFrom, mixedTo) })
 	b.Run("transfers/off", func(b *testing.B) { decode(b, kwe.TracesOff, plainFrom, plainTo) })
 	b.Run("transfers/debug", func(b *testing.B) { decode(b, kwe.TracesDebug, plainFrom, plainTo) })
-	b.Run("transfers/getCode", func(b *testing.B) {
-		// The price of knowing, without a trace, that no transaction of a
-		// block runs code: the code of each recipient at the parent, in one
-		// batch request.
-		blocks := make([]*types.Block, 0, plainTo-plainFrom+1)
-		for n := plainFrom; n <= plainTo; n++ {
-			blocks = append(blocks, must[*types.Block](b)(client.BlockByNumber(ctx, new(big.Int).SetUint64(n))))
+	blocks := make([]*types.Block, 0, plainTo-plainFrom+1)
+	for n := plainFrom; n <= plainTo; n++ {
+		blocks = append(blocks, must[*types.Block](b)(client.BlockByNumber(ctx, new(big.Int).SetUint64(n))))
+	}
+	b.Run("transfers/trace", func(b *testing.B) {
+		// What not tracing such a block saves: its debug_traceBlockByHash.
+		for b.Loop() {
+			for _, blk := range blocks {
+				var res json.RawMessage
+				if err := pool.CallContext(ctx, &res, "debug_traceBlockByHash", blk.Hash(), map[string]any{"tracer": "callTracer"}); err != nil {
+					b.Fatal(err)
+				}
+			}
 		}
+		b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(len(blocks)*b.N), "µs/block")
+	})
+	b.Run("transfers/getCode", func(b *testing.B) {
+		// What knowing it costs: the code of each recipient at the parent,
+		// in one batch request.
 		for b.Loop() {
 			for _, blk := range blocks {
 				seen := map[common.Address]bool{}
