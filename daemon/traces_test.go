@@ -219,7 +219,9 @@ func TestDaemonRaisesTraceFallback(t *testing.T) {
 	defer cancel()
 	raw := c.Client.(interface{ Client() *rpc.Client }).Client()
 	d, err := daemon.New(dctx, loaded, set, daemon.Options{Logger: slog.New(slog.NewTextHandler(testWriter{t}, nil)),
-		EthDial: func(context.Context, config.Chain) (ethereum.Client, error) { return failingTracer{Client: c.Client, raw: raw}, nil }})
+		EthDial: func(context.Context, config.Chain) (ethereum.Client, error) {
+			return failingTracer{Client: c.Client, raw: raw}, nil
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,5 +263,19 @@ func TestDaemonRaisesTraceFallback(t *testing.T) {
 	if fallback.Chain != "dev" || fallback.Severity != alertmodel.High || fallback.Event.BlockHash != r.BlockHash.Hex() ||
 		!strings.Contains(strings.Join(fallback.Reasons, "\n"), "execution timeout") {
 		t.Fatalf("trace-fallback alert %+v", fallback)
+	}
+}
+
+// TestTraceModesAgree: the configuration's chains[].traces values are the
+// modes the EVM source knows (it may not import config, so each has its
+// own names).
+func TestTraceModesAgree(t *testing.T) {
+	for cfg, src := range map[string]string{
+		config.TracesAuto: ethereum.TracesAuto, config.TracesDebug: ethereum.TracesDebug, config.TracesParity: ethereum.TracesParity,
+		config.TracesBalance: ethereum.TracesBalance, config.TracesOff: ethereum.TracesOff,
+	} {
+		if cfg != src {
+			t.Errorf("config says %q, chains/ethereum %q", cfg, src)
+		}
 	}
 }
