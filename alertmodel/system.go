@@ -20,11 +20,12 @@ const (
 	// KindSafeQueueFailing: a Safe's queue in the Safe Transaction Service
 	// could not be read for a while (queued transactions go unjudged).
 	KindSafeQueueFailing = "safe-queue-failing"
+	KindTraceFallback    = "trace-fallback" // a node's tracer failed on a block: its watched contracts were checked by balance only
 )
 
 // SystemKinds lists the kinds above.
 func SystemKinds() []string {
-	return []string{KindHeartbeatLost, KindChainStale, KindNodeUnreachable, KindDeadLettered, KindSilenceCreated, KindListStale, KindReloadFailed, KindHoldExpiring, KindHoldExpired, KindSafeQueueFailing}
+	return []string{KindHeartbeatLost, KindChainStale, KindNodeUnreachable, KindDeadLettered, KindSilenceCreated, KindListStale, KindReloadFailed, KindHoldExpiring, KindHoldExpired, KindSafeQueueFailing, KindTraceFallback}
 }
 
 // System builds an alert about keywatch itself rather than about a chain

@@ -21,6 +21,8 @@
 //     approvals a watched wallet grants.
 //   - Permit2: a stand-in for Uniswap's Permit2 with its real approve,
 //     permit and events; Permit2Alloc places it at the real address.
+//   - Sweeper and SweepCaller: ETH leaving a contract by internal calls (one
+//     or two frames deep, or undone by a reverted frame), which no log shows.
 //
 // The sources are in src/ and the compiled artifacts in build/, which are
 // committed and embedded in the binary. After changing a source, rebuild the
@@ -69,6 +71,8 @@ const (
 	NameTornadoRouter    = "TornadoRouter"
 	NameSingletonWallet  = "SingletonWallet"
 	NameSlotZeroTakeover = "SlotZeroTakeover"
+	NameSweeper          = "Sweeper"
+	NameSweepCaller      = "SweepCaller"
 )
 
 // Mainnet addresses of the Tornado Cash contracts the stand-ins replace.

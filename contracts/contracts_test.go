@@ -243,7 +243,7 @@ func wantBig(t *testing.T, what string, got *big.Int, want int64) {
 }
 
 func TestLoad(t *testing.T) {
-	want := []string{NamePermit2, NameSafeStandIn, NameSingletonWallet, NameSlotZeroTakeover, NameTestMultiToken, NameTestNFT, NameTestToken, NameTornadoPool, NameTornadoRouter, NameUpgradeableProxy, NameVault, NameVaultV2}
+	want := []string{NamePermit2, NameSafeStandIn, NameSingletonWallet, NameSlotZeroTakeover, NameSweepCaller, NameSweeper, NameTestMultiToken, NameTestNFT, NameTestToken, NameTornadoPool, NameTornadoRouter, NameUpgradeableProxy, NameVault, NameVaultV2}
 	if got := strings.Join(Names(), ","); got != strings.Join(want, ",") {
 		t.Fatalf("Names() = %s, want %s", got, strings.Join(want, ","))
 	}

@@ -589,7 +589,7 @@ func (d *Daemon) follower(ch config.Chain, client ethereum.Client, m *watchers.M
 	if ch.Kind != "ethereum" {
 		return nil, fmt.Errorf("chain %s: kind %q is not supported", ch.Name, ch.Kind)
 	}
-	src := EthereumSource(d.cfg, ch, client, d.Hops)
+	src := EthereumSource(d.cfg, ch, client, d.Hops, d.traceOptions(ch))
 	if bc, ok := client.(ethereum.BalanceClient); ok {
 		d.balances[ch.Name] = ethereum.NewBalances(bc, EthereumTokens(ch))
 	}

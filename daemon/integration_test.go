@@ -3,6 +3,7 @@ package daemon_test
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"math/big"
 	"os"
@@ -71,14 +72,21 @@ func (r *running) stop(t *testing.T) {
 	}
 }
 
-func start(t *testing.T, path string) *running {
+func start(t *testing.T, path string) *running { return startLogging(t, path, nil) }
+
+// startLogging is start with the daemon's log also written to w.
+func startLogging(t *testing.T, path string, w io.Writer) *running {
 	t.Helper()
 	cfg, set, err := daemon.Load(path)
 	if err != nil {
 		t.Fatalf("config: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	var out io.Writer = testWriter{t}
+	if w != nil {
+		out = io.MultiWriter(out, w)
+	}
+	log := slog.New(slog.NewTextHandler(out, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	d, err := daemon.New(ctx, cfg, set, daemon.Options{Logger: log})
 	if err != nil {
 		cancel()

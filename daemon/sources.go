@@ -9,13 +9,17 @@ import (
 
 // EthereumSource is the block decoder of one configured EVM chain: its
 // wallets and tokens, and the addresses forwarding follows, over a node
-// client. The watcher and backtests both decode blocks through it.
-func EthereumSource(cfg *config.Config, ch config.Chain, client ethereum.Client, followed ethereum.Followed) *ethereum.Source {
+// client. The watcher and backtests both decode blocks through it; each
+// sets what only it has (the daemon's alerts and log) with tune.
+func EthereumSource(cfg *config.Config, ch config.Chain, client ethereum.Client, followed ethereum.Followed, tune ...func(*ethereum.Options)) *ethereum.Source {
 	opts := ethereum.Options{Chain: ch.Name, NativeSymbol: ch.NativeSymbol, NativeUSD: ch.NativeUSD, Tokens: EthereumTokens(ch), Followed: followed, Traces: ch.Traces}
 	for _, w := range cfg.Wallets {
 		if w.Chain == ch.Name {
 			opts.Wallets = append(opts.Wallets, ethereum.Wallet{Name: w.Name, Address: gethcommon.HexToAddress(w.Address), Role: w.Role, Owner: w.Owner, Safe: w.IsSafe()})
 		}
+	}
+	for _, f := range tune {
+		f(&opts)
 	}
 	return ethereum.NewSource(client, opts)
 }

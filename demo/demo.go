@@ -89,7 +89,12 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return err
 	}
-	chain := simchain.New(map[string]int64{"treasury-hot": 1000, "dev-deployer": 10, "decoy": 2, "issuer": 10}, mixers)
+	// The chain serves debug_traceBlockByHash as geth does, so internal
+	// value movements are read from traces (chains[].traces: auto).
+	chain, err := simchain.NewTraced(map[string]int64{"treasury-hot": 1000, "dev-deployer": 10, "decoy": 2, "issuer": 10}, mixers)
+	if err != nil {
+		return err
+	}
 	defer chain.Close()
 	client := chain.Client
 

@@ -13,7 +13,6 @@ import (
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
-	"github.com/ethereum/go-ethereum/ethclient"
 	"github.com/ethereum/go-ethereum/rpc"
 
 	"github.com/keywatch/keywatch/chains"
@@ -73,51 +72,11 @@ const (
 // ChangeSlot is detail.change of a slot event.
 const ChangeSlot = "slot"
 
-// BatchCaller sends JSON-RPC batches: *rpc.Client and Pool provide it.
-type BatchCaller interface {
-	BatchCallContext(ctx context.Context, b []rpc.BatchElem) error
-}
-
-// rpcClientHolder is implemented by *ethclient.Client: it hands out the
-// *rpc.Client it calls through.
-type rpcClientHolder interface {
-	Client() *rpc.Client
-}
-
 // storageByHash is implemented by *ethclient.Client and go-ethereum's
 // simulated.Client, which hides its raw client: it reads one slot per call.
 type storageByHash interface {
 	StorageAtHash(ctx context.Context, account common.Address, key common.Hash, blockHash common.Hash) ([]byte, error)
 }
-
-// batchCallerOf finds the raw JSON-RPC client behind c, or nil.
-func batchCallerOf(c Client) BatchCaller {
-	switch v := c.(type) {
-	case BatchCaller:
-		return v
-	case rpcClientHolder:
-		if rc := v.Client(); rc != nil {
-			return rc
-		}
-	}
-	return nil
-}
-
-// BatchCallContext sends a JSON-RPC batch to the endpoint in use. A batch
-// that gets no answer (transport or HTTP error, timeout) moves the pool to
-// the next endpoint, as any other call does; an error the node answered for
-// one request is left in that element's Error.
-func (p *Pool) BatchCallContext(ctx context.Context, b []rpc.BatchElem) error {
-	_, err := call(ctx, p, func(ctx context.Context, c *ethclient.Client) (struct{}, error) {
-		return struct{}{}, c.Client().BatchCallContext(ctx, b)
-	})
-	return err
-}
-
-// maxBatch bounds the requests of one JSON-RPC batch: geth answers at most
-// 1,000 by default, and providers often fewer. Each watched wallet costs 4
-// requests per block (8 when the parent's values are not cached).
-const maxBatch = 200
 
 // slotCacheSize is how many blocks' slot values are kept: the parent of the
 // next block, and the blocks a rescan or a short reorg reads again.
@@ -132,7 +91,7 @@ const (
 // slotWatch reads the watched slots of one chain's Safes and contracts.
 type slotWatch struct {
 	wallets []Wallet      // Safes and contracts, one per address, in configured order
-	rpc     BatchCaller   // nil when the client makes no raw calls
+	rpc     batchCaller   // nil when the client makes no raw calls
 	single  storageByHash // reads one slot per call when rpc is nil
 	trace   bool          // attribute changes with debug_traceBlockByHash
 
@@ -339,24 +298,17 @@ func (w *slotWatch) what(wallet, slot int, block common.Hash) string {
 func parseWord(raw json.RawMessage) (common.Hash, error) {
 	var s string
 	if err := json.Unmarshal(raw, &s); err != nil {
-		return common.Hash{}, fmt.Errorf("the node answered %s, want a 32-byte hex string", clip(string(raw)))
+		return common.Hash{}, fmt.Errorf("the node answered %s, want a 32-byte hex string", clip(string(raw), 80))
 	}
 	digits, ok := strings.CutPrefix(s, "0x")
 	if !ok || len(digits) == 0 || len(digits) > 64 {
-		return common.Hash{}, fmt.Errorf("the node answered %q, want 0x and at most 64 hex digits", clip(s))
+		return common.Hash{}, fmt.Errorf("the node answered %q, want 0x and at most 64 hex digits", clip(s, 80))
 	}
 	v, ok := new(big.Int).SetString(digits, 16)
 	if !ok {
-		return common.Hash{}, fmt.Errorf("the node answered %q, which is not hex", clip(s))
+		return common.Hash{}, fmt.Errorf("the node answered %q, which is not hex", clip(s, 80))
 	}
 	return common.BigToHash(v), nil
-}
-
-func clip(s string) string {
-	if len(s) > 80 {
-		return s[:80] + "…"
-	}
-	return s
 }
 
 // slotChange is a watched slot whose value differs between a block and its
@@ -520,7 +472,7 @@ func (w *slotWatch) attribute(ctx context.Context, block *types.Block, changes [
 			w.mu.Unlock()
 			return reason("the node has no debug API (" + rerr.Error() + ")")
 		}
-		return reason("debug_traceBlockByHash failed: " + clip(err.Error()))
+		return reason("debug_traceBlockByHash failed: " + clip(err.Error(), 80))
 	}
 	txs := block.Transactions()
 	if len(diffs) != len(txs) {
@@ -535,7 +487,7 @@ func (w *slotWatch) attribute(ctx context.Context, block *types.Block, changes [
 		var made []txChange
 		for j, d := range diffs {
 			if d.Error != "" {
-				return reason("the trace of a transaction failed: " + clip(d.Error))
+				return reason("the trace of a transaction failed: " + clip(d.Error, 80))
 			}
 			pre, inPre := d.Result.Pre[c.wallet.Address].Storage[slot]
 			post, inPost := d.Result.Post[c.wallet.Address].Storage[slot]

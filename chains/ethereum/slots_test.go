@@ -264,7 +264,7 @@ func TestSlotChangesOnANodeWithoutTraces(t *testing.T) {
 		why  string
 	}{
 		{"batches through the raw client", true, "the node has no debug API (the method debug_traceBlockByHash does not exist"},
-		{"the simulated client, one read per call", false, "the node client makes no raw JSON-RPC calls"},
+		{"a client without raw calls, one read per call", false, "the node client makes no raw JSON-RPC calls"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -277,6 +277,8 @@ func TestSlotChangesOnANodeWithoutTraces(t *testing.T) {
 			d := simDriver(c)
 			if tt.raw {
 				d.client = newRawNode(c)
+			} else {
+				d.client = storageOnly{Client: c.Client, s: c.Client.(storageReader)}
 			}
 			playSlotScene(t, d, newSlotScene(t, d), "auto", false, tt.why)
 		})
@@ -310,6 +312,21 @@ type rawNode struct {
 // newRawNode reaches the simulated client's raw client by reflection: the
 // simulated client embeds an *ethclient.Client in a field named Client,
 // which hides the method of that name.
+// storageOnly is a node client that reads storage one slot per call and
+// makes no raw JSON-RPC calls (hiding those of the simulated client).
+type storageOnly struct {
+	kwe.Client
+	s storageReader
+}
+
+type storageReader interface {
+	StorageAtHash(ctx context.Context, account common.Address, key common.Hash, blockHash common.Hash) ([]byte, error)
+}
+
+func (c storageOnly) StorageAtHash(ctx context.Context, a common.Address, k, h common.Hash) ([]byte, error) {
+	return c.s.StorageAtHash(ctx, a, k, h)
+}
+
 func newRawNode(c *simchain.Chain) *rawNode {
 	ec := reflect.ValueOf(c.Client).FieldByName("Client").Interface().(*ethclient.Client)
 	return &rawNode{Client: c.Client, rpc: ec.Client()}

@@ -7,7 +7,8 @@
 // and in transactions signed by employee keys; the executions and admin
 // changes of watched Safes (safes.go); and the outflows of addresses
 // followed after funds left a watched wallet, Tornado Cash router deposits
-// included.
+// included. Value that moves by internal calls is read from the node's
+// traces, or checked by balance (Options.Traces; traces.go).
 package ethereum
 
 import (
@@ -15,6 +16,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math/big"
 	"sync"
 	"time"
@@ -43,6 +45,24 @@ type Client interface {
 // the node reported with the block, without recovering the signature.
 type senderReader interface {
 	TransactionSender(ctx context.Context, tx *types.Transaction, block common.Hash, index uint) (common.Address, error)
+}
+
+// sender returns who sent the block's i-th transaction: as the node
+// reported it with the block when the client keeps that, else recovered
+// from the signature.
+func (s *Source) sender(ctx context.Context, block *types.Block, i int) (common.Address, error) {
+	tx := block.Transactions()[i]
+	var from common.Address
+	var err error
+	if sr, ok := s.client.(senderReader); ok {
+		from, err = sr.TransactionSender(ctx, tx, block.Hash(), uint(i))
+	} else {
+		from, err = types.Sender(types.LatestSignerForChainID(tx.ChainId()), tx)
+	}
+	if err != nil {
+		return common.Address{}, fmt.Errorf("sender of tx %s: %w", tx.Hash().Hex(), err)
+	}
+	return from, nil
 }
 
 // headSubscriber is implemented by clients that can push new heads (Pool on
@@ -110,11 +130,22 @@ type Options struct {
 	// events with wallet_role "followed" (forwarding follows stolen funds).
 	Followed Followed
 	// Traces is how internal value movements are read (chains[].traces:
-	// auto, debug, parity, balance or off; "" is off).
+	// auto, debug, parity, balance or off; "" is off). See traces.go.
 	Traces string
 	// SafeCalls, when set, finds the calls another contract made to a
 	// watched Safe, from call traces (see safes.go).
 	SafeCalls SafeCalls
+	// TraceRetry bounds the tries of a trace call on one block (default 3
+	// tries, 1s then 2s apart).
+	TraceRetry TraceRetry
+	// OnTraceFallback is called when the tracer failed on a block after
+	// the retries and the block's watched contracts are checked by balance
+	// instead (daemon raises a trace-fallback system alert). An error fails
+	// the block's decoding, so it is decoded again later.
+	OnTraceFallback func(ctx context.Context, b chains.Block, err error) error
+	// Logger receives what the source decides on its own (how traces are
+	// read); nil discards it.
+	Logger *slog.Logger
 }
 
 // Source decodes one EVM chain's blocks into events for watched wallets.
@@ -130,6 +161,9 @@ type Source struct {
 	approvals approvalState    // standards of collections (approvals.go)
 	slots     *slotWatch       // storage slots of Safes and contracts (slots.go)
 	safes     *safeWatch       // watched Safes (safes.go)
+
+	// trace reads internal value movements (traces.go).
+	trace *traceReader
 
 	// The followed addresses the last block was decoded with, for Rescan.
 	mu           sync.Mutex
@@ -152,6 +186,7 @@ func NewSource(client Client, opts Options) *Source {
 		s.tokens[t.Address] = t
 		s.addrs = append(s.addrs, t.Address)
 	}
+	s.trace = newTraceReader(client, opts)
 	return s
 }
 
@@ -261,7 +296,7 @@ func (s *Source) Events(ctx context.Context, b chains.Block) ([]chains.Event, er
 	if err != nil {
 		return nil, err
 	}
-	return append(evs, slotEvs...), nil
+	return s.withInternal(ctx, b, block, followed, append(evs, slotEvs...))
 }
 
 // maxTopicsPerQuery bounds the addresses of one eth_getLogs topic list.
@@ -388,17 +423,10 @@ func (s *Source) decode(ctx context.Context, block *types.Block, logs []types.Lo
 	}
 	senders := map[common.Hash]common.Address{}
 	var out []chains.Event
-	sr, _ := s.client.(senderReader)
 	for i, tx := range block.Transactions() {
-		var from common.Address
-		var err error
-		if sr != nil {
-			from, err = sr.TransactionSender(ctx, tx, block.Hash(), uint(i))
-		} else {
-			from, err = types.Sender(types.LatestSignerForChainID(tx.ChainId()), tx)
-		}
+		from, err := s.sender(ctx, block, i)
 		if err != nil {
-			return nil, fmt.Errorf("sender of tx %s: %w", tx.Hash().Hex(), err)
+			return nil, err
 		}
 		senders[tx.Hash()] = from
 		to := tx.To()

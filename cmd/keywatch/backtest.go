@@ -177,7 +177,7 @@ func cmdBacktest(args []string, stdout, stderr io.Writer) int {
 		if to.set {
 			rng.To = to.n
 		}
-		es := daemon.EthereumSource(cfg, ch, client, replay.Hops())
+		es := daemon.EthereumSource(cfg, ch, client, replay.Hops(), func(o *ethereum.Options) { o.Logger = log })
 		if len(files) == 1 {
 			if n := es.WithoutSlotReads(); n > 0 {
 				fmt.Fprintf(stderr, "not checked: the storage slots of %d Safe and contract wallets (recorded responses hold no state)\n", n)

@@ -40,7 +40,7 @@ func Ether(n int64) *big.Int { return new(big.Int).Mul(big.NewInt(n), big.NewInt
 
 // Chain is a running simulated chain.
 type Chain struct {
-	Backend *simulated.Backend
+	Backend Backend
 	Client  simulated.Client
 }
 

@@ -71,6 +71,14 @@ type GethOption func(*gethConfig)
 
 type gethConfig struct {
 	periodSeconds uint64
+	apis          string
+}
+
+// GethAPIs sets the JSON-RPC namespaces served over HTTP and WebSocket
+// (--http.api, --ws.api; default eth,net,web3,debug,txpool): "eth,net,web3"
+// is a node without the debug API.
+func GethAPIs(list string) GethOption {
+	return func(c *gethConfig) { c.apis = list }
 }
 
 // GethDevPeriod sets the block period in whole seconds (--dev.period; the
@@ -85,7 +93,7 @@ func GethDevPeriod(seconds uint64) GethOption {
 // stops it when the test ends. Its log is printed if the test fails.
 func Geth(t testing.TB, opts ...GethOption) *GethNode {
 	t.Helper()
-	cfg := gethConfig{periodSeconds: 1}
+	cfg := gethConfig{periodSeconds: 1, apis: gethAPIs}
 	for _, opt := range opts {
 		opt(&cfg)
 	}
@@ -114,9 +122,9 @@ func Geth(t testing.TB, opts ...GethOption) *GethNode {
 		"--dev.period", strconv.FormatUint(cfg.periodSeconds, 10),
 		"--datadir", g.DataDir,
 		"--http", "--http.addr", "127.0.0.1", "--http.port", strconv.Itoa(httpPort),
-		"--http.api", gethAPIs,
+		"--http.api", cfg.apis,
 		"--ws", "--ws.addr", "127.0.0.1", "--ws.port", strconv.Itoa(wsPort),
-		"--ws.api", gethAPIs, "--ws.origins", "*",
+		"--ws.api", cfg.apis, "--ws.origins", "*",
 		"--authrpc.addr", "127.0.0.1", "--authrpc.port", strconv.Itoa(authPort),
 		"--nodiscover", "--maxpeers", "0",
 		"--ipcdisable",
