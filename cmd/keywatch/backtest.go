@@ -177,8 +177,17 @@ func cmdBacktest(args []string, stdout, stderr io.Writer) int {
 		if to.set {
 			rng.To = to.n
 		}
-		es := daemon.EthereumSource(cfg, ch, client, replay.Hops(), func(o *ethereum.Options) { o.Logger = log })
-		if len(files) == 1 {
+		recorded := len(files) == 1
+		es := daemon.EthereumSource(cfg, ch, client, replay.Hops(), func(o *ethereum.Options) {
+			o.Logger = log
+			if recorded && o.Traces == ethereum.TracesAuto {
+				// Recorded responses hold neither traces nor balances: auto
+				// would find no way to read internal movements and stop.
+				o.Traces = ethereum.TracesOff
+				fmt.Fprintf(stderr, "not checked: internal value movements (recorded responses hold no traces; traces: auto is read as off for this replay)\n")
+			}
+		})
+		if recorded {
 			if n := es.WithoutSlotReads(); n > 0 {
 				fmt.Fprintf(stderr, "not checked: the storage slots of %d Safe and contract wallets (recorded responses hold no state)\n", n)
 			}

@@ -18,8 +18,8 @@ import (
 )
 
 // TestBacktestRecordedFilesLeaveSlotsUnchecked: recorded responses hold no
-// state, so a replay from them reads no storage slot and says how many
-// wallets go unchecked.
+// state and no traces, so a replay from them reads no storage slot and no
+// internal movement, and says so.
 func TestBacktestRecordedFilesLeaveSlotsUnchecked(t *testing.T) {
 	dir := testenv.Data(t, "eth_fixtures/ethereum-etl")
 	cfg := writeConfig(t, `store: {memory: true}
@@ -36,8 +36,13 @@ policies:
 	if code != 0 {
 		t.Fatalf("exit %d\n%s", code, errs)
 	}
-	if want := "not checked: the storage slots of 1 Safe and contract wallets (recorded responses hold no state)"; !strings.Contains(errs, want) {
-		t.Errorf("stderr does not say %q:\n%s", want, errs)
+	for _, want := range []string{
+		"not checked: the storage slots of 1 Safe and contract wallets (recorded responses hold no state)",
+		"not checked: internal value movements (recorded responses hold no traces; traces: auto is read as off for this replay)",
+	} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("stderr does not say %q:\n%s", want, errs)
+		}
 	}
 	if strings.TrimSpace(out) != "" {
 		t.Errorf("alerts: %s", out)
