@@ -149,8 +149,9 @@ func pendingOf(t *testing.T, ctx context.Context, m *kwe.MempoolSource, tx commo
 	return got
 }
 
-// sameMovement compares a pending event with the mined one: equal but for
-// where and when (block, block hash, time) and status.
+// sameMovement compares a pending event with the mined one as policies and
+// alerts show them (their JSON): equal but for where and when (block, block
+// hash, time) and status.
 func sameMovement(t *testing.T, pending, mined chains.Event) {
 	t.Helper()
 	if pending.Block != 0 || pending.BlockHash != "" || pending.Time.IsZero() {
@@ -158,10 +159,10 @@ func sameMovement(t *testing.T, pending, mined chains.Event) {
 	}
 	p := pending
 	p.Block, p.BlockHash, p.Time, p.Status = mined.Block, mined.BlockHash, mined.Time, mined.Status
-	if !reflect.DeepEqual(p, mined) {
-		pj, _ := json.Marshal(pending)
-		mj, _ := json.Marshal(mined)
-		t.Errorf("pending and mined events differ:\npending %s\nmined   %s", pj, mj)
+	pj, _ := json.Marshal(p)
+	mj, _ := json.Marshal(mined)
+	if string(pj) != string(mj) {
+		t.Errorf("pending and mined events differ but for block, time and status:\npending %s\nmined   %s", pj, mj)
 	}
 }
 
