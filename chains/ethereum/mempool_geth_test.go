@@ -33,7 +33,6 @@ var devChainID = big.NewInt(1337)
 type logLines struct {
 	mu    sync.Mutex
 	lines []string
-	t     testing.TB
 }
 
 func (l *logLines) Enabled(context.Context, slog.Level) bool { return true }
