@@ -17,6 +17,7 @@ import (
 	"math/big"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/ethereum/go-ethereum"
@@ -49,6 +50,11 @@ type MempoolOptions struct {
 // DefaultDropGrace is MempoolOptions.DropGrace's default: one mainnet slot.
 const DefaultDropGrace = 12 * time.Second
 
+// checkEvery is how often held transactions are looked up when no block was
+// processed and no replacement seen meanwhile: to notice one the node
+// dropped.
+const checkEvery = 2 * time.Second
+
 // goneFor is how long a transaction that left the mempool is remembered, to
 // explain its departure and not take it for new.
 const goneFor = time.Hour
@@ -70,10 +76,14 @@ type MempoolSource struct {
 
 	// The follower's: held are the transactions offered as pending, gone
 	// those that left the mempool (mined, replaced or dropped).
-	pass   sync.Mutex
-	held   map[common.Hash]*memTx
-	gone   map[common.Hash]*goneTx
-	nonces map[senderNonce]common.Hash // held, by sender and nonce
+	pass      sync.Mutex
+	held      map[common.Hash]*memTx
+	gone      map[common.Hash]*goneTx
+	nonces    map[senderNonce]common.Hash // held, by sender and nonce
+	lastCheck time.Time
+	// recheck asks the next pass to look the held transactions up: a block
+	// was decoded (it may have mined some) or a replacement arrived.
+	recheck atomic.Bool
 }
 
 // arrival is a notified transaction and when it arrived.
@@ -152,8 +162,15 @@ func (m *MempoolSource) Pending(ctx context.Context) ([]chains.PendingTx, error)
 	for _, a := range m.takeArrived() {
 		m.admit(a, followed)
 	}
-	if err := m.check(ctx, now); err != nil {
-		return nil, err
+	// The held transactions are looked up after a block (so that none it
+	// mined is offered again) and a replacement, and every checkEvery; a
+	// wake-up for a new arrival alone costs no look-up.
+	if m.recheck.Swap(false) || now.Sub(m.lastCheck) >= checkEvery {
+		if err := m.check(ctx, now); err != nil {
+			m.recheck.Store(true)
+			return nil, err
+		}
+		m.lastCheck = now
 	}
 	for h, g := range m.gone {
 		if now.Sub(g.at) > goneFor {
@@ -189,6 +206,7 @@ func (m *MempoolSource) admit(a arrival, followed map[common.Address]bool) {
 	if prev, ok := m.nonces[key]; ok && prev != tx.Hash {
 		if e := m.held[prev]; e != nil {
 			e.replacedBy = tx.Hash
+			m.recheck.Store(true)
 		}
 	}
 	events := m.pendingEvents(tx, a.at, followed)
@@ -363,6 +381,14 @@ func (m *MempoolSource) Dropped(ctx context.Context, tx string) string {
 		}
 	}
 	return fmt.Sprintf("transaction %s left the node's mempool without being mined (dropped or evicted)", tx)
+}
+
+// Events decodes block b as the Source does, and has the next pass look the
+// held transactions up: the block may have mined some.
+func (m *MempoolSource) Events(ctx context.Context, b chains.Block) ([]chains.Event, error) {
+	evs, err := m.Source.Events(ctx, b)
+	m.recheck.Store(true)
+	return evs, err
 }
 
 // SubscribeHeads pushes new heads as the Source does, and also wakes the

@@ -288,13 +288,14 @@ func TestMempoolRetractsADroppedTransaction(t *testing.T) {
 			fm.mu.Lock()
 			fm.nonces[n.From] = tc.nonceNow
 			fm.mu.Unlock()
+			clk.add(2 * time.Second) // the next look-up finds it missing
 			step()
 			clk.add(9 * time.Second)
 			step()
 			if got := rec.count(id, chains.StatusRetracted); got != 0 {
 				t.Fatalf("retracted within the grace period: %v", rec.all())
 			}
-			clk.add(time.Second)
+			clk.add(2 * time.Second)
 			step()
 			ev := rec.last(id)
 			if ev.Status != chains.StatusRetracted {
