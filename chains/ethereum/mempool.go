@@ -147,7 +147,8 @@ func NewMempoolSource(src *Source, mc MempoolClient, opts MempoolOptions) *Mempo
 
 // Pending returns the mempool transactions that move watched funds, with
 // their events (block 0, the time they arrived). It starts the node's
-// subscription under ctx when it is not running, and looks each held
+// subscription under ctx when it is not running. After a block was decoded,
+// a replacement arrived, or checkEvery passed, it looks each held
 // transaction up to tell which are still pending: those the node mined or
 // forgot are left out (the follower then retracts the forgotten ones).
 func (m *MempoolSource) Pending(ctx context.Context) ([]chains.PendingTx, error) {

@@ -27,6 +27,9 @@ const (
 	lookupQueue = 4096
 	// noteBuffer is the subscription's channel; the client buffers more.
 	noteBuffer = 256
+	// stableFor is how long a subscription must have lasted for the next
+	// failure to be retried at once again.
+	stableFor = 30 * time.Second
 )
 
 // startFeed runs the feed under ctx unless it runs already.
@@ -52,17 +55,20 @@ func (m *MempoolSource) feed(ctx context.Context) {
 	retry := backoff.New(time.Second, 30*time.Second)
 	down, polled := false, false
 	for {
+		var since time.Time
 		err := m.subscribe(ctx, func() {
 			if down {
 				m.log.Info("mempool subscription restored")
 			} else {
 				m.log.Info("subscribed to the node's pending transactions")
 			}
-			down, polled = false, false
-			retry.Reset()
+			down, polled, since = false, false, time.Now()
 		})
 		if ctx.Err() != nil {
 			return
+		}
+		if !since.IsZero() && time.Since(since) >= stableFor {
+			retry.Reset() // a node that drops at once keeps backing off
 		}
 		wait := retry.Next()
 		switch {
