@@ -40,15 +40,15 @@ type MempoolOptions struct {
 	Logger *slog.Logger
 	Now    func() time.Time
 	// DropGrace is how long the node must have forgotten a transaction
-	// before it counts as dropped (default 12s), so that a node that lost
-	// its connection or a backup node that never saw it does not retract a
-	// theft still under way. A replacement seen in the mempool counts at
-	// once.
+	// before it counts as dropped (default 30s), so that a node that
+	// restarted (geth puts its local transactions back 10 s after it
+	// starts) or a backup node that never saw it does not retract a theft
+	// still under way. A replacement seen in the mempool counts at once.
 	DropGrace time.Duration
 }
 
-// DefaultDropGrace is MempoolOptions.DropGrace's default: one mainnet slot.
-const DefaultDropGrace = 12 * time.Second
+// DefaultDropGrace is MempoolOptions.DropGrace's default.
+const DefaultDropGrace = 30 * time.Second
 
 // checkEvery is how often held transactions are looked up when no block was
 // processed and no replacement seen meanwhile: to notice one the node

@@ -236,25 +236,40 @@ func TestMempoolOnGeth(t *testing.T) {
 	})
 }
 
-// The mempool subscription comes back after the node restarts: a transfer
-// sent after the restart is pending before its block.
+// A node restart: the subscription comes back, so a transfer sent after it
+// is pending before its block; and a transfer pending before it is not
+// retracted for the seconds the restarted node does not know it (geth puts
+// its local transactions back 10 s after starting), but mined and
+// confirmed under its id.
 func TestMempoolSubscriptionSurvivesANodeRestart(t *testing.T) {
 	ctx := context.Background()
 	g := testenv.Geth(t, testenv.GethDevPeriod(devPeriod))
 	fundAll(t, ctx, g, "mp-restart")
 	w := watchGeth(t, ctx, g, "mp-restart")
+	client := must[*ethclient.Client](t)(ethclient.Dial(g.HTTPURL))
+	defer client.Close()
 
+	freshBlock(t, ctx, g)
+	before := devTx(t, ctx, client, "mp-restart", 0, simchain.Addr("vendor"), simchain.Ether(1), 1)
+	beforeID := "dev:" + before.Hash().Hex() + ":native"
+	testenv.WaitFor(t, 10*time.Second, func() bool { return w.rec.count(beforeID, chains.StatusPending) > 0 }, "the pending event before the restart")
 	g.Stop()
 	g.Start()
+	var known map[string]any
+	if err := g.Call(ctx, &known, "eth_getTransactionByHash", before.Hash()); err != nil || known != nil {
+		t.Logf("note: the restarted node still knows %s (%v, %v)", before.Hash().Hex(), known, err)
+	}
 	testenv.WaitFor(t, time.Minute, func() bool { return w.logs.count("mempool subscription restored") > 0 }, "the subscription to be restored")
 	if n := w.logs.count("mempool subscription failed"); n != 1 {
 		t.Errorf("the lost subscription was logged %d times, want once until restored:\n%s", n, w.logs.dump())
 	}
+	testenv.WaitFor(t, 8*devPeriod*time.Second, func() bool { return w.rec.count(beforeID, chains.StatusConfirmed) > 0 }, "the transfer sent before the restart to be confirmed")
+	if n := w.rec.count(beforeID, chains.StatusRetracted); n != 0 {
+		t.Errorf("the transfer was retracted %d times while the restarted node did not know it: %v", n, w.rec.all())
+	}
 
-	client := must[*ethclient.Client](t)(ethclient.Dial(g.HTTPURL))
-	defer client.Close()
 	freshBlock(t, ctx, g)
-	tx := devTx(t, ctx, client, "mp-restart", 0, simchain.Addr("vendor"), simchain.Ether(1), 1)
+	tx := devTx(t, ctx, client, "mp-restart", 1, simchain.Addr("vendor"), simchain.Ether(2), 1)
 	id := "dev:" + tx.Hash().Hex() + ":native"
 	testenv.WaitFor(t, 10*time.Second, func() bool { return w.rec.count(id, chains.StatusPending) > 0 }, "the pending event after the restart")
 	notMinedYet(t, ctx, g, tx.Hash())
