@@ -2,7 +2,6 @@ package daemon_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math"
 	"math/big"
@@ -19,11 +18,7 @@ import (
 	"github.com/ethereum/go-ethereum/ethclient"
 	"github.com/ethereum/go-ethereum/params"
 	"github.com/ethereum/go-ethereum/rpc"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/keywatch/keywatch/alertmodel"
-	"github.com/keywatch/keywatch/alerts"
 	"github.com/keywatch/keywatch/contracts"
 	"github.com/keywatch/keywatch/internal/simchain"
 	"github.com/keywatch/keywatch/internal/testenv"
@@ -56,59 +51,15 @@ alerts:
     - {name: log, kind: log}
 `
 
-// arrivals records when each alert message reaches a JetStream consumer.
-type arrivals struct {
-	mu    sync.Mutex
-	first map[string]time.Time // tx/policy/event status -> first arrival
-}
-
-func (a *arrivals) key(tx, policy, status string) string {
-	return strings.ToLower(tx) + "/" + policy + "/" + status
-}
-
-func (a *arrivals) at(tx, policy, status string) (time.Time, bool) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	t, ok := a.first[a.key(tx, policy, status)]
-	return t, ok
-}
-
-// timeAlerts reads the alert stream from now on, noting arrival times.
-func timeAlerts(t *testing.T, url string) *arrivals {
-	t.Helper()
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var cons jetstream.Consumer
-	testenv.WaitFor(t, 0, func() bool {
-		cons, err = js.OrderedConsumer(context.Background(), alerts.StreamName, jetstream.OrderedConsumerConfig{})
-		return err == nil
-	}, "the alert stream to exist")
-	a := &arrivals{first: map[string]time.Time{}}
-	cc, err := cons.Consume(func(m jetstream.Msg) {
-		now := time.Now()
-		var al alertmodel.Alert
-		if json.Unmarshal(m.Data(), &al) != nil {
-			return
+// pendingAt returns when the first alert of policy about transaction tx
+// with its event pending reached the stream's reader.
+func pendingAt(s *testenv.AlertStream, tx, policy string) (time.Time, bool) {
+	for _, m := range alertsOf(s, tx) {
+		if m.Alert.Policy == policy && m.Alert.Event.Status == "pending" {
+			return m.Received, true
 		}
-		k := a.key(al.Event.Tx, al.Policy, string(al.Event.Status))
-		a.mu.Lock()
-		if _, ok := a.first[k]; !ok {
-			a.first[k] = now
-		}
-		a.mu.Unlock()
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
-	t.Cleanup(cc.Stop)
-	return a
+	return time.Time{}, false
 }
 
 // nodeNotifications is a bare subscriber to geth's own newPendingTransactions
@@ -239,7 +190,6 @@ func TestEVMMempoolPendingAlertsOnNATS(t *testing.T) {
 	d := start(t, path)
 	defer d.stop(t)
 	stream := testenv.ReadAlerts(t, ns.URL())
-	times := timeAlerts(t, ns.URL())
 	baseline := subscribeNode(t, g.WSURL)
 
 	// keywatch's mempool feed is up once a transfer is paged from the
@@ -326,10 +276,10 @@ func TestEVMMempoolPendingAlertsOnNATS(t *testing.T) {
 	for i, tx := range txs {
 		h := tx.Hash()
 		testenv.WaitFor(t, 30*time.Second, func() bool {
-			_, ok := times.at(h.Hex(), "any-outflow", "pending")
+			_, ok := pendingAt(stream, h.Hex(), "any-outflow")
 			return ok
 		}, "the pending alert of transfer "+h.Hex())
-		at, _ := times.at(h.Hex(), "any-outflow", "pending")
+		at, _ := pendingAt(stream, h.Hex(), "any-outflow")
 		toAlert = append(toAlert, at.Sub(sent[i]))
 		if nt, ok := baseline.at(h); ok {
 			toNode = append(toNode, nt.Sub(sent[i]))
