@@ -593,7 +593,8 @@ func (d *Daemon) follower(ch config.Chain, client ethereum.Client, m *watchers.M
 	if bc, ok := client.(ethereum.BalanceClient); ok {
 		d.balances[ch.Name] = ethereum.NewBalances(bc, EthereumTokens(ch))
 	}
-	return watchers.New(src, d.watchOptions(ch, m))
+	watched := ethereumWatched(ch, src, client, d.opts, d.log.With("chain", ch.Name))
+	return watchers.New(watched, d.watchOptions(ch, m))
 }
 
 // watchOptions are a chain's follower settings, the same for every kind.

@@ -155,9 +155,15 @@ alerts:
 	testenv.WaitFor(t, 0, hb.follows("kw-b"), "kw-b takes dev over")
 	testenv.WaitFor(t, 0, func() bool { return c.Has(third.Hex(), "mixer-counterparty", "confirmed") }, "kw-b alerts on the third deposit")
 
+	// With a ws node the mempool may page a deposit before its block: then
+	// pending, and confirmed under the same alert id.
 	for _, tx := range []common.Hash{first, second, third} {
-		if got := c.ForTx(tx.Hex()); len(got) != 1 || !strings.HasSuffix(got[0], ":confirmed:firing") {
-			t.Errorf("deposit %s raised %v, want one confirmed alert", tx.Hex(), got)
+		got := c.ForTx(tx.Hex())
+		if len(got) == 2 && strings.HasSuffix(got[0], ":pending:firing") {
+			got = got[1:]
+		}
+		if len(got) != 1 || !strings.HasSuffix(got[0], ":confirmed:firing") {
+			t.Errorf("deposit %s raised %v, want one confirmed alert (after at most one pending from the mempool)", tx.Hex(), c.ForTx(tx.Hex()))
 		}
 	}
 	for id, n := range c.MsgIDCounts() {

@@ -65,6 +65,17 @@ func (f *Follower) mined(ctx context.Context, events []chains.Event) error {
 	return f.saveMempool(ctx, tracked)
 }
 
+// PendingRecaller is implemented by pending sources that learn the mempool
+// from the node's notifications (EVM nodes) rather than by reading it
+// whole. Before each Pending the follower hands them the transactions it
+// delivered as pending and has not settled, so that after a restart, or on
+// taking over a chain another instance followed, they look up those they
+// never saw instead of reporting them gone. An error (the node cannot say)
+// fails the pass: nothing is retracted on a guess.
+type PendingRecaller interface {
+	Recall(ctx context.Context, tracked []chains.PendingTx) error
+}
+
 // pending delivers the events of unconfirmed transactions new to the
 // mempool as pending, and retracts those of transactions that left it
 // without being mined.
@@ -72,6 +83,16 @@ func (f *Follower) pending(ctx context.Context, ps PendingSource, c *checkpoint)
 	tracked, err := f.loadMempool(ctx)
 	if err != nil {
 		return err
+	}
+	if r, ok := ps.(PendingRecaller); ok && len(tracked) > 0 {
+		txs := make([]chains.PendingTx, 0, len(tracked))
+		for tx, evs := range tracked {
+			txs = append(txs, chains.PendingTx{Tx: tx, Events: evs})
+		}
+		sort.Slice(txs, func(i, j int) bool { return txs[i].Tx < txs[j].Tx })
+		if err := r.Recall(ctx, txs); err != nil {
+			return fmt.Errorf("recall mempool transactions: %w", err)
+		}
 	}
 	cur, err := ps.Pending(ctx)
 	if err != nil {

@@ -2,6 +2,7 @@ package watchers_test
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"testing"
 	"time"
@@ -31,7 +32,13 @@ func (p *pool) Pending(context.Context) ([]chains.PendingTx, error) {
 
 func (p *pool) Dropped(context.Context, string) string { return "replaced by fee" }
 
-func (e *env) mempoolFollower(p *pool) *watchers.Follower {
+// mempoolSource is a source with a mempool.
+type mempoolSource interface {
+	watchers.Source
+	watchers.PendingSource
+}
+
+func (e *env) mempoolFollower(p mempoolSource) *watchers.Follower {
 	e.t.Helper()
 	one := uint64(1)
 	f, err := watchers.New(p, watchers.Options{Chain: "eth", ReorgDepth: 10, StartBlock: &one,
@@ -111,5 +118,63 @@ func TestMempoolStateSurvivesARestart(t *testing.T) {
 	e.step(f)
 	if n := e.rec.count("eth:0xbb:native", chains.StatusRetracted); n != 1 {
 		t.Fatalf("delivered retracted %d times, want once: %v", n, e.rec.seen())
+	}
+}
+
+// recallingPool is a pool that learns the mempool from notifications: it
+// must be told what the follower tracks, and says which it still sees.
+type recallingPool struct {
+	pool
+	recalled [][]string
+	fail     bool
+	known    map[string]bool // what a look-up finds still pending
+}
+
+func (p *recallingPool) Recall(_ context.Context, tracked []chains.PendingTx) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.fail {
+		return errors.New("node unreachable")
+	}
+	var txs []string
+	for _, tx := range tracked {
+		txs = append(txs, tx.Tx)
+		if p.known[tx.Tx] {
+			p.txs = append(p.txs, tx)
+		}
+	}
+	p.recalled = append(p.recalled, txs)
+	return nil
+}
+
+// A source that learns the mempool from notifications is handed what the
+// follower delivered before a restart: one still pending stays pending
+// (neither delivered again nor retracted), and when the source cannot look
+// them up the pass fails and nothing is retracted on a guess.
+func TestMempoolRecallAfterARestart(t *testing.T) {
+	e := newEnv(t)
+	if err := e.st.Set(e.ctx, "watch:eth:mempool", []byte(`{"0xbb":[{"id":"eth:0xbb:native","chain":"eth","tx":"0xbb"}],"0xcc":[{"id":"eth:0xcc:native","chain":"eth","tx":"0xcc"}]}`), 0); err != nil {
+		t.Fatal(err)
+	}
+	p := &recallingPool{pool: pool{Source: e.src}, fail: true, known: map[string]bool{"0xbb": true}}
+	f := e.mempoolFollower(p)
+	if err := f.Step(e.ctx); err == nil {
+		t.Fatal("a pass whose recall failed succeeded")
+	}
+	if got := e.rec.seen(); len(got) != 0 {
+		t.Fatalf("delivered %v while the source could not say what is pending", got)
+	}
+	p.mu.Lock()
+	p.fail = false
+	p.mu.Unlock()
+	e.step(f)
+	if got := p.recalled; len(got) != 1 || len(got[0]) != 2 || got[0][0] != "0xbb" || got[0][1] != "0xcc" {
+		t.Fatalf("recalled %v, want [[0xbb 0xcc]]", got)
+	}
+	if n := e.rec.count("eth:0xbb:native", chains.StatusRetracted) + e.rec.count("eth:0xbb:native", chains.StatusPending); n != 0 {
+		t.Fatalf("the transaction still pending was delivered again or retracted: %v", e.rec.seen())
+	}
+	if n := e.rec.count("eth:0xcc:native", chains.StatusRetracted); n != 1 {
+		t.Fatalf("the transaction gone while keywatch was down was retracted %d times, want once: %v", n, e.rec.seen())
 	}
 }

@@ -2,7 +2,6 @@ package ethereum
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math/big"
 
@@ -40,20 +39,24 @@ var balanceOfSelector = common.FromHex("0x70a08231")
 
 // BalanceBefore returns the balance of the event's sender (the watched
 // wallet of an outflow) in the event's asset at the end of the block before
-// the event's: what it held before the outflow.
+// the event's: what it held before the outflow. For a mempool event (block
+// 0) it is the balance at the node's head, which the pending transaction
+// has not spent yet.
 func (b *Balances) BalanceBefore(ctx context.Context, ev *chains.Event) (chains.Amount, error) {
 	if !common.IsHexAddress(ev.From) {
 		return chains.Amount{}, fmt.Errorf("%q is not an address", ev.From)
 	}
-	if ev.Block == 0 {
-		return chains.Amount{}, errors.New("the event has no block")
-	}
 	owner := common.HexToAddress(ev.From)
-	at := new(big.Int).SetUint64(ev.Block - 1)
+	var at *big.Int // the head
+	where := "the head"
+	if ev.Block > 0 {
+		at = new(big.Int).SetUint64(ev.Block - 1)
+		where = "block " + at.String()
+	}
 	if ev.Token == "" {
 		v, err := b.client.BalanceAt(ctx, owner, at)
 		if err != nil {
-			return chains.Amount{}, fmt.Errorf("balance of %s at block %s: %w", ev.From, at, err)
+			return chains.Amount{}, fmt.Errorf("balance of %s at %s: %w", ev.From, where, err)
 		}
 		return chains.NewAmount(v, 18), nil
 	}
@@ -65,10 +68,10 @@ func (b *Balances) BalanceBefore(ctx context.Context, ev *chains.Event) (chains.
 	data := append(append([]byte(nil), balanceOfSelector...), common.LeftPadBytes(owner.Bytes(), 32)...)
 	out, err := b.client.CallContract(ctx, ethereum.CallMsg{To: &token, Data: data}, at)
 	if err != nil {
-		return chains.Amount{}, fmt.Errorf("%s balanceOf(%s) at block %s: %w", t.Symbol, ev.From, at, err)
+		return chains.Amount{}, fmt.Errorf("%s balanceOf(%s) at %s: %w", t.Symbol, ev.From, where, err)
 	}
 	if len(out) != 32 {
-		return chains.Amount{}, fmt.Errorf("%s balanceOf(%s) at block %s: the node returned %d bytes, want 32", t.Symbol, ev.From, at, len(out))
+		return chains.Amount{}, fmt.Errorf("%s balanceOf(%s) at %s: the node returned %d bytes, want 32", t.Symbol, ev.From, where, len(out))
 	}
 	return chains.NewAmount(new(big.Int).SetBytes(out), t.Decimals), nil
 }

@@ -10,4 +10,12 @@ import (
 var (
 	_ watchers.Source    = (*ethereum.Source)(nil)
 	_ watchers.Rescanner = (*ethereum.Source)(nil)
+
+	// On a ws(s) node the mempool too.
+	_ watchers.Source          = (*ethereum.MempoolSource)(nil)
+	_ watchers.Rescanner       = (*ethereum.MempoolSource)(nil)
+	_ watchers.HeadNotifier    = (*ethereum.MempoolSource)(nil)
+	_ watchers.PendingSource   = (*ethereum.MempoolSource)(nil)
+	_ watchers.PendingRecaller = (*ethereum.MempoolSource)(nil)
+	_ ethereum.MempoolClient   = (*ethereum.Pool)(nil)
 )

@@ -431,13 +431,8 @@ func (s *Source) decode(ctx context.Context, block *types.Block, logs []types.Lo
 		senders[tx.Hash()] = from
 		to := tx.To()
 		sender, fromWatched := s.wallets[from]
-		fromFollowed := followed[from]
-		toWatched := false
-		if to != nil {
-			_, toWatched = s.wallets[*to]
-		}
 		employee := fromWatched && sender.Role == "employee-key"
-		moves := tx.Value().Sign() > 0 && (fromWatched || fromFollowed || toWatched)
+		moves := s.watchesNative(from, to, tx.Value(), followed)
 		if !moves && !employee {
 			continue
 		}
@@ -458,15 +453,7 @@ func (s *Source) decode(ctx context.Context, block *types.Block, logs []types.Lo
 		if to != nil {
 			dest = *to
 		}
-		amount := chains.NewAmount(tx.Value(), 18)
-		ev := base
-		ev.Tx = tx.Hash().Hex()
-		ev.Initiator = lower(from)
-		ev.From, ev.To = lower(from), lower(dest)
-		ev.Asset, ev.Token = s.opts.NativeSymbol, ""
-		ev.Amount = amount
-		ev.USD = amount.Float64() * s.opts.NativeUSD
-		sides := s.sides(ev, from, dest, "native", followed)
+		sides := s.native(base, tx.Hash(), from, dest, tx.Value(), followed)
 		if pool, ok := routerPool(tx.Data(), rcpt); ok && to != nil {
 			// The router passes the value on to the pool: the pool is where
 			// the funds went.

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -26,6 +27,8 @@ type StreamedAlert struct {
 	Subject string
 	MsgID   string // the Nats-Msg-Id header
 	Alert   alertmodel.Alert
+	// Received is when the message reached this reader.
+	Received time.Time
 }
 
 // ReadAlerts subscribes to the alert stream on the NATS server at url,
@@ -48,13 +51,14 @@ func ReadAlerts(t testing.TB, url string) *AlertStream {
 	}, "the alert stream to exist")
 	s := &AlertStream{}
 	cc, err := cons.Consume(func(m jetstream.Msg) {
+		received := time.Now()
 		var a alertmodel.Alert
 		if err := json.Unmarshal(m.Data(), &a); err != nil {
 			t.Errorf("alert on %s is not JSON: %v", m.Subject(), err)
 			return
 		}
 		s.mu.Lock()
-		s.msgs = append(s.msgs, StreamedAlert{Subject: m.Subject(), MsgID: m.Headers().Get("Nats-Msg-Id"), Alert: a})
+		s.msgs = append(s.msgs, StreamedAlert{Subject: m.Subject(), MsgID: m.Headers().Get("Nats-Msg-Id"), Alert: a, Received: received})
 		s.mu.Unlock()
 	})
 	if err != nil {
