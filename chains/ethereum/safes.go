@@ -29,8 +29,10 @@ import (
 //   - the transaction's input, when the transaction called the Safe itself;
 //   - the SafeMultiSigTransaction (SafeModuleTransaction) log that L2
 //     singletons write before each execution;
-//   - the node's call traces, through Options.SafeCalls, when another
-//     contract called the Safe (a relayer, a parent Safe, a module).
+//   - the node's call traces, when another contract called the Safe (a
+//     relayer, a parent Safe, a module): the block's callTracer or
+//     trace_block answer, read once for the block's internal movements too
+//     (tracesafecalls.go), or Options.SafeCalls when set.
 // Each candidate is checked against the safeTxHash the Safe logged
 // (computed with safe.Hash over the Safe's version and the chain id, both
 // read once); a module execution is matched by its module. An execution no
@@ -39,9 +41,8 @@ import (
 // possible delegatecall (fail closed).
 
 // SafeCalls finds the calls made to an address inside a transaction, from
-// the node's call traces. It is the hook through which the traces reader
-// lets the Safe decoder see executions that another contract started; nil
-// leaves such executions unresolved.
+// call traces. The Source reads them from the block's own trace
+// (Options.Traces); a SafeCalls set in Options replaces that reader.
 type SafeCalls interface {
 	// CallsTo returns, in the order they were made, the caller and input of
 	// each CALL (not DELEGATECALL or STATICCALL) to addr inside transaction
@@ -355,9 +356,9 @@ func (r *safeBlock) tx(ctx context.Context, base chains.Event, tx *types.Transac
 		}
 		alone := multisig[addr] == 1
 		c, nonce, why := r.match(ctx, chainID, version, addr, *sl.exec, cands[addr], alone)
-		if c == nil && s.opts.SafeCalls != nil && !traced[addr] {
+		if c == nil && !traced[addr] {
 			traced[addr] = true
-			calls, err := s.opts.SafeCalls.CallsTo(ctx, r.block.Hash(), txHash, addr)
+			calls, whyNot, err := s.safeCallsIn(ctx, r.block, txHash, addr) // tracesafecalls.go
 			if err != nil {
 				return nil, fmt.Errorf("traced calls to safe %s in tx %s: %w", lower(addr), txHash.Hex(), err)
 			}
@@ -367,9 +368,9 @@ func (r *safeBlock) tx(ctx context.Context, base chains.Event, tx *types.Transac
 				}
 			}
 			c, nonce, why = r.match(ctx, chainID, version, addr, *sl.exec, cands[addr], alone)
-		}
-		if c == nil && s.opts.SafeCalls == nil && why == "" {
-			why = "the Safe was called by another contract, and call traces are not read"
+			if c == nil && why == "" {
+				why = whyNot
+			}
 		}
 		ev := s.executionEvent(base, sl, version, c, nonce, why)
 		if versionErr != "" {

@@ -36,11 +36,20 @@ type safeScene struct {
 	owners []*ecdsa.PrivateKey
 }
 
+// safeSceneFunds are the accounts a safe scene's chain funds at genesis.
+var safeSceneFunds = map[string]int64{"deployer": 100, "alice": 10, "bob": 10, "dev-kim": 10, "relayer": 10, "module": 10}
+
 func newSafeScene(t testing.TB, version string, l2 bool, calls kwe.SafeCalls) *safeScene {
 	t.Helper()
-	ctx := context.Background()
-	c := simchain.New(map[string]int64{"deployer": 100, "alice": 10, "bob": 10, "dev-kim": 10, "relayer": 10, "module": 10}, safetest.DeployerAlloc())
+	c := simchain.New(safeSceneFunds, safetest.DeployerAlloc())
 	t.Cleanup(c.Close)
+	return newSafeSceneOn(t, c, version, l2, calls)
+}
+
+// newSafeSceneOn is newSafeScene on a given chain (simchain.NewTraced, say).
+func newSafeSceneOn(t testing.TB, c *simchain.Chain, version string, l2 bool, calls kwe.SafeCalls) *safeScene {
+	t.Helper()
+	ctx := context.Background()
 	chain := safetest.Sim(c)
 	dep := must[*safetest.Deployment](t)(safetest.Deploy(ctx, chain, simchain.Key("deployer"), version))
 	for _, lib := range []common.Address{dep.MultiSend, dep.MultiSendCallOnly} {

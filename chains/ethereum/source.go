@@ -133,7 +133,8 @@ type Options struct {
 	// auto, debug, parity, balance or off; "" is off). See traces.go.
 	Traces string
 	// SafeCalls, when set, finds the calls another contract made to a
-	// watched Safe, from call traces (see safes.go).
+	// watched Safe in place of the block's call traces, which the Source
+	// reads for them otherwise (Traces; see tracesafecalls.go).
 	SafeCalls SafeCalls
 	// TraceRetry bounds the tries of a trace call on one block (default 3
 	// tries, 1s then 2s apart).

@@ -2,6 +2,7 @@ package ethereum
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strconv"
 
@@ -19,13 +20,15 @@ type debugTxTrace struct {
 }
 
 // callFrame is the part of a callTracer frame (go-ethereum
-// eth/tracers/native/call.go) that says where value went. Input, output,
-// gas and logs are not kept.
+// eth/tracers/native/call.go) that says where value went, and the input
+// (kept as the node wrote it, decoded only for calls to watched Safes:
+// tracesafecalls.go). Output, gas and logs are not kept.
 type callFrame struct {
 	Type  string          `json:"type"`
 	From  common.Address  `json:"from"`
 	To    *common.Address `json:"to"`
 	Value *hexutil.Big    `json:"value"`
+	Input json.RawMessage `json:"input"`
 	Error string          `json:"error"`
 	Calls []callFrame     `json:"calls"`
 }
@@ -37,18 +40,23 @@ type callFrame struct {
 // the value it carries goes from the caller to the caller.
 var debugKinds = map[string]string{"CALL": "call", "CREATE": "create", "CREATE2": "create2", "SELFDESTRUCT": "selfdestruct"}
 
-// debugTrace reads a block's value frames with debug_traceBlockByHash and
-// the callTracer: by hash, so a reorg cannot mix two blocks.
-func debugTrace(ctx context.Context, raw RawCaller, block *types.Block) ([]valueFrame, error) {
+// debugTrace reads a block's value frames, and the calls to watched Safes,
+// with debug_traceBlockByHash and the callTracer: by hash, so a reorg
+// cannot mix two blocks.
+func debugTrace(ctx context.Context, raw RawCaller, block *types.Block, safes map[common.Address]bool) (blockTrace, error) {
 	var res []debugTxTrace
 	if err := raw.CallContext(ctx, &res, methodDebugTrace, block.Hash(), map[string]any{"tracer": "callTracer"}); err != nil {
-		return nil, fmt.Errorf("%s of block %d (%s): %w", methodDebugTrace, block.NumberU64(), block.Hash().Hex(), err)
+		return blockTrace{}, fmt.Errorf("%s of block %d (%s): %w", methodDebugTrace, block.NumberU64(), block.Hash().Hex(), err)
 	}
 	frames, err := decodeDebugTrace(block, res)
 	if err != nil {
-		return nil, fmt.Errorf("%s of block %d (%s): %w", methodDebugTrace, block.NumberU64(), block.Hash().Hex(), err)
+		return blockTrace{}, fmt.Errorf("%s of block %d (%s): %w", methodDebugTrace, block.NumberU64(), block.Hash().Hex(), err)
 	}
-	return frames, nil
+	calls, err := debugSafeCalls(block, res, safes)
+	if err != nil {
+		return blockTrace{}, fmt.Errorf("%s of block %d (%s): %w", methodDebugTrace, block.NumberU64(), block.Hash().Hex(), err)
+	}
+	return blockTrace{frames: frames, calls: calls}, nil
 }
 
 // decodeDebugTrace checks that the answer holds one trace per transaction of

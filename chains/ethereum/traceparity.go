@@ -2,6 +2,7 @@ package ethereum
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -33,6 +34,7 @@ type parityTraceItem struct {
 		Address        *common.Address `json:"address"`
 		RefundAddress  *common.Address `json:"refundAddress"`
 		Balance        *hexutil.Big    `json:"balance"`
+		Input          json.RawMessage `json:"input"` // decoded only for calls to watched Safes
 	} `json:"action"`
 	Result *struct {
 		Address *common.Address `json:"address"`
@@ -43,20 +45,25 @@ type parityTraceItem struct {
 	TraceAddress    []int        `json:"traceAddress"`
 }
 
-// parityTrace reads a block's value frames with trace_block. trace_block
-// takes a block number, so every entry's blockHash is checked against the
-// block's: an answer from another branch (a reorg between the calls) is an
-// error, and the block is traced again.
-func parityTrace(ctx context.Context, raw RawCaller, block *types.Block) ([]valueFrame, error) {
+// parityTrace reads a block's value frames, and the calls to watched
+// Safes, with trace_block. trace_block takes a block number, so every
+// entry's blockHash is checked against the block's: an answer from another
+// branch (a reorg between the calls) is an error, and the block is traced
+// again.
+func parityTrace(ctx context.Context, raw RawCaller, block *types.Block, safes map[common.Address]bool) (blockTrace, error) {
 	var res []parityTraceItem
 	if err := raw.CallContext(ctx, &res, methodParityTrace, hexutil.Uint64(block.NumberU64())); err != nil {
-		return nil, fmt.Errorf("%s of block %d: %w", methodParityTrace, block.NumberU64(), err)
+		return blockTrace{}, fmt.Errorf("%s of block %d: %w", methodParityTrace, block.NumberU64(), err)
 	}
 	frames, err := decodeParityTrace(block, res)
 	if err != nil {
-		return nil, fmt.Errorf("%s of block %d (%s): %w", methodParityTrace, block.NumberU64(), block.Hash().Hex(), err)
+		return blockTrace{}, fmt.Errorf("%s of block %d (%s): %w", methodParityTrace, block.NumberU64(), block.Hash().Hex(), err)
 	}
-	return frames, nil
+	calls, err := paritySafeCalls(res, safes)
+	if err != nil {
+		return blockTrace{}, fmt.Errorf("%s of block %d (%s): %w", methodParityTrace, block.NumberU64(), block.Hash().Hex(), err)
+	}
+	return blockTrace{frames: frames, calls: calls}, nil
 }
 
 // parityTx is what decoding gathers about one transaction's frames.

@@ -105,6 +105,7 @@ func framePath(addr []int) string {
 type traced struct {
 	hash   common.Hash
 	frames []valueFrame
+	calls  []safeCall // calls to watched Safes (tracesafecalls.go)
 	// balance: the block's watched contracts are checked by balance (the
 	// chosen way, or the tracer failed with cause).
 	balance bool
@@ -126,6 +127,8 @@ type traceReader struct {
 	// contracts are the watched wallets the balance check reads: role
 	// contract and Safes.
 	contracts []Wallet
+	// safes are the watched Safes whose calls a trace keeps.
+	safes map[common.Address]bool
 
 	mu sync.Mutex
 	// decided is what auto found the node serves ("" until a trace
@@ -143,7 +146,8 @@ type traceReader struct {
 
 func newTraceReader(client Client, opts Options) *traceReader {
 	t := &traceReader{mode: opts.Traces, raw: rawCallerOf(client), retry: opts.TraceRetry.withDefaults(),
-		log: opts.Logger, onFallback: opts.OnTraceFallback, noted: map[string]bool{}, withCode: map[common.Address]bool{}}
+		log: opts.Logger, onFallback: opts.OnTraceFallback, noted: map[string]bool{}, withCode: map[common.Address]bool{},
+		safes: safeAddrs(opts.Wallets)}
 	if t.mode == "" {
 		t.mode = TracesOff
 	}
@@ -235,8 +239,8 @@ func (t *traceReader) read(ctx context.Context, b chains.Block, block *types.Blo
 		t.keep(res)
 		return res, nil
 	}
-	frames, method, err := t.trace(ctx, block)
-	res := traced{hash: block.Hash(), frames: frames, balance: method == TracesBalance}
+	bt, method, err := t.trace(ctx, block)
+	res := traced{hash: block.Hash(), frames: bt.frames, calls: bt.calls, balance: method == TracesBalance}
 	if err != nil {
 		if ctx.Err() != nil {
 			return traced{}, ctx.Err()
@@ -254,22 +258,23 @@ func (t *traceReader) read(ctx context.Context, b chains.Block, block *types.Blo
 	return res, nil
 }
 
-// trace reads the block's value frames with the method in force, and in
-// auto mode moves on to the next method when the node says it does not
-// serve one. It returns the method used (balance when auto found neither).
-func (t *traceReader) trace(ctx context.Context, block *types.Block) ([]valueFrame, string, error) {
+// trace reads the block's value frames (and calls to watched Safes) with
+// the method in force, and in auto mode moves on to the next method when
+// the node says it does not serve one. It returns the method used (balance
+// when auto found neither).
+func (t *traceReader) trace(ctx context.Context, block *types.Block) (blockTrace, string, error) {
 	for {
 		m := t.method()
 		if m == TracesBalance {
-			return nil, m, nil
+			return blockTrace{}, m, nil
 		}
-		frames, err := t.tries(ctx, m, block)
+		bt, err := t.tries(ctx, m, block)
 		if err == nil {
 			t.settle(m)
-			return frames, m, nil
+			return bt, m, nil
 		}
 		if t.mode != TracesAuto || !methodMissing(err, nodeMethod(m)) {
-			return nil, m, err
+			return blockTrace{}, m, err
 		}
 		t.refused(m)
 	}
@@ -277,33 +282,33 @@ func (t *traceReader) trace(ctx context.Context, block *types.Block) ([]valueFra
 
 // tries calls the trace method up to Attempts times, with backoff. A node
 // that says it does not serve the method is not asked again.
-func (t *traceReader) tries(ctx context.Context, m string, block *types.Block) ([]valueFrame, error) {
+func (t *traceReader) tries(ctx context.Context, m string, block *types.Block) (blockTrace, error) {
 	wait := backoff.New(t.retry.Backoff, t.retry.MaxBackoff)
 	for attempt := 1; ; attempt++ {
-		frames, err := t.call(ctx, m, block)
+		bt, err := t.call(ctx, m, block)
 		if err == nil {
-			return frames, nil
+			return bt, nil
 		}
 		if ctx.Err() != nil || methodMissing(err, nodeMethod(m)) || attempt >= t.retry.Attempts {
-			return nil, err
+			return blockTrace{}, err
 		}
 		d := wait.Next()
 		t.log.Warn("traces: tracing the block failed; trying again", "block", block.NumberU64(), "method", nodeMethod(m),
 			"attempt", attempt, "err", err, "retry_in", d)
 		if err := backoff.Sleep(ctx, d); err != nil {
-			return nil, err
+			return blockTrace{}, err
 		}
 	}
 }
 
-func (t *traceReader) call(ctx context.Context, m string, block *types.Block) ([]valueFrame, error) {
+func (t *traceReader) call(ctx context.Context, m string, block *types.Block) (blockTrace, error) {
 	switch m {
 	case TracesDebug:
-		return debugTrace(ctx, t.raw, block)
+		return debugTrace(ctx, t.raw, block, t.safes)
 	case TracesParity:
-		return parityTrace(ctx, t.raw, block)
+		return parityTrace(ctx, t.raw, block, t.safes)
 	}
-	return nil, fmt.Errorf("traces: %q is not a way to trace (auto, debug, parity, balance or off)", m)
+	return blockTrace{}, fmt.Errorf("traces: %q is not a way to trace (auto, debug, parity, balance or off)", m)
 }
 
 func nodeMethod(m string) string {
