@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -31,6 +32,7 @@ import (
 	"github.com/keywatch/keywatch/configs"
 	"github.com/keywatch/keywatch/contracts"
 	"github.com/keywatch/keywatch/daemon"
+	"github.com/keywatch/keywatch/internal/safetest"
 	"github.com/keywatch/keywatch/internal/simchain"
 )
 
@@ -85,18 +87,24 @@ func Run(ctx context.Context, o Options) error {
 		dropChain(cfg, "btc")
 	}
 
-	mixers, err := contracts.MixerAlloc()
+	alloc, err := contracts.MixerAlloc()
 	if err != nil {
 		return err
 	}
+	maps.Copy(alloc, safetest.DeployerAlloc()) // Safe's deployment proxies, for its canonical addresses
 	// The chain serves debug_traceBlockByHash as geth does, so internal
 	// value movements are read from traces (chains[].traces: auto).
-	chain, err := simchain.NewTraced(map[string]int64{"treasury-hot": 1000, "dev-deployer": 10, "decoy": 2, "issuer": 10}, mixers)
+	chain, err := simchain.NewTraced(map[string]int64{"treasury-hot": 1000, "dev-deployer": 10, "decoy": 2, "issuer": 10,
+		"safe-deployer": safeHolding + 10, "lazarus": 10}, alloc)
 	if err != nil {
 		return err
 	}
 	defer chain.Close()
 	client := chain.Client
+	safeLeg, err := deploySafe(ctx, cfg, chain) // safe.go
+	if err != nil {
+		return err
+	}
 
 	d, err := daemon.New(ctx, cfg, set, daemon.Options{
 		Logger:  o.Logger,
@@ -131,7 +139,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	defer p.close()
 
-	s := &story{api: "http://" + d.HTTPAddr(), ctx: ctx, out: out, chain: chain, btc: btc, d: d, p: p, wait: o.Wait, pace: o.Pace, runErr: runErr}
+	s := &story{api: "http://" + d.HTTPAddr(), ctx: ctx, out: out, chain: chain, btc: btc, safe: safeLeg, d: d, p: p, wait: o.Wait, pace: o.Pace, runErr: runErr}
 	if err := s.play(cfg); err != nil {
 		return err
 	}
@@ -154,6 +162,7 @@ type story struct {
 	out    *syncWriter
 	chain  *simchain.Chain
 	btc    *bitcoinLeg // nil when btcd is not installed
+	safe   *safeLeg    // the treasury Safe and the attacker's contract
 	d      *daemon.Daemon
 	p      *printer
 	wait   time.Duration
@@ -164,7 +173,8 @@ type story struct {
 func (s *story) play(cfg *config.Config) error {
 	s.out.printf("keywatch demo: an in-process Ethereum chain with a Tornado Cash 1 ETH pool at its mainnet address %s,\n", contracts.TornadoPool1ETH.Hex())
 	s.out.printf("the real NATS server in-process, the memory store, and %d policies. Alerts below come off NATS as they arrive.\n", len(cfg.Policies))
-	s.out.printf("Watched: treasury-hot (hot wallet), dev-deployer (a key an employee can use), decoy (a honeytoken).\n")
+	s.out.printf("Watched: treasury-hot (hot wallet), dev-deployer (a key an employee can use), decoy (a honeytoken),\n")
+	s.out.printf("and treasury-safe (a real Safe 1.4.1 multisig, %s, holding %d ETH).\n", strings.ToLower(s.safe.safe.Address.Hex()), safeHolding)
 	s.out.printf("Outflows from treasury-hot and dev-deployer must match an approved withdrawal; funds leaving for unknown addresses are followed.\n")
 	if s.btc != nil {
 		s.out.printf("Bitcoin: a btcd node in regtest mode; watched: btc-treasury-hot (hot wallet, %s BTC on it before keywatch started).\n", s.btc.funded)
@@ -234,7 +244,10 @@ func (s *story) play(cfg *config.Config) error {
 		return err
 	}
 
-	scene := 6
+	if err := s.safeScene(6); err != nil { // safe.go
+		return err
+	}
+	scene := 7
 	if s.btc != nil {
 		if err := s.bitcoinScene(scene); err != nil {
 			return err
@@ -350,6 +363,7 @@ type printer struct {
 	out  *syncWriter
 	mu   sync.Mutex
 	seen []alertmodel.Alert
+	at   []time.Time // when each of seen arrived
 	wake chan struct{}
 }
 
@@ -406,7 +420,17 @@ func (p *printer) print(subject string, a *alertmodel.Alert) {
 	if ev.Block == 0 {
 		where = "mempool"
 	}
-	fmt.Fprintf(&b, "         %s %s %s %s %s  [tx %s, %s]\n", who, ev.Direction, ev.Amount, ev.Asset, dir+" "+ev.Counterparty, short(ev.Tx), where)
+	switch {
+	case ev.Kind == "execution" && ev.Operation != "":
+		fmt.Fprintf(&b, "         %s ran a %s to %s  [tx %s, %s]\n", who, ev.Operation, ev.Target, short(ev.Tx), where)
+	case ev.Kind == "admin":
+		fmt.Fprintf(&b, "         %s admin change (%s) to %s  [tx %s, %s]\n", who, ev.Detail["change"], ev.Counterparty, short(ev.Tx), where)
+	default:
+		fmt.Fprintf(&b, "         %s %s %s %s %s  [tx %s, %s]\n", who, ev.Direction, ev.Amount, ev.Asset, dir+" "+ev.Counterparty, short(ev.Tx), where)
+	}
+	if kind := ev.Detail["internal"]; kind != "" {
+		fmt.Fprintf(&b, "         moved by an internal %s (frame %s) in a transaction %s sent\n", kind, ev.ID[strings.LastIndex(ev.ID, ":")+1:], ev.Initiator)
+	}
 	for _, r := range a.Reasons {
 		fmt.Fprintf(&b, "         - %s\n", r)
 	}
@@ -417,6 +441,7 @@ func (p *printer) print(subject string, a *alertmodel.Alert) {
 	p.out.printf("%s", b.String())
 	p.mu.Lock()
 	p.seen = append(p.seen, *a)
+	p.at = append(p.at, time.Now())
 	p.mu.Unlock()
 	select {
 	case p.wake <- struct{}{}:
@@ -435,6 +460,19 @@ func (p *printer) hasTx(tx, policy, status string) bool {
 		}
 	}
 	return false
+}
+
+// arrival is when the first alert of policy on tx with the event status
+// arrived (zero when none did).
+func (p *printer) arrival(tx, policy, status string) time.Time {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for i, a := range p.seen {
+		if strings.EqualFold(a.Event.Tx, tx) && a.Policy == policy && string(a.Event.Status) == status {
+			return p.at[i]
+		}
+	}
+	return time.Time{}
 }
 
 func (p *printer) countTx(tx common.Hash) int {
