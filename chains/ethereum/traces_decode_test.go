@@ -64,8 +64,9 @@ func (tb traceBlock) answer(t *testing.T, file string, edit func(string) string)
 	return env.Result
 }
 
-// want lists frames as "tx<i> <path> <kind> <from>-><to> <ether>".
-func (tb traceBlock) describe(frames []valueFrame) []string {
+// names gives the block's addresses their names and its transactions
+// their index, for describing what was decoded.
+func (tb traceBlock) names() (map[common.Address]string, map[common.Hash]int) {
 	name := map[common.Address]string{}
 	for n, a := range tb.addr {
 		name[a] = n
@@ -74,6 +75,12 @@ func (tb traceBlock) describe(frames []valueFrame) []string {
 	for i, tx := range tb.block.Transactions() {
 		index[tx.Hash()] = i
 	}
+	return name, index
+}
+
+// want lists frames as "tx<i> <path> <kind> <from>-><to> <ether>".
+func (tb traceBlock) describe(frames []valueFrame) []string {
+	name, index := tb.names()
 	var out []string
 	for _, f := range frames {
 		eth := new(big.Int).Div(f.value, big.NewInt(1e18))

@@ -14,14 +14,7 @@ import (
 
 // describeCalls lists calls as "tx<i> <from>-><to> <input>".
 func (tb traceBlock) describeCalls(calls []safeCall) []string {
-	name := map[common.Address]string{}
-	for n, a := range tb.addr {
-		name[a] = n
-	}
-	index := map[common.Hash]int{}
-	for i, tx := range tb.block.Transactions() {
-		index[tx.Hash()] = i
-	}
+	name, index := tb.names()
 	var out []string
 	for _, c := range calls {
 		out = append(out, fmt.Sprintf("tx%d %s->%s %s", index[c.tx], name[c.from], name[c.to], hexutil.Encode(c.input)))
