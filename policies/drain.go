@@ -34,6 +34,10 @@ type drain struct {
 // than a transaction waits in a mempool or a rescan reaches back.
 const drainKeep = 30 * 24 * time.Hour
 
+// drainListed is how many of a transaction's movements an alert lists (a
+// batch payout may have hundreds); the sum and count cover them all.
+const drainListed = 20
+
 func buildDrain(b *builder, path string, p config.Policy) Detector {
 	b.unused(path, p, "percent_over")
 	d := &drain{name: p.Name, percent: big.NewRat(50, 1)}
@@ -183,10 +187,14 @@ func (d *drain) reasons(ev *chains.Event, bal chains.Amount, tx drainTx, sum *bi
 			what, is, share.FloatString(1), bal, ev.Asset, ev.Wallet, ev.Block, ratString(d.percent))}
 	}
 	if len(tx.Outflows) > 1 {
-		each := make([]string, len(tx.Outflows))
+		var each []string
 		for i, o := range tx.Outflows {
+			if i == drainListed {
+				each = append(each, fmt.Sprintf("and %d more", len(tx.Outflows)-drainListed))
+				break
+			}
 			a, _ := new(big.Rat).SetString(o.Amount)
-			each[i] = fmt.Sprintf("%s %s to %s (%s)", ratString(a), ev.Asset, o.To, o.Event)
+			each = append(each, fmt.Sprintf("%s %s to %s (%s)", ratString(a), ev.Asset, o.To, o.Event))
 		}
 		rs = append(rs, "movements: "+strings.Join(each, ", "))
 	}

@@ -2,6 +2,8 @@ package policies_test
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/keywatch/keywatch/chains"
@@ -82,4 +84,25 @@ func TestDrainPerTransactionScreening(t *testing.T) {
 	// Screening recorded nothing: a real outflow of 40% of the same
 	// transaction is judged alone.
 	h.run(t, []step{{name: "after screening", ev: event{id: "btc:t9:1", asset: "BTC", counterparty: "bcrt1qx", amount: "0.4"}}})
+}
+
+func TestDrainListsTwentyMovements(t *testing.T) {
+	h := newDrainHarness(t)
+	var steps []step
+	for i := range 25 {
+		steps = append(steps, step{name: fmt.Sprintf("payout %d", i), ev: event{id: fmt.Sprintf("btc:t7:%d", i), asset: "BTC", counterparty: "bcrt1qpayee", amount: "0.04"}})
+	}
+	var each []string
+	for i := range 20 {
+		each = append(each, fmt.Sprintf("0.04 BTC to bcrt1qpayee (btc:t7:%d)", i))
+	}
+	// The 13th output takes the sum to 52%.
+	steps[12].want = []string{"drain: outflows of transaction t7 sum to 0.52 BTC over 13 movements: 52.0% of the 1 BTC treasury-hot held before block 100, over 50%" +
+		" | movements: " + strings.Join(each[:13], ", ")}
+	h.run(t, steps)
+	// Delivered again (confirmed), the output that crossed lists the first
+	// 20 of the 25 and counts the rest.
+	h.run(t, []step{{name: "the crossing output again", ev: steps[12].ev,
+		want: []string{"drain: outflows of transaction t7 sum to 1 BTC over 25 movements: 100.0% of the 1 BTC treasury-hot held before block 100, over 50%" +
+			" | movements: " + strings.Join(each, ", ") + ", and 5 more"}}})
 }
