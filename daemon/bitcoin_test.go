@@ -246,14 +246,39 @@ func TestDaemonOnBtcdRegtest(t *testing.T) {
 		}
 	}
 
-	// Emptying the wallet is a drain, caught in the mempool too.
-	last := pay([]regtest.Coin{{OutPoint: wire.OutPoint{Hash: mustHash(t, tx4), Index: 1}, Value: c4.TxOut[1].Value, Key: hot}}, fresh.Script, c4.TxOut[1].Value-10000, 10000)
+	// Emptying the wallet over two outputs of half each is a drain (over
+	// 90% of it in one transaction, though no output is), caught in the
+	// mempool too, with one alert naming both outputs.
+	mule, _ := regtest.NewKey("mule", regtest.P2WPKH)
+	rest := c4.TxOut[1].Value - 10000
+	last, err := regtest.Pay([]regtest.Coin{{OutPoint: wire.OutPoint{Hash: mustHash(t, tx4), Index: 1}, Value: c4.TxOut[1].Value, Key: hot}},
+		[]regtest.Output{{Script: fresh.Script, Value: rest / 2}, {Script: mule.Script, Value: rest - rest/2}}, hot.Script, 10000)
+	if err != nil {
+		t.Fatal(err)
+	}
 	tx5 := sendTx(last)
 	testenv.WaitFor(t, 0, func() bool { _, ok := findAlert(c, tx5, "drain", "pending", "firing"); return ok }, "a drain alert from the mempool")
 	dm, _ := findAlert(c, tx5, "drain", "pending", "firing")
 	held := btcutil.Amount(c4.TxOut[1].Value).ToBTC() // everything btc-hot had left
-	if !strings.Contains(dm.Alert.Reasons[0], fmt.Sprintf("of the %v BTC btc-hot held", held)) {
-		t.Errorf("drain reason %q", dm.Alert.Reasons[0])
+	if want := fmt.Sprintf("outflows of transaction %s sum to %v BTC over 2 movements", tx5, btcutil.Amount(rest).ToBTC()); !strings.HasPrefix(dm.Alert.Reasons[0], want) ||
+		!strings.Contains(dm.Alert.Reasons[0], fmt.Sprintf("of the %v BTC btc-hot held", held)) {
+		t.Errorf("drain reason %q, want it to start %q and name the %v BTC held", dm.Alert.Reasons[0], want, held)
+	}
+	freshAddr := btcaddr.AddressOf(fresh.Script, &chaincfg.RegressionNetParams)
+	muleAddr := btcaddr.AddressOf(mule.Script, &chaincfg.RegressionNetParams)
+	if len(dm.Alert.Reasons) < 2 || !strings.Contains(dm.Alert.Reasons[1], freshAddr) || !strings.Contains(dm.Alert.Reasons[1], muleAddr) {
+		t.Errorf("drain reasons %q, want both outputs (%s, %s) named", dm.Alert.Reasons, freshAddr, muleAddr)
+	}
+	// Confirmed, the spend's outputs are judged again: the same alert (the
+	// output that crossed) and no other.
+	if _, err := node.Generate(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	testenv.WaitFor(t, 0, func() bool { _, ok := findAlert(c, tx5, "drain", "confirmed", "firing"); return ok }, "the drain alert confirmed")
+	for _, m := range c.All() {
+		if m.Alert.Event.Tx == tx5 && m.Alert.Policy == "drain" && m.Alert.Event.ID != dm.Alert.Event.ID {
+			t.Errorf("a second drain alert for %s, on %s: %v", tx5, m.Alert.Event.ID, m.Alert.Reasons)
+		}
 	}
 	for _, tx := range []string{tx1, tx4} {
 		if got := forPolicy(c, tx, "sanctioned-counterparty"); len(got) != 2 {

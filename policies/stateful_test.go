@@ -336,10 +336,10 @@ func TestDrain(t *testing.T) {
 		o.Balances = map[string]policies.BalanceReader{"eth": balances{held: map[string]string{"treasury-hot": "10", "dev-deployer": "0", "vault-proxy": "1000000"}}}
 	})
 	h.run(t, []step{
-		{name: "exactly half", ev: event{counterparty: stranger, amount: "5"}},
-		{name: "just over half", ev: event{counterparty: stranger, amount: "5.000000000000000001"},
+		{name: "exactly half", ev: event{id: "eth:0xd1:0", counterparty: stranger, amount: "5"}},
+		{name: "just over half", ev: event{id: "eth:0xd2:0", counterparty: stranger, amount: "5.000000000000000001"},
 			want: []string{"drain: outflow of 5.000000000000000001 ETH is 50.0% of the 10 ETH treasury-hot held before block 100, over 50%"}},
-		{name: "all of it", ev: event{counterparty: stranger, amount: "10"},
+		{name: "all of it", ev: event{id: "eth:0xd3:0", counterparty: stranger, amount: "10"},
 			want: []string{"drain: outflow of 10 ETH is 100.0% of the 10 ETH treasury-hot held before block 100, over 50%"}},
 		{name: "a wallet that held nothing", ev: event{wallet: "dev-deployer", counterparty: stranger, amount: "1"},
 			want: []string{"drain: outflow of 1 ETH from dev-deployer: the wallet held no ETH before block 100, so it moved all it had"}},
