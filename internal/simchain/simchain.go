@@ -9,6 +9,8 @@ import (
 	"crypto/ecdsa"
 	"fmt"
 	"math/big"
+	"strings"
+	"time"
 
 	"github.com/ethereum/go-ethereum/common"
 	"github.com/ethereum/go-ethereum/core/types"
@@ -63,12 +65,29 @@ func (c *Chain) Close() { c.Backend.Close() }
 
 // Submit signs and sends a transaction from the named key without sealing a
 // block.
+//
+// The simulated chain's transaction pool catches up with a sealed block in
+// the background (go-ethereum syncs it before sealing the next block, not
+// after inserting one), so a transaction sent right after Commit may be
+// judged against the state before it: money just received reads as
+// "insufficient funds". Submit tries again while that is so, for a few
+// seconds; a sender that really lacks the funds still fails then.
 func (c *Chain) Submit(ctx context.Context, from string, to *common.Address, value *big.Int, data []byte) (*types.Transaction, error) {
-	tx, err := contracts.Transact(ctx, c.Client, Key(from), ChainID, to, value, data)
-	if err != nil {
-		return nil, fmt.Errorf("send from %s: %w", from, err)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		tx, err := contracts.Transact(ctx, c.Client, Key(from), ChainID, to, value, data)
+		if err == nil {
+			return tx, nil
+		}
+		if !strings.Contains(err.Error(), "insufficient funds") || time.Now().After(deadline) {
+			return nil, fmt.Errorf("send from %s: %w", from, err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("send from %s: %w", from, err)
+		case <-time.After(20 * time.Millisecond):
+		}
 	}
-	return tx, nil
 }
 
 // Send submits a transaction, seals its block and checks that it succeeded.
