@@ -14,7 +14,7 @@ import (
 
 	"github.com/keywatch/keywatch/alertmodel"
 	"github.com/keywatch/keywatch/alerts"
-	"github.com/keywatch/keywatch/alerts/internal/alerttest"
+	"github.com/keywatch/keywatch/internal/alerttest"
 	"github.com/keywatch/keywatch/alerts/pagerduty"
 	"github.com/keywatch/keywatch/chains"
 	"github.com/keywatch/keywatch/config"

@@ -12,7 +12,7 @@ import (
 
 	"github.com/keywatch/keywatch/alertmodel"
 	"github.com/keywatch/keywatch/alerts"
-	"github.com/keywatch/keywatch/alerts/internal/alerttest"
+	"github.com/keywatch/keywatch/internal/alerttest"
 	"github.com/keywatch/keywatch/alerts/silences"
 	"github.com/keywatch/keywatch/api"
 	"github.com/keywatch/keywatch/chains"

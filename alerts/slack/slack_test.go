@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/keywatch/keywatch/alertmodel"
-	"github.com/keywatch/keywatch/alerts/internal/alerttest"
+	"github.com/keywatch/keywatch/internal/alerttest"
 	"github.com/keywatch/keywatch/alerts/slack"
 	"github.com/keywatch/keywatch/chains"
 	"github.com/keywatch/keywatch/config"

@@ -19,7 +19,7 @@ import (
 	"time"
 
 	"github.com/keywatch/keywatch/alerts"
-	"github.com/keywatch/keywatch/alerts/internal/alerttest"
+	"github.com/keywatch/keywatch/internal/alerttest"
 	"github.com/keywatch/keywatch/alerts/webhook"
 	"github.com/keywatch/keywatch/chains"
 	"github.com/keywatch/keywatch/config"
